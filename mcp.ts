@@ -1,0 +1,91 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
+import { missingScope } from './src/resource/tool-scopes.js';
+
+/**
+ * The MCP server and its tools. This is the file to extend: add a tool with one `registerTool` call
+ * in `createMcpServer` (start its handler with `missingScope(extra, …)` if it needs a scope).
+ * A new server is made per MCP session (or per request in stateless mode), so keep expensive setup
+ * outside this function.
+ */
+export const SERVER_INFO = { name: 'UUID MCP Server', version: '1.0.0' };
+
+/** What the tools may ask of the rest of the server. */
+export interface ToolContext {
+  /** The signed-in user behind a token, by subject (account id). */
+  findUser(subject: string): Promise<{ id: string; username: string; displayName: string; signInMethod: string } | undefined>;
+}
+
+// One JSON-schema validator for every server instance: building Ajv per server is most of a server's cost.
+const validator = new AjvJsonSchemaValidator();
+
+const SIGN_IN_METHODS: Record<string, string> = { password: 'local account (username and password)' };
+
+export function createMcpServer(context: ToolContext): McpServer {
+  const server = new McpServer(SERVER_INFO, { jsonSchemaValidator: validator });
+
+  server.registerTool(
+    'generate_uuid',
+    {
+      title: 'Generate UUID',
+      description: 'Generate one or more UUIDs: v4 (random, the default) or v7 (time-ordered, sortable by creation time).',
+      inputSchema: {
+        version: z.enum(['v4', 'v7']).optional().describe('UUID version: "v4" (random) or "v7" (time-ordered). Default "v4".'),
+        count: z.number().int().min(1).max(100).optional().describe('How many UUIDs to generate, 1 to 100. Default 1.'),
+      },
+      outputSchema: {
+        version: z.enum(['v4', 'v7']),
+        uuids: z.array(z.string()),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async ({ version = 'v4', count = 1 }, extra) => {
+      const denied = missingScope(extra, 'uuid:generate');
+      if (denied) return denied;
+      const generate = version === 'v7' ? uuidv7 : uuidv4;
+      const uuids = Array.from({ length: count }, () => generate());
+      return {
+        content: [{ type: 'text', text: uuids.join('\n') }],
+        structuredContent: { version, uuids },
+      };
+    },
+  );
+
+  server.registerTool(
+    'get_user_profile',
+    {
+      title: 'Get user profile',
+      description: 'Who is signed in: their user id, name, and how they signed in.',
+      outputSchema: {
+        id: z.string(),
+        username: z.string(),
+        name: z.string(),
+        signedInWith: z.string(),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (extra) => {
+      const denied = missingScope(extra, 'profile:read');
+      if (denied) return denied;
+      const subject = extra.authInfo?.extra?.subject;
+      const user = typeof subject === 'string' ? await context.findUser(subject) : undefined;
+      if (!user) {
+        return { isError: true, content: [{ type: 'text', text: 'The account behind this token no longer exists.' }] };
+      }
+      const profile = {
+        id: user.id,
+        username: user.username,
+        name: user.displayName,
+        signedInWith: SIGN_IN_METHODS[user.signInMethod] ?? user.signInMethod,
+      };
+      return {
+        content: [{ type: 'text', text: `${profile.name} (${profile.username}), user id ${profile.id}, signed in with a ${profile.signedInWith}` }],
+        structuredContent: profile,
+      };
+    },
+  );
+
+  return server;
+}

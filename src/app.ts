@@ -1,0 +1,139 @@
+import express, { type Express } from 'express';
+import type Provider from 'oidc-provider';
+import { createMcpServer, type ToolContext } from '../mcp.js';
+import { homePage } from '../views/home.js';
+import { Accounts } from './authorization/accounts.js';
+import { ConsentMemory } from './authorization/consent.js';
+import { CsrfTokens } from './authorization/csrf.js';
+import { interactionRoutes } from './authorization/interactions.js';
+import { loadServerKeys } from './authorization/keys.js';
+import { createProvider, isAuthorizationServerPath } from './authorization/provider.js';
+import { registrationEndpoint } from './authorization/registration.js';
+import { advertisedScopes } from './authorization/scopes.js';
+import type { Config } from './config.js';
+import { JsonRpcCode } from './errors.js';
+import { accessLog } from './http/access-log.js';
+import { cors } from './http/cors.js';
+import { errorHandler, sendError } from './http/error-response.js';
+import { loopbackHostCheck } from './http/host-check.js';
+import { setPageHeaders } from './http/page-headers.js';
+import { perAddressLimit } from './http/rate-limit.js';
+import type { LineSink, Logger } from './log.js';
+import { PUBLIC_DIR } from './paths.js';
+import { bearerGuard } from './resource/bearer.js';
+import { mcpEndpoint } from './resource/mcp-endpoint.js';
+import { resourceMetadataRoutes, resourceMetadataUrl } from './resource/metadata.js';
+import { originCheck } from './resource/origin-check.js';
+import { SessionRegistry } from './resource/sessions.js';
+import type { Store } from './storage/store.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  log: Logger;
+  /** Where the access log goes. */
+  accessLogSink: LineSink;
+}
+
+export interface App {
+  app: Express;
+  provider: Provider;
+  accounts: Accounts;
+  /** Stateful MCP sessions (undefined in stateless mode). */
+  sessions: SessionRegistry | undefined;
+  /** Ends MCP sessions (and their open streams); the store is the caller's to close. */
+  close(): Promise<void>;
+}
+
+const MCP_BODY_LIMIT = 1024 * 1024;
+const REGISTRATION_BODY_LIMIT = 32 * 1024;
+
+/** Express assembly: every middleware, in the order a request meets it, in one place. */
+export async function createApp({ config, store, log, accessLogSink }: AppDeps): Promise<App> {
+  const keys = await loadServerKeys(store.secrets);
+  const accounts = new Accounts(store.users, config.passwordHashCost);
+  const consent = new ConsentMemory(store.consents, config.mcpUrl);
+  const provider = createProvider({ config, store, accounts, consent, keys, log });
+  const authorizationServer = provider.callback();
+  const sessions = config.stateless ? undefined : new SessionRegistry(config.mcpSessionIdleTtl * 1000, log);
+  const tools: ToolContext = { findUser: (subject) => accounts.findById(subject) };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxyHops);
+
+  // 1. Every request: access log, baseline headers, and (on loopback) DNS-rebinding protection.
+  if (config.accessLog) app.use(accessLog(accessLogSink));
+  app.use((_req, res, next) => {
+    res.set({ 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    next();
+  });
+  if (config.loopbackOnly) app.use(loopbackHostCheck());
+
+  // 2. Operations and static pages.
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await store.ping();
+      res.set('Cache-Control', 'no-store').json({ status: 'ok', sessions: sessions?.size ?? 0 });
+    } catch (error) {
+      log.error('health.store_unavailable', { error });
+      res.status(503).set('Cache-Control', 'no-store').json({ status: 'unavailable' });
+    }
+  });
+  app.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
+  app.get('/', (_req, res) => {
+    setPageHeaders(res);
+    res.set('Cache-Control', 'no-cache').send(homePage(config.mcpUrl));
+  });
+
+  // 3. Resource server: metadata, then /mcp with CORS, the Origin check and the bearer guard before any routing.
+  app.use(resourceMetadataRoutes(config));
+  app.use('/mcp', cors({
+    methods: ['GET', 'POST', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Mcp-Session-Id', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'],
+    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+  }));
+  app.use(mcpEndpoint({
+    guards: [originCheck(config), bearerGuard(provider, { mcpUrl: config.mcpUrl, resourceMetadataUrl: resourceMetadataUrl(config) })],
+    createServer: () => createMcpServer(tools),
+    sessions,
+    log,
+    maxBodyBytes: MCP_BODY_LIMIT,
+  }));
+
+  // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.
+  app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit }));
+  app.use('/register', cors({ methods: ['GET', 'POST', 'PUT', 'DELETE'], allowHeaders: ['Authorization', 'Content-Type'] }));
+  app.post(
+    '/register',
+    perAddressLimit({
+      windowMs: 60 * 60_000,
+      limit: config.registrationRateLimit,
+      reject: (req, res, retryAfter) => {
+        log.warn('registration.rate_limited', { ip: req.ip });
+        sendError(req, res, { status: 429, oauth: 'temporarily_unavailable', jsonRpc: JsonRpcCode.ServerError, message: `Too many client registrations from this address; try again in ${retryAfter} s` });
+      },
+    }),
+    ...registrationEndpoint(authorizationServer, { maxBytes: REGISTRATION_BODY_LIMIT, knownScopes: advertisedScopes }),
+  );
+  app.use((req, res, next) => {
+    if (isAuthorizationServerPath(req.path)) void authorizationServer(req, res);
+    else next();
+  });
+
+  // 5. Nothing matched; and the one place errors become responses.
+  app.use((req, res) => {
+    sendError(req, res, { status: 404, oauth: 'invalid_request', jsonRpc: JsonRpcCode.ServerError, message: `No such endpoint: ${req.method} ${req.path}` });
+  });
+  app.use(errorHandler(log));
+
+  return {
+    app,
+    provider,
+    accounts,
+    sessions,
+    close: async () => {
+      await sessions?.closeAll();
+    },
+  };
+}

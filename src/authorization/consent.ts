@@ -1,0 +1,70 @@
+import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
+import type { ConsentStore } from '../storage/store.js';
+import { isMcpScope, OIDC_SCOPES } from './scopes.js';
+
+type Grant = InstanceType<Provider['Grant']>;
+
+/** What the consent prompt says is still missing, as oidc-provider reports it. */
+export interface MissingConsent {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+const isOidcScope = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope);
+
+/**
+ * Consent is remembered per user and client (not per browser): the same user authorizing the same
+ * client again, from any browser, is not asked again for scopes already approved; a different client
+ * is always asked. Each authorization still gets its own grant, so revoking one (say, after refresh
+ * token reuse) never takes down another.
+ */
+export class ConsentMemory {
+  constructor(private readonly consents: ConsentStore, private readonly resource: string) {}
+
+  /** oidc-provider's `loadExistingGrant`: the browser session's grant, else one rebuilt from remembered consent. */
+  readonly loadExistingGrant = async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
+    const { client, session, provider } = ctx.oidc;
+    if (!client || !session?.accountId) return undefined;
+    const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+    if (grantId) {
+      const grant = await provider.Grant.find(grantId);
+      if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+    }
+    const remembered = await this.consents.find(session.accountId, client.clientId);
+    if (!remembered) return undefined;
+    const grant = new provider.Grant({ accountId: session.accountId, clientId: client.clientId });
+    this.#apply(grant, remembered.scopes);
+    await grant.save();
+    return grant;
+  };
+
+  /** Adds what the user just approved to the grant (new or existing) and remembers it for next time. */
+  async approve(grant: Grant, missing: MissingConsent): Promise<string> {
+    const approved = [
+      ...(missing.missingOIDCScope ?? []),
+      ...Object.values(missing.missingResourceScopes ?? {}).flat(),
+    ];
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    const { accountId, clientId } = grant;
+    if (accountId && clientId) {
+      const previous = await this.consents.find(accountId, clientId);
+      const scopes = [...new Set([...(previous?.scopes ?? []), ...approved])].filter((scope) => isOidcScope(scope) || isMcpScope(scope));
+      await this.consents.save({ accountId, clientId, scopes, grantedAt: Date.now() });
+    }
+    return grantId;
+  }
+
+  /** Every known scope is also an authorization-server scope (see provider.ts); MCP ones are granted on /mcp too. */
+  #apply(grant: Grant, scopes: string[]): void {
+    const known = scopes.filter((scope) => isOidcScope(scope) || isMcpScope(scope));
+    const mcp = scopes.filter(isMcpScope);
+    if (known.length) grant.addOIDCScope(known.join(' '));
+    if (mcp.length) grant.addResourceScope(this.resource, mcp.join(' '));
+  }
+}

@@ -1,0 +1,170 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { errors, type Provider } from 'oidc-provider';
+import { consentPage } from '../../views/consent.js';
+import type { ClientSummary } from '../../views/client.js';
+import { errorPage } from '../../views/error.js';
+import { loginPage } from '../../views/login.js';
+import { PageError } from '../errors.js';
+import { originOf, setPageHeaders } from '../http/page-headers.js';
+import { perAddressLimit } from '../http/rate-limit.js';
+import type { Logger } from '../log.js';
+import type { Accounts } from './accounts.js';
+import type { ConsentMemory, MissingConsent } from './consent.js';
+import type { CsrfTokens } from './csrf.js';
+import { describeScope, OIDC_SCOPES } from './scopes.js';
+
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export interface InteractionDeps {
+  provider: Provider;
+  accounts: Accounts;
+  consent: ConsentMemory;
+  csrf: CsrfTokens;
+  log: Logger;
+  /** Failed sign-ins allowed per client address per 15 minutes. */
+  loginRateLimit: number;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The pages between `/auth` and the redirect back to the client: sign-in, then consent. oidc-provider
+ * decides which prompt is due and binds each interaction to the browser with its own cookie; these
+ * routes render the prompt, check the CSRF token, and report the outcome back to it.
+ */
+export function interactionRoutes(deps: InteractionDeps): Router {
+  const { provider, accounts, consent, csrf, log } = deps;
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+  const loginLimit = perAddressLimit({
+    windowMs: 15 * 60_000,
+    limit: deps.loginRateLimit,
+    skipSuccessfulRequests: true,
+    reject: (_req, res, retryAfter) => {
+      setPageHeaders(res);
+      res.status(429).send(errorPage('Too many attempts', 'Too many failed sign-ins from your address.', `Try again in ${Math.ceil(retryAfter / 60)} minutes.`));
+    },
+  });
+
+  /** The interaction named in the URL, which must be the one this browser's cookie is bound to. */
+  const load = async (req: Request, res: Response): Promise<Interaction> => {
+    const interaction = await provider.interactionDetails(req, res);
+    if (interaction.uid !== req.params.uid) throw new errors.SessionNotFound('interaction and cookie do not match');
+    return interaction;
+  };
+
+  /** A form post: the interaction, after the CSRF token was checked. */
+  const submitted = async (req: Request, res: Response): Promise<Interaction> => {
+    const interaction = await load(req, res);
+    if (!csrf.verify(interaction.uid, (req.body as Record<string, unknown> | undefined)?.csrf)) {
+      log.warn('interaction.csrf_rejected', { ip: req.ip, client: clientIdOf(interaction) });
+      throw new PageError(403, 'Request refused', 'This form was not submitted from the sign-in page (missing or wrong CSRF token).');
+    }
+    return interaction;
+  };
+
+  const summary = async (interaction: Interaction): Promise<ClientSummary> => {
+    const client = await provider.Client.find(clientIdOf(interaction));
+    const redirect = URL.parse(String(interaction.params.redirect_uri ?? ''));
+    return {
+      name: typeof client?.clientName === 'string' ? client.clientName : undefined,
+      redirectHost: redirect?.host || 'an unknown address',
+      local: redirect ? LOOPBACK.has(redirect.hostname) : false,
+    };
+  };
+
+  const renderLogin = async (res: Response, interaction: Interaction, status: number, extra: { username?: string; error?: string } = {}) => {
+    setPageHeaders(res, originOf(interaction.params.redirect_uri));
+    res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: await summary(interaction), ...extra }));
+  };
+
+  router.get('/interaction/:uid', async (req, res) => {
+    const interaction = await load(req, res);
+    if (interaction.prompt.name === 'login') {
+      await renderLogin(res, interaction, 200);
+      return;
+    }
+    if (interaction.prompt.name !== 'consent') {
+      throw new PageError(400, 'Unsupported request', `This server cannot handle the "${interaction.prompt.name}" step.`);
+    }
+    const user = await accounts.findById(interaction.session?.accountId ?? '');
+    if (!user) throw new errors.SessionNotFound('account no longer exists');
+    const client = await provider.Client.find(clientIdOf(interaction));
+    setPageHeaders(res, originOf(interaction.params.redirect_uri));
+    res.send(consentPage({
+      uid: interaction.uid,
+      csrf: csrf.issue(interaction.uid),
+      client: await summary(interaction),
+      userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
+      permissions: permissionsFor(interaction.prompt.details as MissingConsent, client?.grantTypeAllowed('refresh_token') ?? false),
+    }));
+  });
+
+  router.post('/interaction/:uid/login', loginLimit, form, async (req, res) => {
+    const interaction = await submitted(req, res);
+    if (interaction.prompt.name !== 'login') throw new PageError(400, 'Already signed in', 'This sign-in step is already done; go back to your application.');
+    const body = req.body as Record<string, unknown>;
+    const username = typeof body.username === 'string' ? body.username.slice(0, 200) : '';
+    const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+    const user = username && password ? await accounts.authenticate(username, password) : undefined;
+    if (!user) {
+      log.warn('login.failed', { user: username.trim().toLowerCase() || '-', ip: req.ip, client: clientIdOf(interaction) });
+      await renderLogin(res, interaction, 401, { username, error: 'Wrong username or password.' });
+      return;
+    }
+    log.info('login.succeeded', { user: user.username, ip: req.ip, client: clientIdOf(interaction) });
+    await provider.interactionFinished(req, res, { login: { accountId: user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+  });
+
+  router.post('/interaction/:uid/confirm', form, async (req, res) => {
+    const interaction = await submitted(req, res);
+    if (interaction.prompt.name !== 'consent') throw new PageError(400, 'Nothing to approve', 'This request does not need your approval; go back to your application.');
+    const accountId = interaction.session?.accountId;
+    if (!accountId) throw new errors.SessionNotFound('not signed in');
+    const clientId = clientIdOf(interaction);
+    const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+    const grant = existing ?? new provider.Grant({ accountId, clientId });
+    const grantId = await consent.approve(grant, interaction.prompt.details as MissingConsent);
+    log.info('consent.granted', { account: accountId, client: clientId });
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  router.post('/interaction/:uid/abort', form, async (req, res) => {
+    const interaction = await submitted(req, res);
+    log.info('consent.denied', { account: interaction.session?.accountId, client: clientIdOf(interaction) });
+    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user did not allow access' }, { mergeWithLastSubmission: false });
+  });
+
+  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    if (error instanceof PageError) {
+      setPageHeaders(res);
+      res.status(error.status).send(errorPage(error.title, error.message));
+      return;
+    }
+    if (error instanceof errors.SessionNotFound || error instanceof errors.InvalidRequest) {
+      log.warn('interaction.not_found', { ip: req.ip, reason: error.error_description ?? error.message });
+      setPageHeaders(res);
+      res.status(400).send(errorPage('Sign-in expired', 'This sign-in request has expired or was started in another browser.', 'Go back to your application and start again.'));
+      return;
+    }
+    next(error);
+  });
+
+  return router;
+}
+
+function clientIdOf(interaction: Interaction): string {
+  return String(interaction.params.client_id ?? '');
+}
+
+/** The consent page's list, in words: what is being granted now, plus staying signed in when the client can refresh. */
+export function permissionsFor(missing: MissingConsent, refreshes: boolean): string[] {
+  const scopes = [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
+  if (refreshes) scopes.push('offline_access');
+  const words = [...new Set(scopes)].filter((scope) => scope !== 'openid').map(describeScope).filter((text): text is string => Boolean(text));
+  return words.length > 0 ? words : [OIDC_SCOPES.openid];
+}

@@ -1,0 +1,159 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { errorPage } from '../../views/error.js';
+import type { Config } from '../config.js';
+import { originOf } from '../http/page-headers.js';
+import type { Logger } from '../log.js';
+import { providerAdapter } from '../storage/provider-adapter.js';
+import type { Store } from '../storage/store.js';
+import type { Accounts } from './accounts.js';
+import type { ConsentMemory } from './consent.js';
+import type { ServerKeys } from './keys.js';
+import { advertisedScopes, mcpScopeNames } from './scopes.js';
+
+export interface AuthorizationServerDeps {
+  config: Config;
+  store: Store;
+  accounts: Accounts;
+  consent: ConsentMemory;
+  keys: ServerKeys;
+  log: Logger;
+}
+
+/** Paths served by oidc-provider; the seed's `/auth`, `/token`, `/register` among them. */
+export const AS_ROUTES = {
+  authorization: '/auth',
+  token: '/token',
+  registration: '/register',
+  revocation: '/revoke',
+  introspection: '/introspect',
+  jwks: '/jwks',
+  userinfo: '/me',
+  end_session: '/session/end',
+} as const;
+
+const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
+
+/** Whether a request path belongs to the authorization server (the rest of the app never reaches it). */
+export function isAuthorizationServerPath(path: string): boolean {
+  if (DISCOVERY_PATHS.includes(path)) return true;
+  return Object.values(AS_ROUTES).some((route) => path === route || path.startsWith(`${route}/`));
+}
+
+/**
+ * The OAuth 2.1 authorization server: oidc-provider, configured for what MCP clients need (see
+ * ../shared notes): loopback redirects on any port, refresh tokens without `offline_access`,
+ * rotation with a reuse grace window, opaque access tokens bound to the MCP resource, S256 PKCE
+ * for everyone, `iss` on every authorization response.
+ */
+export function createProvider(deps: AuthorizationServerDeps): Provider {
+  const { config, store, accounts, consent, keys, log } = deps;
+  const secureCookies = config.publicUrl.startsWith('https:');
+
+  const configuration: Configuration = {
+    adapter: providerAdapter(store.models, { consumedGraceMs: { RefreshToken: config.refreshReuseGrace * 1000 } }),
+    findAccount: accounts.findAccount,
+    jwks: keys.jwks,
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
+      short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
+    },
+    routes: AS_ROUTES,
+    // MCP scopes are listed with the OpenID ones: clients register and request them by name, and
+    // Gemini CLI requests exactly this list (scopes_supported) since it ignores the PRM's.
+    scopes: advertisedScopes,
+    claims: { openid: ['sub', 'name', 'preferred_username'] },
+    responseTypes: ['code'],
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      registration: { enabled: true, initialAccessToken: false },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      revocation: { enabled: true, allowedPolicy: ownTokensOnly },
+      introspection: { enabled: true, allowedPolicy: async (ctx, _client, token) => token.clientId === ctx.oidc.client?.clientId },
+      rpInitiatedLogout: { enabled: false },
+      // Not used by MCP clients; off so every advertised endpoint is one we serve and test.
+      pushedAuthorizationRequests: { enabled: false },
+      // A DPoP-bound token could not be presented to /mcp, which takes Bearer tokens only.
+      dPoP: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // Clients that send no `resource` still get a token for /mcp: it is the only resource here.
+        defaultResource: async () => config.mcpUrl,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator) => {
+          if (resourceIndicator !== config.mcpUrl) {
+            throw new errors.InvalidTarget(`unknown resource; this server issues tokens only for ${config.mcpUrl}`);
+          }
+          return {
+            scope: mcpScopeNames.join(' '),
+            audience: config.mcpUrl,
+            accessTokenTTL: config.accessTokenTtl,
+            accessTokenFormat: 'opaque',
+          };
+        },
+      },
+    },
+    // Gemini CLI, mcp-remote and SDK v1 clients never ask for offline_access; any client registered
+    // for the refresh_token grant gets one.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    // Tokens outlive the browser sign-in session; the grant's own lifetime caps them.
+    expiresWithSession: async () => false,
+    ttl: {
+      AccessToken: config.accessTokenTtl,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      RefreshToken: config.refreshTokenTtl,
+      Grant: config.grantTtl,
+      Session: config.loginSessionTtl,
+      Interaction: 3600,
+    },
+    loadExistingGrant: consent.loadExistingGrant,
+    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    extraParams: {
+      // oidc-provider runs extraParams validators on every authorization request, present or not:
+      // its documented place for defaults. Gemini CLI may send `audience`; we accept and ignore it,
+      // and give a request that names no scope at all the MCP scopes.
+      audience: (ctx) => {
+        if (!ctx.oidc.params?.scope) ctx.oidc.params!.scope = mcpScopeNames.join(' ');
+      },
+    },
+    clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => originOf(uri)[0] === origin) ?? false,
+    renderError: async (ctx, out) => {
+      ctx.set({
+        'Content-Security-Policy': "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        'X-Frame-Options': 'DENY',
+        'Referrer-Policy': 'no-referrer',
+      });
+      ctx.type = 'html';
+      ctx.body = errorPage('This sign-in request cannot continue', String(out.error_description ?? out.error), `Error code: ${String(out.error)}. Go back to your application and try again.`);
+    },
+  };
+
+  const provider = new Provider(config.publicUrl, configuration);
+  provider.proxy = config.trustProxyHops > 0;
+  provider.maxIpsCount = config.trustProxyHops;
+
+  const events = provider as unknown as NodeJS.EventEmitter;
+  for (const event of ['server_error', 'grant.error', 'registration_create.error', 'introspection.error', 'revocation.error', 'authorization.error']) {
+    events.on(event, (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
+      const fields = { route: ctx.oidc?.route, client: ctx.oidc?.client?.clientId, ip: ctx.ip, error: error.error_description ?? error.message, code: error.error };
+      if (event === 'server_error') log.error('oauth.server_error', { ...fields, error: error.stack ?? error.message });
+      else log.warn(`oauth.${event.replace('.error', '')}_refused`, fields);
+    });
+  }
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    log.warn('oauth.grant_revoked', { grant: grantId, client: ctx.oidc?.client?.clientId, route: ctx.oidc?.route });
+  });
+
+  return provider;
+}
+
+/** RFC 7009: a client may revoke only its own tokens; a public client's attempt on another's is silently ignored. */
+async function ownTokensOnly(_ctx: KoaContextWithOIDC, client: { clientId: string; clientAuthMethod?: string }, token: { clientId?: string }): Promise<boolean> {
+  if (token.clientId === client.clientId) return true;
+  if (client.clientAuthMethod === 'none') return false;
+  throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+}

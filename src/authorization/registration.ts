@@ -1,0 +1,74 @@
+import express, { type RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OAuthHttpError } from '../errors.js';
+import { withBody } from '../http/replay-body.js';
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+
+/**
+ * Makes the registration bodies real MCP clients send acceptable to oidc-provider, and refuses what
+ * it would let through but we do not want:
+ * - empty or null optional fields are dropped (Gemini CLI sends `"scope": ""`);
+ * - a client with a loopback redirect URI and no `application_type` is `native`, so its redirect
+ *   matches on any port (RFC 8252 §7.3): these clients pick a new port each run;
+ * - no `grant_types` means authorization code plus refresh token, so the client can stay signed in;
+ * - a registered `scope` keeps only scopes this server knows (clients copy lists like
+ *   "openid email profile" from elsewhere: mcp-remote#204) and always allows `openid` and
+ *   `offline_access`, which grant nothing on /mcp; oidc-provider treats it as a ceiling on requests;
+ * - `http:` redirect URIs must be loopback (everything else needs TLS).
+ * Bodies that are not a JSON object pass through untouched for oidc-provider to refuse.
+ */
+export function normalizeRegistration(body: unknown, knownScopes: readonly string[]): Record<string, unknown> | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const metadata = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== '' && value !== null));
+  const uris = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris : [];
+  const parsed = uris.map((uri) => (typeof uri === 'string' ? URL.parse(uri) : null));
+  for (const [index, url] of parsed.entries()) {
+    if (url?.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+      throw new OAuthHttpError(400, 'invalid_redirect_uri', `redirect_uris[${index}] uses http but is not loopback; use https, or http://127.0.0.1 / http://localhost for apps on this machine`);
+    }
+  }
+  if (metadata.application_type === undefined && parsed.some((url) => url && isLoopbackHttp(url))) {
+    metadata.application_type = 'native';
+  }
+  if (metadata.grant_types === undefined) {
+    metadata.grant_types = ['authorization_code', 'refresh_token'];
+  }
+  if (typeof metadata.scope === 'string') {
+    const asked = metadata.scope.split(' ').filter((scope) => knownScopes.includes(scope));
+    if (asked.length === 0) delete metadata.scope;
+    else metadata.scope = [...new Set(['openid', 'offline_access', ...asked])].join(' ');
+  }
+  return metadata;
+}
+
+type ProviderCallback = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** POST /register: read the body, normalize it, and hand oidc-provider a request with the fixed body. */
+export function registrationEndpoint(provider: ProviderCallback, options: { maxBytes: number; knownScopes: readonly string[] }): RequestHandler[] {
+  return [
+    express.raw({ type: () => true, limit: options.maxBytes }),
+    (req, res, next) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      let body = raw;
+      if (req.is('application/json')) {
+        let json: unknown;
+        try {
+          json = JSON.parse(raw.toString('utf8'));
+        } catch {
+          json = undefined;
+        }
+        try {
+          const normalized = normalizeRegistration(json, options.knownScopes);
+          if (normalized) body = Buffer.from(JSON.stringify(normalized));
+        } catch (error) {
+          next(error);
+          return;
+        }
+      }
+      provider(withBody(req, body), res);
+    },
+  ];
+}

@@ -1,0 +1,172 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * Every setting the server reads, validated in one place. Each comes from an environment variable
+ * (listed in `.env.example`); a bad value stops start-up with one line naming the variable.
+ */
+export interface Config {
+  port: number;
+  /** Addresses to listen on; "loopback" means both 127.0.0.1 and ::1. */
+  bindHosts: string[];
+  /** Public origin of this server, no trailing slash. It is the OAuth issuer. */
+  publicUrl: string;
+  /** The MCP endpoint URL: the RFC 8707 resource that access tokens are bound to. */
+  mcpUrl: string;
+  /** True when publicUrl names this machine (localhost, 127.0.0.1, ::1). */
+  loopbackOnly: boolean;
+  dataDir: string;
+  adminPassword: string | undefined;
+  /** scrypt cost as log2(N) for new password hashes. */
+  passwordHashCost: number;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  grantTtl: number;
+  refreshReuseGrace: number;
+  loginSessionTtl: number;
+  mcpSessionIdleTtl: number;
+  stateless: boolean;
+  registrationRateLimit: number;
+  loginRateLimit: number;
+  /** How many reverse proxies in front are trusted for X-Forwarded-For/-Proto (0: none). */
+  trustProxyHops: number;
+  allowedOrigins: string[];
+  accessLog: boolean;
+}
+
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "3600", "90s", "15m", "1h", "14d" → seconds. */
+function duration(min: number, max = 365 * 86400) {
+  return z.string().trim().transform((text, ctx) => {
+    const match = DURATION.exec(text);
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; use seconds or a number with s, m, h or d (e.g. 1h)` });
+      return z.NEVER;
+    }
+    const seconds = Math.round(Number(match[1]) * UNIT_SECONDS[match[2] ?? 's']!);
+    if (seconds < min || seconds > max) {
+      ctx.addIssue({ code: 'custom', message: `must be between ${min}s and ${max}s, got ${seconds}s` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+}
+
+const bool = z.string().trim().toLowerCase().transform((text, ctx) => {
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(text)) return false;
+  ctx.addIssue({ code: 'custom', message: `"${text}" is not a boolean; use true or false` });
+  return z.NEVER;
+});
+
+const int = (min: number, max: number) => z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number)
+  .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+const publicOrigin = z.string().trim().transform((text, ctx) => {
+  const url = URL.parse(text);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an http(s) URL (e.g. https://mcp.example.com)` });
+    return z.NEVER;
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: `must be an origin only, like ${url.origin} (no path, query or credentials)` });
+    return z.NEVER;
+  }
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    ctx.addIssue({ code: 'custom', message: `must use https unless the host is localhost, 127.0.0.1 or [::1] (OAuth 2.1 requires TLS), got ${url.origin}` });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
+const schema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().trim().min(1).optional(),
+  PUBLIC_URL: publicOrigin.optional(),
+  DATA_DIR: z.string().trim().min(1).default('data'),
+  ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  PASSWORD_HASH_COST: int(10, 20).default(15),
+  ACCESS_TOKEN_TTL: duration(1).default(3600),
+  ALLOW_SHORT_ACCESS_TOKEN_TTL: bool.default(false),
+  REFRESH_TOKEN_TTL: duration(3600).default(14 * 86400),
+  GRANT_TTL: duration(3600).default(90 * 86400),
+  REFRESH_REUSE_GRACE: duration(0, 300).default(30),
+  LOGIN_SESSION_TTL: duration(60).default(86400),
+  MCP_SESSION_IDLE_TTL: duration(1).default(1800),
+  STATELESS: bool.default(false),
+  REGISTRATION_RATE_LIMIT: int(1, 1_000_000).default(100),
+  LOGIN_RATE_LIMIT: int(1, 1_000_000).default(30),
+  TRUST_PROXY: int(0, 10).optional(),
+  ALLOWED_ORIGINS: z.string().default(''),
+  ACCESS_LOG: bool.default(true),
+});
+
+type Raw = z.output<typeof schema>;
+
+/** Reads and checks the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  // Empty variables (e.g. `ADMIN_PASSWORD=` in a .env file) mean "not set".
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(name, issue.message);
+  }
+  return derive(parsed.data, cwd);
+}
+
+function derive(raw: Raw, cwd: string): Config {
+  if (raw.ACCESS_TOKEN_TTL < 600 && !raw.ALLOW_SHORT_ACCESS_TOKEN_TTL) {
+    // Clients refresh ahead of expiry (Gemini CLI 5 min, mcp-remote 60 s): short tokens mean a refresh per request.
+    throw new ConfigError('ACCESS_TOKEN_TTL', `is ${raw.ACCESS_TOKEN_TTL}s; keep it at 600s or more, or set ALLOW_SHORT_ACCESS_TOKEN_TTL=true`);
+  }
+  if (raw.GRANT_TTL < raw.REFRESH_TOKEN_TTL) {
+    throw new ConfigError('GRANT_TTL', `(${raw.GRANT_TTL}s) must not be shorter than REFRESH_TOKEN_TTL (${raw.REFRESH_TOKEN_TTL}s)`);
+  }
+  if (raw.PUBLIC_URL === undefined && raw.PORT === 0) {
+    throw new ConfigError('PORT', 'is 0 (any free port); set PUBLIC_URL too, since tokens are bound to a fixed URL');
+  }
+  const publicUrl = raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`;
+  const loopbackOnly = LOOPBACK_HOSTS.has(new URL(publicUrl).hostname);
+  const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of allowedOrigins) {
+    if (URL.parse(origin)?.origin !== origin) {
+      throw new ConfigError('ALLOWED_ORIGINS', `"${origin}" is not an origin like https://app.example.com`);
+    }
+  }
+  return {
+    port: raw.PORT,
+    bindHosts: bindHosts(raw.HOST, loopbackOnly),
+    publicUrl,
+    mcpUrl: `${publicUrl}/mcp`,
+    loopbackOnly,
+    dataDir: path.resolve(cwd, raw.DATA_DIR),
+    adminPassword: raw.ADMIN_PASSWORD,
+    passwordHashCost: raw.PASSWORD_HASH_COST,
+    accessTokenTtl: raw.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: raw.REFRESH_TOKEN_TTL,
+    grantTtl: raw.GRANT_TTL,
+    refreshReuseGrace: raw.REFRESH_REUSE_GRACE,
+    loginSessionTtl: raw.LOGIN_SESSION_TTL,
+    mcpSessionIdleTtl: raw.MCP_SESSION_IDLE_TTL,
+    stateless: raw.STATELESS,
+    registrationRateLimit: raw.REGISTRATION_RATE_LIMIT,
+    loginRateLimit: raw.LOGIN_RATE_LIMIT,
+    // An https public URL in front of this plain-http listener means a TLS-terminating proxy is there.
+    trustProxyHops: raw.TRUST_PROXY ?? (publicUrl.startsWith('https:') ? 1 : 0),
+    allowedOrigins,
+    accessLog: raw.ACCESS_LOG,
+  };
+}
+
+/** A server whose public URL is loopback listens on loopback only, unless HOST says otherwise. */
+function bindHosts(host: string | undefined, loopbackOnly: boolean): string[] {
+  const value = host ?? (loopbackOnly ? 'loopback' : '::');
+  return value === 'loopback' ? ['127.0.0.1', '::1'] : [value];
+}

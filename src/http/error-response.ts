@@ -1,0 +1,87 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import { errorPage } from '../../views/error.js';
+import { httpStatusOf, JsonRpcCode, JsonRpcHttpError, OAuthHttpError, PageError, type JsonRpcErrorCode, type OAuthErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { setPageHeaders } from './page-headers.js';
+
+/** Which protocol a path speaks, and so which error format it answers in. */
+export type Area = 'mcp' | 'page' | 'oauth';
+
+export function areaOf(req: Request): Area {
+  if (req.path === '/mcp' || req.path.startsWith('/mcp/') || req.path === '/sse' || req.path === '/messages') return 'mcp';
+  if (req.path.startsWith('/interaction/') || req.path === '/') return 'page';
+  return 'oauth';
+}
+
+export interface ErrorAnswer {
+  status: number;
+  oauth: OAuthErrorCode;
+  jsonRpc: JsonRpcErrorCode;
+  message: string;
+}
+
+/** Answers in the format of the area the request was for: JSON-RPC on /mcp, a page for browsers, OAuth JSON elsewhere. */
+export function sendError(req: Request, res: Response, answer: ErrorAnswer): void {
+  res.status(answer.status);
+  switch (areaOf(req)) {
+    case 'mcp':
+      res.json(new JsonRpcHttpError(answer.status, answer.jsonRpc, answer.message).body());
+      return;
+    case 'page':
+      setPageHeaders(res);
+      res.send(errorPage(answer.status >= 500 ? 'Something went wrong' : 'Request refused', answer.message));
+      return;
+    default:
+      res.set('Cache-Control', 'no-store');
+      res.json(new OAuthHttpError(answer.status, answer.oauth, answer.message).body());
+  }
+}
+
+/** body-parser failures: status and what to tell the client. */
+function bodyProblem(error: unknown): ErrorAnswer | undefined {
+  const status = httpStatusOf(error);
+  const type = (error as { type?: unknown }).type;
+  if (status === undefined || typeof type !== 'string') return undefined;
+  switch (type) {
+    case 'entity.parse.failed':
+      return { status: 400, oauth: 'invalid_request', jsonRpc: JsonRpcCode.ParseError, message: 'Parse error: the body is not valid JSON' };
+    case 'entity.too.large':
+    case 'parameters.too.many':
+      return { status: 413, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'The request body is too large' };
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return { status: 415, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'Unsupported body encoding or charset' };
+    default:
+      return { status: status < 500 ? status : 400, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'The request body could not be read' };
+  }
+}
+
+/** The last handler: every error becomes a protocol error body; only real faults are 500s, and they are logged. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    if (error instanceof OAuthHttpError) {
+      res.status(error.status).set('Cache-Control', 'no-store').json(error.body());
+      return;
+    }
+    if (error instanceof JsonRpcHttpError) {
+      res.status(error.status).json(error.body());
+      return;
+    }
+    if (error instanceof PageError) {
+      setPageHeaders(res);
+      res.status(error.status).send(errorPage(error.title, error.message));
+      return;
+    }
+    const problem = bodyProblem(error);
+    if (problem) {
+      sendError(req, res, problem);
+      return;
+    }
+    log.error('http.unhandled_error', { method: req.method, path: req.path, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    sendError(req, res, { status: 500, oauth: 'server_error', jsonRpc: JsonRpcCode.InternalError, message: 'Internal error' });
+  };
+}

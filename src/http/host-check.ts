@@ -1,0 +1,33 @@
+import type { RequestHandler } from 'express';
+import { JsonRpcCode } from '../errors.js';
+import { sendError } from './error-response.js';
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * DNS-rebinding protection for a server on this machine: a page on evil.example whose name
+ * re-resolves to 127.0.0.1 still sends `Host: evil.example`, and is refused. Only used when the
+ * public URL is loopback; behind a proxy the Host seen here is the proxy's business.
+ */
+export function loopbackHostCheck(): RequestHandler {
+  const allowed = new Set(LOOPBACK_NAMES);
+  return (req, res, next) => {
+    const host = req.headers.host;
+    const hostname = host ? URL.parse(`http://${host}`)?.hostname : undefined;
+    if (hostname && allowed.has(hostname)) {
+      next();
+      return;
+    }
+    sendError(req, res, {
+      status: 403,
+      oauth: 'invalid_request',
+      jsonRpc: JsonRpcCode.ServerError,
+      message: `Host "${host ?? ''}" is not served here; this server answers on localhost only`,
+    });
+  };
+}
+
+export function isLoopbackOrigin(origin: string): boolean {
+  const url = URL.parse(origin);
+  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.includes(url.hostname);
+}

@@ -1,0 +1,30 @@
+import { rateLimit, type Options } from 'express-rate-limit';
+import type { Request, Response } from 'express';
+
+/**
+ * A per-client-address limit. The answer is made by `reject`, so each area answers in its own
+ * format (OAuth JSON for endpoints, a page for forms). The counters live in memory: one process's
+ * view; a shared store can be passed in when instances multiply.
+ */
+export function perAddressLimit(options: {
+  windowMs: number;
+  limit: number;
+  reject: (req: Request, res: Response, retryAfterSeconds: number) => void;
+  skipSuccessfulRequests?: boolean;
+  store?: Options['store'];
+}) {
+  return rateLimit({
+    windowMs: options.windowMs,
+    limit: options.limit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    skipSuccessfulRequests: options.skipSuccessfulRequests ?? false,
+    ...(options.store ? { store: options.store } : {}),
+    handler: (req, res) => {
+      const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const retryAfter = Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + options.windowMs) - Date.now()) / 1000));
+      res.set('Retry-After', String(retryAfter));
+      options.reject(req, res, retryAfter);
+    },
+  });
+}

@@ -1,0 +1,53 @@
+import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { RequestHandler } from 'express';
+import type { Provider } from 'oidc-provider';
+
+/** Who a verified token speaks for; carried in AuthInfo.extra to the session check and the tools. */
+export interface TokenSubject {
+  subject: string;
+  grantId: string | undefined;
+}
+
+export function subjectOf(auth: AuthInfo | undefined): TokenSubject | undefined {
+  const subject = auth?.extra?.subject;
+  return typeof subject === 'string' ? { subject, grantId: auth?.extra?.grantId as string | undefined } : undefined;
+}
+
+/**
+ * Looks tokens up in the authorization server's own store, in process: no HTTP round trip to
+ * introspection, and a revoked or replaced token stops working on the next request.
+ */
+export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
+  return {
+    async verifyAccessToken(token: string): Promise<AuthInfo> {
+      // Opaque tokens are 43 url-safe characters; anything else cannot be one of ours.
+      if (token.length > 512) throw new InvalidTokenError('Token is not recognised');
+      const accessToken = await provider.AccessToken.find(token);
+      if (!accessToken || !accessToken.accountId) throw new InvalidTokenError('Token is unknown, expired or revoked');
+      const audience = (accessToken as { aud?: unknown }).aud;
+      return {
+        token,
+        clientId: accessToken.clientId ?? '',
+        scopes: accessToken.scope ? accessToken.scope.split(' ') : [],
+        expiresAt: accessToken.exp,
+        resource: typeof audience === 'string' ? URL.parse(audience) ?? undefined : undefined,
+        extra: { subject: accessToken.accountId, grantId: accessToken.grantId },
+      };
+    },
+  };
+}
+
+/**
+ * The SDK's bearer guard: 401 with `WWW-Authenticate: Bearer … resource_metadata="…"` for a missing,
+ * unknown, expired or revoked token, and for a token issued for any other resource.
+ */
+export function bearerGuard(provider: Provider, options: { mcpUrl: string; resourceMetadataUrl: string }): RequestHandler {
+  return requireBearerAuth({
+    verifier: providerTokenVerifier(provider),
+    expectedResource: new URL(options.mcpUrl),
+    resourceMetadataUrl: options.resourceMetadataUrl,
+  });
+}

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { subjectOf } from './bearer.js';
+import type { SessionRegistry } from './sessions.js';
+
+export interface McpEndpointDeps {
+  /** Runs first on every method but OPTIONS: the bearer check (and anything else that must precede routing). */
+  guards: RequestHandler[];
+  createServer: () => McpServer;
+  /** Stateful sessions, or undefined for stateless mode (a new server and transport per request). */
+  sessions: SessionRegistry | undefined;
+  log: Logger;
+  maxBodyBytes: number;
+}
+
+const ACCEPT_BOTH = 'application/json, text/event-stream';
+
+/**
+ * The SDK transport insists on `Accept` listing both JSON and SSE; some clients send none or `*\/*`
+ * (gemini-cli#20018). Both are what a client without a preference can read.
+ */
+function tolerateAccept(req: Request): void {
+  const accept = req.headers.accept ?? '';
+  if (req.method === 'POST' && !(accept.includes('application/json') && accept.includes('text/event-stream'))) {
+    if (accept === '' || accept.includes('*/*')) req.headers.accept = ACCEPT_BOTH;
+  }
+  if (req.method === 'GET' && (accept === '' || accept.includes('*/*'))) req.headers.accept = 'text/event-stream';
+}
+
+const containsInitialize = (body: unknown) => (Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body));
+
+/** `/mcp`: Streamable HTTP, with every method behind the bearer guard. */
+export function mcpEndpoint(deps: McpEndpointDeps): Router {
+  const { sessions, createServer, log } = deps;
+  const router = express.Router();
+  const json = express.json({ limit: deps.maxBodyBytes, type: () => true });
+
+  const stateless = async (req: Request, res: Response) => {
+    if (req.method !== 'POST') {
+      res.set('Allow', 'POST, OPTIONS');
+      throw new JsonRpcHttpError(405, JsonRpcCode.ServerError, 'Method not allowed: this server is stateless; use POST');
+    }
+    const server = createServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.once('close', () => {
+      void server.close().catch(() => undefined);
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  };
+
+  const stateful = async (req: Request, res: Response, registry: SessionRegistry) => {
+    const owner = subjectOf(req.auth);
+    const header = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (sessionId) {
+      const session = registry.get(sessionId);
+      if (!session || session.subject !== owner?.subject || session.clientId !== req.auth?.clientId) {
+        if (session) log.warn('mcp.session_owner_mismatch', { session: sessionId.slice(0, 8), account: owner?.subject, owner: session.subject, client: req.auth?.clientId });
+        throw new JsonRpcHttpError(404, JsonRpcCode.SessionNotFound, 'Session not found');
+      }
+      registry.track(session, res);
+      await session.transport.handleRequest(req, res, req.body);
+      return;
+    }
+    if (req.method !== 'POST' || !containsInitialize(req.body)) {
+      throw new JsonRpcHttpError(400, JsonRpcCode.ServerError, 'Bad Request: No valid session ID provided');
+    }
+    if (!owner || !req.auth) throw new JsonRpcHttpError(401, JsonRpcCode.ServerError, 'Unauthorized');
+    const server = createServer();
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        const session = { id, server, transport, subject: owner.subject, clientId: req.auth!.clientId, lastSeen: Date.now(), inFlight: 0 };
+        registry.add(session);
+        registry.track(session, res);
+        log.info('mcp.session_opened', { session: id.slice(0, 8), account: owner.subject, client: req.auth!.clientId });
+      },
+    });
+    transport.onclose = () => registry.forget(transport.sessionId);
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  };
+
+  const handle: RequestHandler = async (req, res) => {
+    tolerateAccept(req);
+    if (sessions) await stateful(req, res, sessions);
+    else await stateless(req, res);
+  };
+
+  const allow = sessions ? 'GET, POST, DELETE, OPTIONS' : 'POST, OPTIONS';
+  // OPTIONS carries no token: a browser's preflight never does. It only says what is allowed.
+  router.options('/mcp', (_req, res) => {
+    res.set('Allow', allow).status(204).end();
+  });
+  router.all('/mcp', ...deps.guards);
+  router.post('/mcp', json, handle);
+  router.get('/mcp', handle);
+  router.delete('/mcp', handle);
+  router.all('/mcp', (_req, res) => {
+    res.set('Allow', allow);
+    throw new JsonRpcHttpError(405, JsonRpcCode.ServerError, 'Method not allowed');
+  });
+  return router;
+}

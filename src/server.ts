@@ -1,0 +1,57 @@
+import { createApp, type App } from './app.js';
+import type { Config } from './config.js';
+import { listen } from './http/listen.js';
+import type { LineSink, Logger } from './log.js';
+import { openStore } from './storage/open-store.js';
+import type { Store } from './storage/store.js';
+
+export interface RunningServer {
+  config: Config;
+  store: Store;
+  app: App;
+  port: number;
+  /** Set only on the first start, when the admin password was generated: to be shown once. */
+  generatedAdminPassword: string | undefined;
+  /** Graceful stop: no new connections, requests under way finish (up to graceMs), sessions end, the store closes. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const EXPIRED_SWEEP_MS = 10 * 60_000;
+
+/** config → storage → app → listen. The process-level parts (signals, exit codes) are index.ts's. */
+export async function startServer(config: Config, log: Logger, accessLogSink: LineSink): Promise<RunningServer> {
+  const store = openStore(config);
+  try {
+    const app = await createApp({ config, store, log, accessLogSink });
+    const admin = await app.accounts.ensureFirstAdmin(config.adminPassword);
+    if (admin.created) log.info('accounts.admin_created', { user: 'admin', password: admin.generatedPassword ? 'generated' : 'ADMIN_PASSWORD' });
+
+    const sweeper = setInterval(() => {
+      store.models.deleteExpired(Date.now()).catch((error: unknown) => log.error('storage.sweep_failed', { error }));
+    }, EXPIRED_SWEEP_MS);
+    sweeper.unref();
+
+    const listening = await listen(app.app, config.bindHosts, config.port);
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      store,
+      app,
+      port: listening.port,
+      generatedAdminPassword: admin.generatedPassword,
+      stop(graceMs = 10_000) {
+        stopping ??= (async () => {
+          clearInterval(sweeper);
+          const closed = listening.close(graceMs);
+          await app.close();
+          await closed;
+          await store.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

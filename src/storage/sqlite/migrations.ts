@@ -1,0 +1,57 @@
+/**
+ * Versioned schema changes, applied in order, each once, inside one transaction with its record in
+ * `schema_migrations`. Append new versions; never edit a released one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'provider models, users, consents, secrets',
+    sql: `
+      CREATE TABLE oidc_models (
+        kind        TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        grant_id    TEXT,
+        uid         TEXT,
+        user_code   TEXT,
+        expires_at  INTEGER,
+        consumed_at INTEGER,
+        PRIMARY KEY (kind, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;
+      CREATE INDEX oidc_models_uid ON oidc_models (kind, uid) WHERE uid IS NOT NULL;
+      CREATE INDEX oidc_models_user_code ON oidc_models (kind, user_code) WHERE user_code IS NOT NULL;
+      CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE users (
+        id             TEXT PRIMARY KEY,
+        username       TEXT NOT NULL UNIQUE,
+        display_name   TEXT NOT NULL,
+        sign_in_method TEXT NOT NULL,
+        password_hash  TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL
+      );
+
+      CREATE TABLE consents (
+        account_id TEXT NOT NULL,
+        client_id  TEXT NOT NULL,
+        scopes     TEXT NOT NULL,
+        granted_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, client_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE secrets (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,74 @@
+import type { ModelPayload, ModelStore, StoredModel } from '../store.js';
+import type { Db } from './database.js';
+
+interface Row {
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+/** oidc-provider's models in one table keyed by (kind, id), with the lookups its adapter contract needs. */
+export function sqliteModelStore(db: Db): ModelStore {
+  const upsert = db.prepare(`
+    INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
+    VALUES (@kind, @id, @payload, @grantId, @uid, @userCode, @expiresAt, NULL)
+    ON CONFLICT (kind, id) DO UPDATE SET
+      payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+      user_code = excluded.user_code, expires_at = excluded.expires_at`);
+  const byId = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND id = ?');
+  const byUid = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND uid = ?');
+  const byUserCode = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND user_code = ?');
+  const consume = db.prepare('UPDATE oidc_models SET consumed_at = COALESCE(consumed_at, ?) WHERE kind = ? AND id = ?');
+  const destroy = db.prepare('DELETE FROM oidc_models WHERE kind = ? AND id = ?');
+  const revoke = db.prepare('DELETE FROM oidc_models WHERE grant_id = ?');
+  const revokeGrant = db.prepare("DELETE FROM oidc_models WHERE kind = 'Grant' AND id = ?");
+  const expired = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
+
+  const read = (row: Row | undefined): StoredModel | undefined => {
+    if (!row || (row.expires_at !== null && row.expires_at <= Date.now())) return undefined;
+    return { payload: JSON.parse(row.payload) as ModelPayload, consumedAt: row.consumed_at ?? undefined };
+  };
+
+  return {
+    async upsert(kind, id, payload, expiresAt) {
+      upsert.run({
+        kind,
+        id,
+        payload: JSON.stringify(payload),
+        grantId: stringField(payload, 'grantId'),
+        uid: stringField(payload, 'uid'),
+        userCode: stringField(payload, 'userCode'),
+        expiresAt: expiresAt ?? null,
+      });
+    },
+    async find(kind, id) {
+      return read(byId.get(kind, id) as Row | undefined);
+    },
+    async findByUid(kind, uid) {
+      return read(byUid.get(kind, uid) as Row | undefined);
+    },
+    async findByUserCode(kind, userCode) {
+      return read(byUserCode.get(kind, userCode) as Row | undefined);
+    },
+    async consume(kind, id) {
+      consume.run(Date.now(), kind, id);
+    },
+    async destroy(kind, id) {
+      destroy.run(kind, id);
+    },
+    async revokeByGrantId(grantId) {
+      db.transaction(() => {
+        revoke.run(grantId);
+        revokeGrant.run(grantId);
+      })();
+    },
+    async deleteExpired(now) {
+      return expired.run(now).changes;
+    },
+  };
+}
+
+function stringField(payload: ModelPayload, key: string): string | null {
+  const value = payload[key];
+  return typeof value === 'string' ? value : null;
+}

@@ -1,0 +1,97 @@
+/**
+ * What the rest of the server may ask of storage. Every backend (SQLite now, PostgreSQL next)
+ * implements exactly this; nothing outside `src/storage/<backend>/` knows which one is in use.
+ *
+ * All methods are async even where SQLite answers synchronously, so a networked backend fits.
+ * Times are epoch milliseconds.
+ */
+
+/** A stored oidc-provider model (Client, Grant, Session, AccessToken, RefreshToken, …). */
+export type ModelPayload = Record<string, unknown>;
+
+export interface StoredModel {
+  payload: ModelPayload;
+  /** When it was first consumed (codes, refresh tokens), if it was. */
+  consumedAt: number | undefined;
+}
+
+export interface ModelStore {
+  /** Inserts or replaces. `expiresAt` undefined means it never expires (registered clients). */
+  upsert(kind: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void>;
+  /** Undefined when absent or expired. */
+  find(kind: string, id: string): Promise<StoredModel | undefined>;
+  findByUid(kind: string, uid: string): Promise<StoredModel | undefined>;
+  findByUserCode(kind: string, userCode: string): Promise<StoredModel | undefined>;
+  /** Marks it consumed; a second call keeps the first time (the refresh grace window counts from it). */
+  consume(kind: string, id: string): Promise<void>;
+  destroy(kind: string, id: string): Promise<void>;
+  /** Removes every model issued under the grant (tokens, codes, the grant itself). */
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Removes what expired before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface User {
+  id: string;
+  /** Lower-case sign-in name, unique. */
+  username: string;
+  displayName: string;
+  /** How this account signs in: "password" for local accounts (upstream providers come later). */
+  signInMethod: 'password';
+  passwordHash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewUser = Omit<User, 'createdAt' | 'updatedAt'>;
+
+export class UsernameTakenError extends Error {
+  constructor(readonly username: string) {
+    super(`a user named "${username}" already exists`);
+    this.name = 'UsernameTakenError';
+  }
+}
+
+export interface UserStore {
+  count(): Promise<number>;
+  list(): Promise<User[]>;
+  findById(id: string): Promise<User | undefined>;
+  findByUsername(username: string): Promise<User | undefined>;
+  /** Throws UsernameTakenError when the name is in use. */
+  create(user: NewUser): Promise<User>;
+  /** Creates the user only when there are no users at all; false when some already existed (another instance won). */
+  createIfNone(user: NewUser): Promise<boolean>;
+  setPasswordHash(id: string, passwordHash: string): Promise<boolean>;
+}
+
+/** A user's remembered approval of a client: the scopes they agreed to, for one resource. */
+export interface Consent {
+  accountId: string;
+  clientId: string;
+  scopes: string[];
+  grantedAt: number;
+}
+
+export interface ConsentStore {
+  find(accountId: string, clientId: string): Promise<Consent | undefined>;
+  save(consent: Consent): Promise<void>;
+}
+
+/** Server secrets (signing keys, cookie keys) created once and shared by every instance. */
+export interface SecretStore {
+  /**
+   * The stored value, or `create()`'s value stored now. When two instances race, both get the
+   * winner's value.
+   */
+  getOrCreate(name: string, create: () => string): Promise<string>;
+}
+
+export interface Store {
+  readonly models: ModelStore;
+  readonly users: UserStore;
+  readonly consents: ConsentStore;
+  readonly secrets: SecretStore;
+  /** Throws when storage cannot answer (used by /healthz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

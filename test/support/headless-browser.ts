@@ -1,0 +1,101 @@
+import { parseForms, visibleText, type HtmlForm } from './forms.js';
+
+/**
+ * The "browser" of a test: a cookie jar and manual redirect following, so a test can open an
+ * authorization URL, fill in and submit the real login and consent forms, and stop at the redirect
+ * that leaves for the client. Only the person is simulated; every request is a real HTTP request.
+ */
+export class HeadlessBrowser {
+  readonly #cookies = new Map<string, { value: string; path: string }>();
+
+  constructor(private readonly origin: string) {}
+
+  /** Follows redirects within the server; returns the page reached, or the redirect that leaves it. */
+  async open(url: string | URL, init: RequestInit = {}): Promise<Visit> {
+    let target = new URL(url, this.origin);
+    let request: RequestInit = init;
+    for (let hops = 0; hops < 20; hops += 1) {
+      if (target.origin !== this.origin) return { kind: 'left', location: target, status: 302 };
+      const response = await fetch(target, { ...request, redirect: 'manual', headers: { ...(request.headers as Record<string, string>), cookie: this.cookieHeader(target) } });
+      this.store(response, target);
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        target = new URL(location, target);
+        request = {};
+        if (target.origin !== this.origin) return { kind: 'left', location: target, status: response.status };
+        continue;
+      }
+      return { kind: 'page', url: target, status: response.status, headers: response.headers, html: await response.text() };
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** Submits `form` (from the page) with `values` filled in, as a browser would: urlencoded POST. */
+  submit(page: Page, form: HtmlForm, values: Record<string, string> = {}): Promise<Visit> {
+    const body = new URLSearchParams({ ...form.fields, ...values });
+    return this.open(new URL(form.action, page.url), {
+      method: form.method,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin },
+      body,
+    });
+  }
+
+  cookieHeader(url: URL): string {
+    return [...this.#cookies.entries()]
+      .filter(([, cookie]) => url.pathname.startsWith(cookie.path))
+      .map(([name, cookie]) => `${name}=${cookie.value}`)
+      .join('; ');
+  }
+
+  private store(response: Response, url: URL): void {
+    for (const header of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = header.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      const path = attributes.map((part) => part.trim()).find((part) => part.toLowerCase().startsWith('path='))?.slice(5) ?? url.pathname;
+      const expired = attributes.some((part) => /^\s*expires=Thu, 01 Jan 1970/i.test(part) || /^\s*max-age=0/i.test(part));
+      if (expired || value === '') this.#cookies.delete(name);
+      else this.#cookies.set(name, { value, path });
+    }
+  }
+}
+
+export type Page = { kind: 'page'; url: URL; status: number; headers: Headers; html: string };
+export type Visit = Page | { kind: 'left'; location: URL; status: number };
+
+export function asPage(visit: Visit): Page {
+  if (visit.kind !== 'page') throw new Error(`expected a page, but the browser was sent to ${visit.location.href}`);
+  return visit;
+}
+
+export function formWithAction(page: Page, suffix: string): HtmlForm {
+  const form = parseForms(page.html).find((candidate) => candidate.action.endsWith(suffix));
+  if (!form) throw new Error(`no form posting to …${suffix} on ${page.url.pathname}: ${visibleText(page.html).slice(0, 300)}`);
+  return form;
+}
+
+export interface Person {
+  username: string;
+  password: string;
+}
+
+/**
+ * What a person does after their app opens the authorization URL: sign in if asked, allow if asked.
+ * Returns where the browser is finally sent (the client's redirect URI with code, state and iss).
+ */
+export async function signInAndAllow(browser: HeadlessBrowser, authorizationUrl: string | URL, person: Person): Promise<URL> {
+  let visit = await browser.open(authorizationUrl);
+  for (let step = 0; step < 4 && visit.kind === 'page'; step += 1) {
+    const page = visit;
+    if (page.html.includes('/login"')) {
+      visit = await browser.submit(page, formWithAction(page, '/login'), { username: person.username, password: person.password });
+    } else if (page.html.includes('/confirm"')) {
+      visit = await browser.submit(page, formWithAction(page, '/confirm'));
+    } else {
+      throw new Error(`unexpected page ${page.status} at ${page.url.pathname}: ${visibleText(page.html).slice(0, 300)}`);
+    }
+  }
+  if (visit.kind !== 'left') throw new Error(`still on a page after signing in and allowing: ${visibleText(visit.html).slice(0, 300)}`);
+  return visit.location;
+}

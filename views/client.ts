@@ -1,0 +1,18 @@
+import { html, type SafeHtml } from './html.js';
+
+/** Who is asking: what every page in an authorization shows, so a user can tell a real app from a lookalike. */
+export interface ClientSummary {
+  /** The name the client registered with; anyone can register any name. */
+  name: string | undefined;
+  /** Where the browser goes afterwards (host and port of the redirect URI). */
+  redirectHost: string;
+  /** True when the redirect goes to an app on the user's own machine. */
+  local: boolean;
+}
+
+export function clientLine(client: ClientSummary): SafeHtml {
+  return html`<p class="client">
+    <strong class="client-name">${client.name ?? 'An unnamed application'}</strong>
+    <span class="redirect">will receive the result at <code>${client.redirectHost}</code>${client.local ? ' (an app on this computer)' : ''}</span>
+  </p>`;
+}
