@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,4 +102,11 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
       await exited;
     },
   };
+}
+
+/** Adds a local account with the real `npm run user -- add` command (its compiled form), as an operator would. */
+export function addUser(dataDir: string, person: Person, displayName?: string): void {
+  const args = [path.join(ROOT, 'dist', 'scripts', 'user.js'), 'add', person.username, '--password-stdin', ...(displayName ? ['--name', displayName] : [])];
+  const result = spawnSync(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, DATA_DIR: dataDir }, input: `${person.password}\n`, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`npm run user -- add ${person.username} failed: ${result.stderr}${result.stdout}`);
 }
