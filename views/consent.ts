@@ -10,13 +10,18 @@ export interface ConsentView {
   userName: string;
   /** What the client asks for, in words. */
   permissions: string[];
+  /** The user approved all of it before: only confirm that this sign-in is theirs. */
+  alreadyAllowed: boolean;
 }
 
 export function consentPage(view: ConsentView): string {
-  return layout('Allow access?', html`
-    <h1>Allow access?</h1>
+  const title = view.alreadyAllowed ? 'Continue?' : 'Allow access?';
+  return layout(title, html`
+    <h1>${title}</h1>
     ${clientLine(view.client)}
-    <p>wants to act as <strong class="user">${view.userName}</strong> on this server. It asks to:</p>
+    ${view.alreadyAllowed
+      ? html`<p>You allowed this application before. It will again act as <strong class="user">${view.userName}</strong> on this server and be able to:</p>`
+      : html`<p>wants to act as <strong class="user">${view.userName}</strong> on this server. It asks to:</p>`}
     <ul class="permissions">
       ${view.permissions.map((permission) => html`<li>${permission}</li>`)}
     </ul>
@@ -24,7 +29,7 @@ export function consentPage(view: ConsentView): string {
     <div class="actions">
       <form method="post" action="/interaction/${view.uid}/confirm">
         <input type="hidden" name="csrf" value="${view.csrf}">
-        <button type="submit" class="primary">Allow</button>
+        <button type="submit" class="primary">${view.alreadyAllowed ? 'Continue' : 'Allow'}</button>
       </form>
       <form method="post" action="/interaction/${view.uid}/abort">
         <input type="hidden" name="csrf" value="${view.csrf}">

@@ -90,13 +90,19 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const user = await accounts.findById(interaction.session?.accountId ?? '');
     if (!user) throw new errors.SessionNotFound('account no longer exists');
     const client = await provider.Client.find(clientIdOf(interaction));
+    const missing = interaction.prompt.details as MissingConsent;
+    // Native apps are asked every time (RFC 8252 §8.6: any local app can use their client id);
+    // when everything was approved before, the page says so and asks only to continue.
+    const alreadyAllowed = !missing.missingOIDCScope?.length && !Object.values(missing.missingResourceScopes ?? {}).flat().length;
+    const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
     setPageHeaders(res, originOf(interaction.params.redirect_uri));
     res.send(consentPage({
       uid: interaction.uid,
       csrf: csrf.issue(interaction.uid),
       client: await summary(interaction),
       userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
-      permissions: permissionsFor(interaction.prompt.details as MissingConsent, client?.grantTypeAllowed('refresh_token') ?? false),
+      alreadyAllowed,
+      permissions: permissionsFor(alreadyAllowed ? requested : missingScopes(missing), client?.grantTypeAllowed('refresh_token') ?? false),
     }));
   });
 
@@ -161,9 +167,13 @@ function clientIdOf(interaction: Interaction): string {
   return String(interaction.params.client_id ?? '');
 }
 
-/** The consent page's list, in words: what is being granted now, plus staying signed in when the client can refresh. */
-export function permissionsFor(missing: MissingConsent, refreshes: boolean): string[] {
-  const scopes = [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
+function missingScopes(missing: MissingConsent): string[] {
+  return [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
+}
+
+/** The consent page's list, in words: the scopes, plus staying signed in when the client can refresh. */
+export function permissionsFor(requested: string[], refreshes: boolean): string[] {
+  const scopes = [...requested];
   if (refreshes) scopes.push('offline_access');
   const words = [...new Set(scopes)].filter((scope) => scope !== 'openid').map(describeScope).filter((text): text is string => Boolean(text));
   return words.length > 0 ? words : [OIDC_SCOPES.openid];

@@ -1,32 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser, signInAndAllow } from '../support/headless-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { authorizeSdkClient as authorize, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { isUuidV4, isUuidV7, uuidV7Time } from '../support/uuids.js';
-
-/** Connects the official SDK client; on 401 the SDK runs discovery, registration and builds the authorization URL. */
-async function connect(server: ServerProcess, oauth: InMemoryOAuthClient): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
-  const client = new Client({ name: 'sdk-e2e', version: '1.0.0' });
-  await client.connect(transport);
-  return { client, transport };
-}
-
-/** The whole first-time flow: 401 → discovery → registration → /auth → sign in → consent → token. */
-async function authorize(server: ServerProcess, oauth: InMemoryOAuthClient, browser = new HeadlessBrowser(server.url)): Promise<URL> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
-  await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
-  assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');
-  const callback = await signInAndAllow(browser, oauth.authorizationUrl, ADMIN);
-  await transport.finishAuth(callback.searchParams.get('code')!);
-  return callback;
-}
 
 const uuidsOf = (result: CallToolResult) => (result.structuredContent as { uuids: string[] }).uuids;
 
@@ -57,7 +37,7 @@ describe('the official SDK client, end to end against the real server', () => {
     assert.equal(firstTokens.token_type.toLowerCase(), 'bearer');
     assert.ok(firstTokens.expires_in! >= 600, 'access tokens live at least 10 minutes by default');
 
-    const { client } = await connect(server, oauth);
+    const client = await connectSdkClient(server, oauth);
     const tools = await client.listTools();
     assert.deepEqual(tools.tools.map((tool) => tool.name).sort(), ['generate_uuid', 'get_user_profile']);
     assert.ok(tools.tools.find((tool) => tool.name === 'generate_uuid')!.outputSchema, 'generate_uuid declares an output schema');
@@ -87,9 +67,9 @@ describe('the official SDK client, end to end against the real server', () => {
     const refreshed = oauth.savedTokens!;
     assert.notEqual(refreshed.access_token, firstTokens.access_token);
     assert.notEqual(refreshed.refresh_token, firstTokens.refresh_token, 'refresh tokens rotate');
-    const afterRefresh = await connect(server, oauth);
-    assert.ok(isUuidV4(uuidsOf((await afterRefresh.client.callTool({ name: 'generate_uuid', arguments: {} })) as CallToolResult)[0]!));
-    await afterRefresh.client.close();
+    const afterRefresh = await connectSdkClient(server, oauth);
+    assert.ok(isUuidV4((await generateUuids(afterRefresh))[0]!));
+    await afterRefresh.close();
 
     // Revoke (RFC 7009), then the token is refused with 401.
     const revoked = await fetch(`${server.url}/revoke`, {
@@ -114,8 +94,8 @@ describe('the official SDK client, end to end against the real server', () => {
     const secondCallback = await authorize(server, second);
     assert.equal(`${secondCallback.origin}${secondCallback.pathname}`, secondRedirect, 'loopback redirect matched on another port (RFC 8252 §7.3)');
     assert.equal(second.clientInfo?.client_id, oauth.clientInfo!.client_id, 'no new registration');
-    const again = await connect(server, second);
-    assert.ok(isUuidV4(uuidsOf((await again.client.callTool({ name: 'generate_uuid', arguments: {} })) as CallToolResult)[0]!));
-    await again.client.close();
+    const again = await connectSdkClient(server, second);
+    assert.ok(isUuidV4((await generateUuids(again))[0]!));
+    await again.close();
   });
 });

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { HeadlessBrowser, signInAndAllow, type Person } from './headless-browser.js';
+import type { InMemoryOAuthClient } from './sdk-oauth-client.js';
+import { ADMIN } from './server-process.js';
+
+interface Target {
+  url: string;
+  mcpUrl: string;
+}
+
+/** Connects the official SDK client with its stored tokens. */
+export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClient): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
+  const client = new Client({ name: 'sdk-e2e', version: '1.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
+/**
+ * The SDK's first-time flow: its connect gets 401 and runs discovery, registration and builds the
+ * authorization URL; the person signs in and allows in `browser`; the SDK exchanges the code.
+ * Returns where the browser was sent back to.
+ */
+export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person } = {}): Promise<URL> {
+  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
+  oauth.authorizationUrl = undefined;
+  await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
+  assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');
+  const callback = await signInAndAllow(options.browser ?? new HeadlessBrowser(server.url), oauth.authorizationUrl, options.person ?? ADMIN);
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `the browser came back with a code: ${callback.href}`);
+  await transport.finishAuth(code);
+  return callback;
+}
+
+export async function generateUuids(client: Client, args: { version?: 'v4' | 'v7'; count?: number } = {}): Promise<string[]> {
+  const result = (await client.callTool({ name: 'generate_uuid', arguments: args })) as CallToolResult;
+  assert.notEqual(result.isError, true, JSON.stringify(result.content));
+  return (result.structuredContent as { uuids: string[] }).uuids;
+}
