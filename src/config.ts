@@ -108,6 +108,9 @@ const schema = z.object({
 
 type Raw = z.output<typeof schema>;
 
+/** The environment variables read, in the order `.env.example` documents them. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
 /** Reads and checks the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   // Empty variables (e.g. `ADMIN_PASSWORD=` in a .env file) mean "not set".

@@ -41,13 +41,23 @@ export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
 }
 
 /**
- * The SDK's bearer guard: 401 with `WWW-Authenticate: Bearer … resource_metadata="…"` for a missing,
- * unknown, expired or revoked token, and for a token issued for any other resource.
+ * The SDK's bearer guard: 401 with `WWW-Authenticate: Bearer error="invalid_token", …
+ * resource_metadata="…"` for an unknown, expired or revoked token, or one issued for another
+ * resource. A request with no credentials at all gets the challenge without an error code
+ * (RFC 6750 §3.1), which is all a client needs to start discovery.
  */
 export function bearerGuard(provider: Provider, options: { mcpUrl: string; resourceMetadataUrl: string }): RequestHandler {
-  return requireBearerAuth({
+  const verify = requireBearerAuth({
     verifier: providerTokenVerifier(provider),
     expectedResource: new URL(options.mcpUrl),
     resourceMetadataUrl: options.resourceMetadataUrl,
   });
+  const challenge = `Bearer resource_metadata="${options.resourceMetadataUrl}"`;
+  return (req, res, next) => {
+    if (req.headers.authorization === undefined) {
+      res.status(401).set('WWW-Authenticate', challenge).json({ error: 'invalid_token', error_description: 'This endpoint needs an access token (Authorization: Bearer …)' });
+      return;
+    }
+    void verify(req, res, next);
+  };
 }

@@ -71,7 +71,8 @@ describe('resource server (/mcp) refusals (default settings)', () => {
   for (const method of ['POST', 'GET', 'DELETE', 'HEAD']) {
     it(`${method} /mcp without a token gets 401 with WWW-Authenticate: Bearer resource_metadata="<server>/.well-known/oauth-protected-resource/mcp"`, async () => {
       const reply = await mcpRequest(server, undefined, initializeMessage(1), { method });
-      assertChallenge(reply, server, method);
+      const challenge = assertChallenge(reply, server, method);
+      assert.doesNotMatch(challenge, /error=/, 'no error code when no credentials were sent (RFC 6750 §3.1)');
       assert.equal(reply.sessionId, null);
       if (method !== 'HEAD') assert.ok(reply.json, `${method}: a JSON error body: ${reply.text}`);
     });

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import fs from 'node:fs';
+import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+const load = (env: Record<string, string>) => loadConfig(env, '/srv/app');
+
+function refuses(env: Record<string, string>, setting: string, message: RegExp) {
+  assert.throws(() => load(env), (error: unknown) => {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.equal(error.setting, setting);
+    assert.match(error.message, message);
+    assert.doesNotMatch(error.message, /\n/, 'one line');
+    return true;
+  });
+}
+
+describe('configuration from the environment', () => {
+  it('defaults to the seed post: port 8080, http://localhost:8080/mcp, loopback only, ./data', () => {
+    const config = load({});
+    assert.equal(config.port, 8080);
+    assert.equal(config.publicUrl, 'http://localhost:8080');
+    assert.equal(config.mcpUrl, 'http://localhost:8080/mcp');
+    assert.deepEqual(config.bindHosts, ['127.0.0.1', '::1']);
+    assert.equal(config.loopbackOnly, true);
+    assert.equal(config.dataDir, path.resolve('/srv/app', 'data'));
+    assert.equal(config.accessTokenTtl, 3600);
+    assert.equal(config.refreshReuseGrace, 30);
+    assert.equal(config.stateless, false);
+    assert.equal(config.trustProxyHops, 0);
+  });
+
+  it('changing PORT alone moves every URL with it', () => {
+    const config = load({ PORT: '9000' });
+    assert.equal(config.publicUrl, 'http://localhost:9000');
+    assert.equal(config.mcpUrl, 'http://localhost:9000/mcp');
+  });
+
+  it('takes a public https origin (trailing slash dropped), listens on all interfaces and trusts one proxy hop', () => {
+    const config = load({ PUBLIC_URL: 'https://mcp.example.com/' });
+    assert.equal(config.publicUrl, 'https://mcp.example.com');
+    assert.equal(config.mcpUrl, 'https://mcp.example.com/mcp');
+    assert.equal(config.loopbackOnly, false);
+    assert.deepEqual(config.bindHosts, ['::']);
+    assert.equal(config.trustProxyHops, 1);
+  });
+
+  it('reads durations as seconds or with a unit', () => {
+    const config = load({ ACCESS_TOKEN_TTL: '2h', REFRESH_TOKEN_TTL: '30d', GRANT_TTL: '90d', MCP_SESSION_IDLE_TTL: '90s' });
+    assert.equal(config.accessTokenTtl, 7200);
+    assert.equal(config.refreshTokenTtl, 30 * 86400);
+    assert.equal(config.mcpSessionIdleTtl, 90);
+  });
+
+  it('treats empty variables as unset', () => {
+    assert.equal(load({ ADMIN_PASSWORD: '', PORT: '' }).adminPassword, undefined);
+  });
+
+  it('refuses a bad value with one line naming the variable', () => {
+    refuses({ PORT: 'eighty' }, 'PORT', /whole number/);
+    refuses({ PORT: '70000' }, 'PORT', /at most 65535/);
+    refuses({ PUBLIC_URL: 'https://mcp.example.com/base' }, 'PUBLIC_URL', /origin only/);
+    refuses({ PUBLIC_URL: 'http://mcp.example.com' }, 'PUBLIC_URL', /https/);
+    refuses({ PUBLIC_URL: 'mcp.example.com' }, 'PUBLIC_URL', /not an http\(s\) URL/);
+    refuses({ STATELESS: 'maybe' }, 'STATELESS', /boolean/);
+    refuses({ ACCESS_TOKEN_TTL: 'soon' }, 'ACCESS_TOKEN_TTL', /duration/);
+    refuses({ ADMIN_PASSWORD: 'short' }, 'ADMIN_PASSWORD', /12 characters/);
+    refuses({ ALLOWED_ORIGINS: 'https://app.example.com/path' }, 'ALLOWED_ORIGINS', /not an origin/);
+    refuses({ GRANT_TTL: '1d', REFRESH_TOKEN_TTL: '14d' }, 'GRANT_TTL', /REFRESH_TOKEN_TTL/);
+  });
+
+  it('keeps access tokens at 10 minutes or more unless short ones are explicitly allowed', () => {
+    refuses({ ACCESS_TOKEN_TTL: '60' }, 'ACCESS_TOKEN_TTL', /600s or more/);
+    assert.equal(load({ ACCESS_TOKEN_TTL: '60', ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true' }).accessTokenTtl, 60);
+  });
+});
+
+describe('.env.example', () => {
+  const text = fs.readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  const lines = text.split('\n').map((line) => /^#?\s*([A-Z_]+)=(.*)$/.exec(line)).filter((match) => match !== null);
+
+  it('lists every variable the server reads, and nothing else', () => {
+    assert.deepEqual([...new Set(lines.map((match) => match[1]))].sort(), [...CONFIG_VARIABLES].sort());
+  });
+
+  it('shows the defaults: its values configure exactly what no values do', () => {
+    const set = Object.fromEntries(lines.filter((match) => !match[0].startsWith('#')).map((match) => [match[1]!, match[2]!]));
+    assert.deepEqual(load(set), load({}));
+  });
+});
