@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: everything a clean clone needs to run every test, then the tests.
-//   1. the test-only client packages (test/package.json: Gemini CLI core, playwright-core),
-//      installed on first use and whenever their lockfile changes (cached in test/node_modules);
+//   1. the test-only client packages (test/third-party/package.json: Gemini CLI core,
+//      playwright-core), installed on first use and whenever their lockfile changes (cached in
+//      test/third-party/node_modules; tests reach them through test/support/third-party-hooks.mjs);
 //   2. the server built as `npm start` runs it (dist/), since end-to-end tests start that;
 //   3. a type check of the tests;
 //   4. node's test runner over test/**/*.test.ts (or the files/folders given as arguments).
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testDir = path.join(root, 'test');
+const thirdPartyDir = path.join(testDir, 'third-party');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(command, args, options = {}) {
@@ -24,12 +26,12 @@ function run(command, args, options = {}) {
 }
 
 function ensureTestPackages() {
-  const lock = path.join(testDir, 'package-lock.json');
-  const stamp = path.join(testDir, 'node_modules', '.installed-from');
+  const lock = path.join(thirdPartyDir, 'package-lock.json');
+  const stamp = path.join(thirdPartyDir, 'node_modules', '.installed-from');
   const want = createHash('sha256').update(fs.readFileSync(lock)).update(process.version.split('.')[0]).digest('hex');
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
-  console.log('Installing the test-only client packages (test/package.json), once…');
-  run(npm, ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: testDir });
+  console.log('Installing the test-only client packages (test/third-party/package.json), once…');
+  run(npm, ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: thirdPartyDir });
   fs.writeFileSync(stamp, want);
 }
 
@@ -38,7 +40,7 @@ function testFiles(targets) {
   const walk = (entry) => {
     const stat = fs.statSync(entry);
     if (stat.isDirectory()) {
-      if (path.basename(entry) === 'node_modules') return;
+      if (path.basename(entry) === 'node_modules' || entry === thirdPartyDir) return;
       for (const name of fs.readdirSync(entry).sort()) walk(path.join(entry, name));
     } else if (entry.endsWith('.test.ts')) {
       found.push(path.relative(root, entry));
@@ -59,6 +61,7 @@ run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc
 
 const result = spawnSync(process.execPath, [
   '--import', 'tsx',
+  '--import', './test/support/third-party-register.mjs',
   '--test',
   '--test-reporter=spec',
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,

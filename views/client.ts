@@ -10,9 +10,10 @@ export interface ClientSummary {
   local: boolean;
 }
 
-export function clientLine(client: ClientSummary): SafeHtml {
-  return html`<p class="client">
-    <strong class="client-name">${client.name ?? 'An unnamed application'}</strong>
-    <span class="redirect">will receive the result at <code>${client.redirectHost}</code>${client.local ? ' (an app on this computer)' : ''}</span>
-  </p>`;
+export function clientName(client: ClientSummary): SafeHtml {
+  return html`<strong class="client-name">${client.name ?? 'An unnamed application'}</strong>`;
+}
+
+export function redirectLine(client: ClientSummary): SafeHtml {
+  return html`<p class="redirect">It will receive the result at <code>${client.redirectHost}</code>${client.local ? ' (an app on this computer)' : ''}.</p>`;
 }

@@ -1,4 +1,4 @@
-import { clientLine, type ClientSummary } from './client.js';
+import { clientName, redirectLine, type ClientSummary } from './client.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 
@@ -18,14 +18,15 @@ export function consentPage(view: ConsentView): string {
   const title = view.alreadyAllowed ? 'Continue?' : 'Allow access?';
   return layout(title, html`
     <h1>${title}</h1>
-    ${clientLine(view.client)}
+    <p class="client">${clientName(view.client)}
     ${view.alreadyAllowed
-      ? html`<p>You allowed this application before. It will again act as <strong class="user">${view.userName}</strong> on this server and be able to:</p>`
-      : html`<p>wants to act as <strong class="user">${view.userName}</strong> on this server. It asks to:</p>`}
+      ? html`<br>You allowed this application before. It will again act as <strong class="user">${view.userName}</strong> on this server and be able to:</p>`
+      : html`wants to act as <strong class="user">${view.userName}</strong> on this server. It asks to:</p>`}
     <ul class="permissions">
       ${view.permissions.map((permission) => html`<li>${permission}</li>`)}
     </ul>
-    <p class="hint">Only allow this if you started this sign-in from that application just now.</p>
+    ${redirectLine(view.client)}
+    <p class="hint">Only ${view.alreadyAllowed ? 'continue' : 'allow this'} if you started this sign-in from that application just now.</p>
     <div class="actions">
       <form method="post" action="/interaction/${view.uid}/confirm">
         <input type="hidden" name="csrf" value="${view.csrf}">

@@ -11,6 +11,7 @@ export function layout(title: string, body: SafeHtml): string {
   <meta name="referrer" content="no-referrer">
   <title>${title} · ${SERVICE_NAME}</title>
   <link rel="stylesheet" href="/static/style.css">
+  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
   <main class="card">
