@@ -28,7 +28,6 @@ export const AS_ROUTES = {
   introspection: '/introspect',
   jwks: '/jwks',
   userinfo: '/me',
-  end_session: '/session/end',
 } as const;
 
 const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
@@ -135,6 +134,17 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   const provider = new Provider(config.publicUrl, configuration);
   provider.proxy = config.trustProxyHops > 0;
   provider.maxIpsCount = config.trustProxyHops;
+
+  // A path under one of its routes that it does not serve (e.g. /token/x) gets Koa's plain-text 404;
+  // answer in OAuth's format like every other error here.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_request', error_description: `No such endpoint: ${ctx.method} ${ctx.path}` };
+    }
+  });
 
   const events = provider as unknown as NodeJS.EventEmitter;
   for (const event of ['server_error', 'grant.error', 'registration_create.error', 'introspection.error', 'revocation.error', 'authorization.error']) {

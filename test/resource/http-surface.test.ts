@@ -107,6 +107,31 @@ describe('discovery documents, generated from configuration', () => {
     const answer = await client.token({ grant_type: 'refresh_token', refresh_token: 'nope' });
     assert.equal(answer.status, 400);
   });
+
+  it('introspection (RFC 7662) tells a client about its own tokens only', async () => {
+    const owner = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const other = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const tokens = await owner.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const introspect = (client: RawOAuthClient) => request(`${server.url}/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: tokens.access_token, client_id: client.clientId }),
+    });
+    const own = await introspect(owner);
+    assert.equal(own.status, 200);
+    assert.equal(own.json!.active, true);
+    assert.equal(own.json!.aud, server.mcpUrl);
+    assert.equal(own.json!.scope, 'uuid:generate profile:read');
+    assert.equal((await introspect(other)).json!.active, false);
+  });
+
+  it('answers unknown paths, also under authorization-server routes, with 404 in OAuth format', async () => {
+    for (const path of ['/nope', '/token/extra', '/register/not-a-client/x']) {
+      const answer = await request(`${server.url}${path}`);
+      assert.equal(answer.status, 404, path);
+      assert.equal(answer.json?.error, 'invalid_request', `${path}: ${answer.text}`);
+    }
+  });
 });
 
 describe('registration and loopback redirects', () => {
