@@ -18,6 +18,7 @@ import { errorHandler, sendError } from './http/error-response.js';
 import { loopbackHostCheck } from './http/host-check.js';
 import { setPageHeaders } from './http/page-headers.js';
 import { perAddressLimit } from './http/rate-limit.js';
+import { requireHttps } from './http/require-https.js';
 import type { LineSink, Logger } from './log.js';
 import { PUBLIC_DIR } from './paths.js';
 import { bearerGuard } from './resource/bearer.js';
@@ -80,6 +81,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
       res.status(503).set('Cache-Control', 'no-store').json({ status: 'unavailable' });
     }
   });
+  if (config.publicUrl.startsWith('https:')) app.use(requireHttps(log));
   app.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
   app.get('/', (_req, res) => {
     setPageHeaders(res);

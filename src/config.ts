@@ -136,6 +136,9 @@ function derive(raw: Raw, cwd: string): Config {
     throw new ConfigError('PORT', 'is 0 (any free port); set PUBLIC_URL too, since tokens are bound to a fixed URL');
   }
   const publicUrl = raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`;
+  if (publicUrl.startsWith('https:') && raw.TRUST_PROXY === 0) {
+    throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust at least that one (TRUST_PROXY=1)');
+  }
   const loopbackOnly = LOOPBACK_HOSTS.has(new URL(publicUrl).hostname);
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
   for (const origin of allowedOrigins) {

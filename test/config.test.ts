@@ -69,6 +69,7 @@ describe('configuration from the environment', () => {
     refuses({ ADMIN_PASSWORD: 'short' }, 'ADMIN_PASSWORD', /12 characters/);
     refuses({ ALLOWED_ORIGINS: 'https://app.example.com/path' }, 'ALLOWED_ORIGINS', /not an origin/);
     refuses({ GRANT_TTL: '1d', REFRESH_TOKEN_TTL: '14d' }, 'GRANT_TTL', /REFRESH_TOKEN_TTL/);
+    refuses({ PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '0' }, 'TRUST_PROXY', /TLS proxy/);
   });
 
   it('keeps access tokens at 10 minutes or more unless short ones are explicitly allowed', () => {

@@ -284,19 +284,30 @@ describe('stateless mode (STATELESS=true)', () => {
 });
 
 describe('a public https URL behind a proxy', () => {
-  it('marks the authorization server cookies Secure', async () => {
+  it('marks the authorization server cookies Secure, and refuses requests that did not come through the TLS proxy', async () => {
     const port = await freePort();
     const server = await startServerProcess({ port, env: { PUBLIC_URL: `https://localhost:${port}` } });
     try {
       // This test talks to the plain-http listener directly, as the TLS-terminating proxy would.
-      const behindProxy = { url: `http://localhost:${port}`, mcpUrl: server.mcpUrl };
-      const client = await RawOAuthClient.register(behindProxy, ['http://127.0.0.1:4000/cb']);
+      const viaProxy = { 'x-forwarded-proto': 'https' };
+      const registered = await request(`http://localhost:${port}/register`, {
+        method: 'POST',
+        headers: { ...viaProxy, 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:4000/cb'], token_endpoint_auth_method: 'none' }),
+      });
+      assert.equal(registered.status, 201, registered.text);
+      const client = new RawOAuthClient({ url: `http://localhost:${port}`, mcpUrl: server.mcpUrl }, String(registered.json!.client_id), ['http://127.0.0.1:4000/cb'], registered.json!);
       const url = client.authorizationRequest().url;
-      const answer = await request(url, { headers: { 'x-forwarded-proto': 'https' } });
+      const answer = await request(url, { headers: viaProxy });
       assert.equal(answer.status, 303);
       const cookies = answer.headers.getSetCookie();
       assert.ok(cookies.length > 0);
       for (const cookie of cookies) assert.match(cookie, /; secure/i, cookie);
+
+      const bypassed = await request(url);
+      assert.equal(bypassed.status, 400, 'without X-Forwarded-Proto: https the request did not come through the TLS proxy');
+      assert.equal(bypassed.json?.error, 'invalid_request');
+      assert.equal((await request(`http://localhost:${port}/healthz`)).status, 200, 'health checks may come straight to the listener');
     } finally {
       await server.stop();
     }
