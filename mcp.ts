@@ -3,6 +3,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { missingScope } from './src/resource/tool-scopes.js';
+import { VERSION } from './src/version.js';
 
 /**
  * The MCP server and its tools. This is the file to extend: add a tool with one `registerTool` call
@@ -10,7 +11,7 @@ import { missingScope } from './src/resource/tool-scopes.js';
  * A new server is made per MCP session (or per request in stateless mode), so keep expensive setup
  * outside this function.
  */
-export const SERVER_INFO = { name: 'UUID MCP Server', version: '1.0.0' };
+export const SERVER_INFO = { name: 'UUID MCP Server', version: VERSION };
 
 /** What the tools may ask of the rest of the server. */
 export interface ToolContext {

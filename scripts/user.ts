@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   const config = loadConfig();
   const store = openStore(config);
   try {
-    const accounts = new Accounts(store.users, config.passwordHashCost);
+    const accounts = new Accounts(store, config.passwordHashCost);
     const password = async () => (values['password-stdin'] ? readStdin() : generatePassword());
     switch (command) {
       case 'add': {
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
           console.error(`No user named "${username}".`);
           return 1;
         }
-        console.log(`Changed the password of ${username!.toLowerCase()}.`);
+        console.log(`Changed the password of ${username!.toLowerCase()}; their sign-ins, grants and tokens are revoked.`);
         if (!values['password-stdin']) console.log(`New password (shown once): ${chosen}`);
         return 0;
       }

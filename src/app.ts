@@ -7,7 +7,8 @@ import { ConsentMemory } from './authorization/consent.js';
 import { CsrfTokens } from './authorization/csrf.js';
 import { interactionRoutes } from './authorization/interactions.js';
 import { loadServerKeys } from './authorization/keys.js';
-import { createProvider, isAuthorizationServerPath } from './authorization/provider.js';
+import { acceptJsonBodies } from './authorization/json-form-bodies.js';
+import { AS_ROUTES, createProvider, isAuthorizationServerPath } from './authorization/provider.js';
 import { registrationEndpoint } from './authorization/registration.js';
 import { advertisedScopes } from './authorization/scopes.js';
 import type { Config } from './config.js';
@@ -47,16 +48,21 @@ export interface App {
 }
 
 const MCP_BODY_LIMIT = 1024 * 1024;
-const REGISTRATION_BODY_LIMIT = 32 * 1024;
+/** Registration and token requests are small; oidc-provider's own cap is 56 KiB. */
+const AUTHORIZATION_BODY_LIMIT = 32 * 1024;
 
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
 export async function createApp({ config, store, log, accessLogSink }: AppDeps): Promise<App> {
   const keys = await loadServerKeys(store.secrets);
-  const accounts = new Accounts(store.users, config.passwordHashCost);
-  const consent = new ConsentMemory(store.consents, config.mcpUrl);
+  const accounts = new Accounts(store, config.passwordHashCost);
+  const consent = new ConsentMemory(store.consents, config.mcpUrl, config.grantTtl * 1000);
   const provider = createProvider({ config, store, accounts, consent, keys, log });
   const authorizationServer = provider.callback();
-  const sessions = config.stateless ? undefined : new SessionRegistry(config.mcpSessionIdleTtl * 1000, log);
+  const sessions = config.stateless ? undefined : new SessionRegistry({
+    idleTtlMs: config.mcpSessionIdleTtl * 1000,
+    perCaller: config.mcpMaxSessionsPerUser,
+    total: config.mcpMaxSessions,
+  }, log);
   const tools: ToolContext = { findUser: (subject) => accounts.findById(subject) };
 
   const app = express();
@@ -75,7 +81,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   app.get('/healthz', async (_req, res) => {
     try {
       await store.ping();
-      res.set('Cache-Control', 'no-store').json({ status: 'ok', sessions: sessions?.size ?? 0 });
+      res.set('Cache-Control', 'no-store').json({ status: 'ok' });
     } catch (error) {
       log.error('health.store_unavailable', { error });
       res.status(503).set('Cache-Control', 'no-store').json({ status: 'unavailable' });
@@ -106,6 +112,8 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.
   app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit }));
   app.use('/register', cors({ methods: ['GET', 'POST', 'PUT', 'DELETE'], allowHeaders: ['Authorization', 'Content-Type'] }));
+  const registration = registrationEndpoint(authorizationServer, { maxBytes: AUTHORIZATION_BODY_LIMIT, knownScopes: advertisedScopes });
+  app.put('/register/:clientId', ...registration);
   app.post(
     '/register',
     perAddressLimit({
@@ -116,8 +124,11 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
         sendError(req, res, { status: 429, oauth: 'temporarily_unavailable', jsonRpc: JsonRpcCode.ServerError, message: `Too many client registrations from this address; try again in ${retryAfter} s` });
       },
     }),
-    ...registrationEndpoint(authorizationServer, { maxBytes: REGISTRATION_BODY_LIMIT, knownScopes: advertisedScopes }),
+    ...registration,
   );
+  for (const path of [AS_ROUTES.token, AS_ROUTES.revocation, AS_ROUTES.introspection]) {
+    app.post(path, ...acceptJsonBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
+  }
   app.use((req, res, next) => {
     if (isAuthorizationServerPath(req.path)) void authorizationServer(req, res);
     else next();

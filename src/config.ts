@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { isLoopbackHostname } from './loopback.js';
 
 /**
  * Every setting the server reads, validated in one place. Each comes from an environment variable
@@ -26,6 +27,8 @@ export interface Config {
   refreshReuseGrace: number;
   loginSessionTtl: number;
   mcpSessionIdleTtl: number;
+  mcpMaxSessions: number;
+  mcpMaxSessionsPerUser: number;
   stateless: boolean;
   registrationRateLimit: number;
   loginRateLimit: number;
@@ -65,8 +68,6 @@ const bool = z.string().trim().toLowerCase().transform((text, ctx) => {
 const int = (min: number, max: number) => z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number)
   .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 const publicOrigin = z.string().trim().transform((text, ctx) => {
   const url = URL.parse(text);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
@@ -77,7 +78,7 @@ const publicOrigin = z.string().trim().transform((text, ctx) => {
     ctx.addIssue({ code: 'custom', message: `must be an origin only, like ${url.origin} (no path, query or credentials)` });
     return z.NEVER;
   }
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
     ctx.addIssue({ code: 'custom', message: `must use https unless the host is localhost, 127.0.0.1 or [::1] (OAuth 2.1 requires TLS), got ${url.origin}` });
     return z.NEVER;
   }
@@ -98,6 +99,8 @@ const schema = z.object({
   REFRESH_REUSE_GRACE: duration(0, 300).default(30),
   LOGIN_SESSION_TTL: duration(60).default(86400),
   MCP_SESSION_IDLE_TTL: duration(1).default(1800),
+  MCP_MAX_SESSIONS: int(1, 10_000_000).default(10_000),
+  MCP_MAX_SESSIONS_PER_USER: int(1, 10_000).default(20),
   STATELESS: bool.default(false),
   REGISTRATION_RATE_LIMIT: int(1, 1_000_000).default(100),
   LOGIN_RATE_LIMIT: int(1, 1_000_000).default(30),
@@ -139,7 +142,7 @@ function derive(raw: Raw, cwd: string): Config {
   if (publicUrl.startsWith('https:') && raw.TRUST_PROXY === 0) {
     throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust at least that one (TRUST_PROXY=1)');
   }
-  const loopbackOnly = LOOPBACK_HOSTS.has(new URL(publicUrl).hostname);
+  const loopbackOnly = isLoopbackHostname(new URL(publicUrl).hostname);
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
   for (const origin of allowedOrigins) {
     if (URL.parse(origin)?.origin !== origin) {
@@ -161,6 +164,8 @@ function derive(raw: Raw, cwd: string): Config {
     refreshReuseGrace: raw.REFRESH_REUSE_GRACE,
     loginSessionTtl: raw.LOGIN_SESSION_TTL,
     mcpSessionIdleTtl: raw.MCP_SESSION_IDLE_TTL,
+    mcpMaxSessions: raw.MCP_MAX_SESSIONS,
+    mcpMaxSessionsPerUser: raw.MCP_MAX_SESSIONS_PER_USER,
     stateless: raw.STATELESS,
     registrationRateLimit: raw.REGISTRATION_RATE_LIMIT,
     loginRateLimit: raw.LOGIN_RATE_LIMIT,

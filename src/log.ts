@@ -26,12 +26,23 @@ export function batchedSink(fd = 1): LineSink {
   const flush = () => {
     scheduled = false;
     if (pending.length === 0) return;
-    const text = pending.join('');
+    let bytes = Buffer.from(pending.join(''));
     pending = [];
-    try {
-      fs.writeSync(fd, text);
-    } catch {
-      // A closed stdout (EPIPE) must not take the server down with it.
+    while (bytes.length > 0) {
+      try {
+        bytes = bytes.subarray(fs.writeSync(fd, bytes));
+      } catch (error) {
+        if ((error as { code?: string }).code === 'EAGAIN') {
+          // A full non-blocking pipe: keep what is left and try again shortly.
+          pending.unshift(bytes.toString());
+          if (!scheduled) {
+            scheduled = true;
+            setTimeout(flush, 10).unref();
+          }
+        }
+        // Anything else (a closed stdout, EPIPE) must not take the server down with it.
+        return;
+      }
     }
   };
   process.once('exit', flush);
@@ -47,9 +58,10 @@ export function batchedSink(fd = 1): LineSink {
   };
 }
 
+/** Plain when safe; otherwise JSON-quoted, so spaces, quotes and control characters (a crafted username, say) cannot forge log lines or terminal escapes. */
 function formatValue(value: unknown): string {
   const text = String(value);
-  return /[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text;
+  return /[\s"=\\\u0000-\u001f\u007f-\u009f]/.test(text) || text === '' ? JSON.stringify(text) : text;
 }
 
 export function createLogger(sink: LineSink = batchedSink()): Logger {

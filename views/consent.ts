@@ -37,5 +37,9 @@ export function consentPage(view: ConsentView): string {
         <button type="submit">Deny</button>
       </form>
     </div>
+    <form method="post" action="/interaction/${view.uid}/switch">
+      <input type="hidden" name="csrf" value="${view.csrf}">
+      <button type="submit" class="link">Not ${view.userName}? Use another account</button>
+    </form>
   `);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Account, FindAccount } from 'oidc-provider';
-import type { User, UserStore } from '../storage/store.js';
+import type { Store, User } from '../storage/store.js';
 import { generatePassword, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,63}$/;
@@ -30,7 +30,11 @@ export function normalizeUsername(username: string): string {
 export class Accounts {
   #dummyHash: Promise<string> | undefined;
 
-  constructor(private readonly users: UserStore, private readonly hashCost: number) {}
+  private readonly users: Store['users'];
+
+  constructor(private readonly store: Pick<Store, 'users' | 'models' | 'consents'>, private readonly hashCost: number) {
+    this.users = store.users;
+  }
 
   /** The user when the password is right; undefined otherwise, in about the same time either way. */
   async authenticate(username: string, password: string): Promise<User | undefined> {
@@ -61,15 +65,27 @@ export class Accounts {
     });
   }
 
+  /**
+   * A new password also ends everything the old one started: the user's browser sessions, grants
+   * and tokens are revoked and remembered consents forgotten, as after a suspected compromise.
+   */
   async setPassword(username: string, password: string): Promise<boolean> {
     if (password.length < MIN_PASSWORD_LENGTH) throw new WeakPasswordError();
     const user = await this.users.findByUsername(normalizeUsername(username));
     if (!user) return false;
-    return this.users.setPasswordHash(user.id, await hashPassword(password, this.hashCost));
+    if (!(await this.users.setPasswordHash(user.id, await hashPassword(password, this.hashCost)))) return false;
+    await this.store.models.revokeByAccountId(user.id);
+    await this.store.consents.forgetAccount(user.id);
+    return true;
   }
 
   list(): Promise<User[]> {
     return this.users.list();
+  }
+
+  /** Whether a username names an account (for logs: a failed sign-in names the user only if there is one). */
+  async isKnown(username: string): Promise<boolean> {
+    return (await this.users.findByUsername(normalizeUsername(username))) !== undefined;
   }
 
   findById(id: string): Promise<User | undefined> {

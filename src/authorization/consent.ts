@@ -1,5 +1,5 @@
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
-import type { ConsentStore } from '../storage/store.js';
+import type { Consent, ConsentStore } from '../storage/store.js';
 import { isMcpScope, OIDC_SCOPES } from './scopes.js';
 
 type Grant = InstanceType<Provider['Grant']>;
@@ -11,16 +11,22 @@ export interface MissingConsent {
   missingResourceScopes?: Record<string, string[]>;
 }
 
+export function missingScopes(missing: MissingConsent): string[] {
+  return [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
+}
+
 const isOidcScope = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope);
 
 /**
  * Consent is remembered per user and client (not per browser): the same user authorizing the same
- * client again, from any browser, is not asked again for scopes already approved; a different client
- * is always asked. Each authorization still gets its own grant, so revoking one (say, after refresh
- * token reuse) never takes down another.
+ * client again, from any browser, is not asked again for scopes already approved (clients on the
+ * user's machine still confirm, see consent-policy.ts); a different client is always asked.
+ * A remembered consent lasts as long as a grant (GRANT_TTL): after that the user approves again.
+ * Each authorization gets its own grant, so revoking one (say, after refresh token reuse) never
+ * takes down another.
  */
 export class ConsentMemory {
-  constructor(private readonly consents: ConsentStore, private readonly resource: string) {}
+  constructor(private readonly consents: ConsentStore, private readonly resource: string, private readonly lifetimeMs: number) {}
 
   /** oidc-provider's `loadExistingGrant`: the browser session's grant, else one rebuilt from remembered consent. */
   readonly loadExistingGrant = async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
@@ -31,7 +37,7 @@ export class ConsentMemory {
       const grant = await provider.Grant.find(grantId);
       if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
     }
-    const remembered = await this.consents.find(session.accountId, client.clientId);
+    const remembered = await this.#remembered(session.accountId, client.clientId);
     if (!remembered) return undefined;
     const grant = new provider.Grant({ accountId: session.accountId, clientId: client.clientId });
     this.#apply(grant, remembered.scopes);
@@ -41,10 +47,6 @@ export class ConsentMemory {
 
   /** Adds what the user just approved to the grant (new or existing) and remembers it for next time. */
   async approve(grant: Grant, missing: MissingConsent): Promise<string> {
-    const approved = [
-      ...(missing.missingOIDCScope ?? []),
-      ...Object.values(missing.missingResourceScopes ?? {}).flat(),
-    ];
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
@@ -53,11 +55,17 @@ export class ConsentMemory {
     const grantId = await grant.save();
     const { accountId, clientId } = grant;
     if (accountId && clientId) {
-      const previous = await this.consents.find(accountId, clientId);
-      const scopes = [...new Set([...(previous?.scopes ?? []), ...approved])].filter((scope) => isOidcScope(scope) || isMcpScope(scope));
-      await this.consents.save({ accountId, clientId, scopes, grantedAt: Date.now() });
+      const previous = await this.#remembered(accountId, clientId);
+      const scopes = [...new Set([...(previous?.scopes ?? []), ...missingScopes(missing)])].filter((scope) => isOidcScope(scope) || isMcpScope(scope));
+      await this.consents.save({ accountId, clientId, scopes, grantedAt: previous?.grantedAt ?? Date.now() });
     }
     return grantId;
+  }
+
+  /** The consent still in force; one older than a grant's lifetime is as good as none. */
+  async #remembered(accountId: string, clientId: string): Promise<Consent | undefined> {
+    const consent = await this.consents.find(accountId, clientId);
+    return consent && Date.now() - consent.grantedAt < this.lifetimeMs ? consent : undefined;
   }
 
   /** Every known scope is also an authorization-server scope (see provider.ts); MCP ones are granted on /mcp too. */

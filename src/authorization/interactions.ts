@@ -5,13 +5,15 @@ import type { ClientSummary } from '../../views/client.js';
 import { errorPage } from '../../views/error.js';
 import { loginPage } from '../../views/login.js';
 import { PageError } from '../errors.js';
-import { originOf, setPageHeaders } from '../http/page-headers.js';
+import { redirectSource, setPageHeaders } from '../http/page-headers.js';
 import { perAddressLimit } from '../http/rate-limit.js';
 import type { Logger } from '../log.js';
-import type { Accounts } from './accounts.js';
-import type { ConsentMemory, MissingConsent } from './consent.js';
+import { isLoopbackHostname } from '../loopback.js';
+import { normalizeUsername, type Accounts } from './accounts.js';
+import { missingScopes, type ConsentMemory, type MissingConsent } from './consent.js';
 import type { CsrfTokens } from './csrf.js';
-import { describeScope, OIDC_SCOPES } from './scopes.js';
+import { AS_ROUTES } from './provider.js';
+import { describeScope } from './scopes.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -24,8 +26,6 @@ export interface InteractionDeps {
   /** Failed sign-ins allowed per client address per 15 minutes. */
   loginRateLimit: number;
 }
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * The pages between `/auth` and the redirect back to the client: sign-in, then consent. oidc-provider
@@ -69,12 +69,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     return {
       name: typeof client?.clientName === 'string' ? client.clientName : undefined,
       redirectHost: redirect?.host || 'an unknown address',
-      local: redirect ? LOOPBACK.has(redirect.hostname) : false,
+      local: redirect ? isLoopbackHostname(redirect.hostname) : false,
     };
   };
 
   const renderLogin = async (res: Response, interaction: Interaction, status: number, extra: { username?: string; error?: string } = {}) => {
-    setPageHeaders(res, originOf(interaction.params.redirect_uri));
+    setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
     res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: await summary(interaction), ...extra }));
   };
 
@@ -93,9 +93,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const missing = interaction.prompt.details as MissingConsent;
     // Native apps are asked every time (RFC 8252 §8.6: any local app can use their client id);
     // when everything was approved before, the page says so and asks only to continue.
-    const alreadyAllowed = !missing.missingOIDCScope?.length && !Object.values(missing.missingResourceScopes ?? {}).flat().length;
+    const alreadyAllowed = missingScopes(missing).length === 0;
     const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
-    setPageHeaders(res, originOf(interaction.params.redirect_uri));
+    setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
     res.send(consentPage({
       uid: interaction.uid,
       csrf: csrf.issue(interaction.uid),
@@ -114,7 +114,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const user = username && password ? await accounts.authenticate(username, password) : undefined;
     if (!user) {
-      log.warn('login.failed', { user: username.trim().toLowerCase() || '-', ip: req.ip, client: clientIdOf(interaction) });
+      // What was typed is logged only when it names an account: people type passwords into the wrong field.
+      const known = username !== '' && (await accounts.isKnown(username));
+      log.warn('login.failed', { user: known ? normalizeUsername(username) : 'unknown', ip: req.ip, client: clientIdOf(interaction) });
       await renderLogin(res, interaction, 401, { username, error: 'Wrong username or password.' });
       return;
     }
@@ -133,6 +135,18 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const grantId = await consent.approve(grant, interaction.prompt.details as MissingConsent);
     log.info('consent.granted', { account: accountId, client: clientId });
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  // "Not you?": the same authorization request again, asking for a fresh sign-in. When another
+  // account signs in, oidc-provider ends the previous browser session before continuing.
+  router.post('/interaction/:uid/switch', form, async (req, res) => {
+    const interaction = await submitted(req, res);
+    const again = new URLSearchParams();
+    for (const [key, value] of Object.entries(interaction.params)) {
+      if (typeof value === 'string') again.set(key, value);
+    }
+    again.set('prompt', 'login');
+    res.redirect(303, `${AS_ROUTES.authorization}?${again.toString()}`);
   });
 
   router.post('/interaction/:uid/abort', form, async (req, res) => {
@@ -167,14 +181,10 @@ function clientIdOf(interaction: Interaction): string {
   return String(interaction.params.client_id ?? '');
 }
 
-function missingScopes(missing: MissingConsent): string[] {
-  return [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
-}
-
 /** The consent page's list, in words: the scopes, plus staying signed in when the client can refresh. */
 export function permissionsFor(requested: string[], refreshes: boolean): string[] {
   const scopes = [...requested];
   if (refreshes) scopes.push('offline_access');
-  const words = [...new Set(scopes)].filter((scope) => scope !== 'openid').map(describeScope).filter((text): text is string => Boolean(text));
-  return words.length > 0 ? words : [OIDC_SCOPES.openid];
+  const words = [...new Set(scopes)].map(describeScope).filter((text): text is string => Boolean(text));
+  return words.length > 0 ? words : ['Use this server as you'];
 }

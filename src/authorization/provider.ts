@@ -1,12 +1,15 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { errorPage } from '../../views/error.js';
+import { SafeHtml } from '../../views/html.js';
+import { signedOutPage, signOutPage } from '../../views/signed-out.js';
 import type { Config } from '../config.js';
-import { originOf } from '../http/page-headers.js';
+import { pageHeaders } from '../http/page-headers.js';
 import type { Logger } from '../log.js';
 import { providerAdapter } from '../storage/provider-adapter.js';
 import type { Store } from '../storage/store.js';
 import type { Accounts } from './accounts.js';
 import type { ConsentMemory } from './consent.js';
+import { consentPolicy } from './consent-policy.js';
 import type { ServerKeys } from './keys.js';
 import { advertisedScopes, mcpScopeNames } from './scopes.js';
 
@@ -27,7 +30,7 @@ export const AS_ROUTES = {
   revocation: '/revoke',
   introspection: '/introspect',
   jwks: '/jwks',
-  userinfo: '/me',
+  end_session: '/session/end',
 } as const;
 
 const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
@@ -71,7 +74,23 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       introspection: { enabled: true, allowedPolicy: async (ctx, _client, token) => token.clientId === ctx.oidc.client?.clientId },
-      rpInitiatedLogout: { enabled: false },
+      // Signing out (GET /session/end), and switching accounts mid-authorization, which ends the
+      // previous browser session through the same endpoint.
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          const accountId = ctx.oidc.session?.accountId;
+          const user = accountId ? await accounts.findById(accountId) : undefined;
+          ctx.set(pageHeaders());
+          ctx.body = signOutPage(new SafeHtml(form), user?.username);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.set(pageHeaders());
+          ctx.body = signedOutPage();
+        },
+      },
+      // Every access token is bound to /mcp, so none could ever be used at a userinfo endpoint.
+      userinfo: { enabled: false },
       // Not used by MCP clients; off so every advertised endpoint is one we serve and test.
       pushedAuthorizationRequests: { enabled: false },
       // A DPoP-bound token could not be presented to /mcp, which takes Bearer tokens only.
@@ -110,23 +129,22 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       Interaction: 3600,
     },
     loadExistingGrant: consent.loadExistingGrant,
-    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: consentPolicy() },
     extraParams: {
       // oidc-provider runs extraParams validators on every authorization request, present or not:
       // its documented place for defaults. Gemini CLI may send `audience`; we accept and ignore it,
-      // and give a request that names no scope at all the MCP scopes.
-      audience: (ctx) => {
-        if (!ctx.oidc.params?.scope) ctx.oidc.params!.scope = mcpScopeNames.join(' ');
+      // and give a request that names no scope at all the MCP scopes, within the client's
+      // registered scope if it has one (this runs after the provider's own scope check).
+      audience: (ctx, _value, client) => {
+        if (ctx.oidc.params!.scope) return;
+        const ceiling = client.scope?.split(' ');
+        const scopes = ceiling ? mcpScopeNames.filter((scope) => ceiling.includes(scope)) : mcpScopeNames;
+        if (scopes.length > 0) ctx.oidc.params!.scope = scopes.join(' ');
       },
     },
-    clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => originOf(uri)[0] === origin) ?? false,
+    clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false,
     renderError: async (ctx, out) => {
-      ctx.set({
-        'Content-Security-Policy': "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        'X-Frame-Options': 'DENY',
-        'Referrer-Policy': 'no-referrer',
-      });
-      ctx.type = 'html';
+      ctx.set(pageHeaders());
       ctx.body = errorPage('This sign-in request cannot continue', String(out.error_description ?? out.error), `Error code: ${String(out.error)}. Go back to your application and try again.`);
     },
   };
@@ -156,6 +174,20 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   }
   provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
     log.warn('oauth.grant_revoked', { grant: grantId, client: ctx.oidc?.client?.clientId, route: ctx.oidc?.route });
+  });
+  // A changed registration (new redirect URIs, a new name) is not what the user approved.
+  provider.on('registration_update.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+    void store.consents.forgetClient(client.clientId).catch((error: unknown) => log.error('consent.forget_failed', { client: client.clientId, error }));
+  });
+  // A deleted client's tokens die with it.
+  provider.on('registration_delete.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+    void Promise.all([store.models.revokeByClientId(client.clientId), store.consents.forgetClient(client.clientId)])
+      .catch((error: unknown) => log.error('client.revoke_failed', { client: client.clientId, error }));
+    log.info('client.deleted', { client: client.clientId });
+  });
+  // Koa would print raw stack traces (e.g. for a body cut off mid-request); log them as events instead.
+  events.on('error', (error: Error & { status?: number; expose?: boolean }, ctx?: KoaContextWithOIDC) => {
+    log.warn('oauth.http_error', { path: ctx?.path, status: error.status, error: error.message });
   });
 
   return provider;

@@ -2,10 +2,12 @@ import express, { type RequestHandler } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OAuthHttpError } from '../errors.js';
 import { withBody } from '../http/replay-body.js';
+import { isLoopbackHostname } from '../loopback.js';
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Client metadata oidc-provider would fetch from the network. */
+const FETCHED_URLS = ['sector_identifier_uri', 'jwks_uri', 'request_uris'];
 
-const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && isLoopbackHostname(url.hostname);
 
 /**
  * Makes the registration bodies real MCP clients send acceptable to oidc-provider, and refuses what
@@ -17,16 +19,22 @@ const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && LOOPBACK.has(ur
  * - a registered `scope` keeps only scopes this server knows (clients copy lists like
  *   "openid email profile" from elsewhere: mcp-remote#204) and always allows `openid` and
  *   `offline_access`, which grant nothing on /mcp; oidc-provider treats it as a ceiling on requests;
- * - `http:` redirect URIs must be loopback (everything else needs TLS).
+ * - `http:` redirect URIs must be loopback (everything else needs TLS);
+ * - no metadata that would make this server fetch a URL the registrant chose
+ *   (`sector_identifier_uri`, `jwks_uri`, `request_uris`): registration is open to anyone, and
+ *   those fetches would let anyone probe addresses only this server can reach.
  * Bodies that are not a JSON object pass through untouched for oidc-provider to refuse.
  */
 export function normalizeRegistration(body: unknown, knownScopes: readonly string[]): Record<string, unknown> | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const metadata = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== '' && value !== null));
+  for (const field of FETCHED_URLS) {
+    if (field in metadata) throw new OAuthHttpError(400, 'invalid_client_metadata', `${field} is not supported by this server`);
+  }
   const uris = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris : [];
   const parsed = uris.map((uri) => (typeof uri === 'string' ? URL.parse(uri) : null));
   for (const [index, url] of parsed.entries()) {
-    if (url?.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+    if (url?.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
       throw new OAuthHttpError(400, 'invalid_redirect_uri', `redirect_uris[${index}] uses http but is not loopback; use https, or http://127.0.0.1 / http://localhost for apps on this machine`);
     }
   }
@@ -46,10 +54,10 @@ export function normalizeRegistration(body: unknown, knownScopes: readonly strin
 
 type ProviderCallback = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** POST /register: read the body, normalize it, and hand oidc-provider a request with the fixed body. */
+/** POST /register and PUT /register/:id: read the body, normalize it, and hand oidc-provider a request with the fixed body. */
 export function registrationEndpoint(provider: ProviderCallback, options: { maxBytes: number; knownScopes: readonly string[] }): RequestHandler[] {
   return [
-    express.raw({ type: () => true, limit: options.maxBytes }),
+    express.raw({ type: () => true, limit: options.maxBytes, inflate: false }),
     (req, res, next) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       let body = raw;

@@ -12,7 +12,7 @@ export type McpScope = keyof typeof MCP_SCOPES;
 
 /** OpenID Connect scopes the authorization server also understands. */
 export const OIDC_SCOPES = {
-  openid: 'Confirm your identity to the app',
+  openid: 'Know who you are: your user id, name and username',
   offline_access: 'Stay connected without asking you to sign in again',
 } as const;
 

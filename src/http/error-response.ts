@@ -8,7 +8,7 @@ import { setPageHeaders } from './page-headers.js';
 export type Area = 'mcp' | 'page' | 'oauth';
 
 export function areaOf(req: Request): Area {
-  if (req.path === '/mcp' || req.path.startsWith('/mcp/') || req.path === '/sse' || req.path === '/messages') return 'mcp';
+  if (req.path === '/mcp' || req.path.startsWith('/mcp/')) return 'mcp';
   if (req.path.startsWith('/interaction/') || req.path === '/') return 'page';
   return 'oauth';
 }
@@ -37,12 +37,14 @@ export function sendError(req: Request, res: Response, answer: ErrorAnswer): voi
   }
 }
 
-/** body-parser failures: status and what to tell the client. */
-function bodyProblem(error: unknown): ErrorAnswer | undefined {
+/**
+ * Errors that describe a bad request rather than a fault: body-parser's (with a `type`), and any
+ * other carrying a 4xx status (Express's URIError for a malformed path, for one).
+ */
+function requestProblem(error: unknown): ErrorAnswer | undefined {
   const status = httpStatusOf(error);
-  const type = (error as { type?: unknown }).type;
-  if (status === undefined || typeof type !== 'string') return undefined;
-  switch (type) {
+  if (status === undefined || status >= 500) return undefined;
+  switch ((error as { type?: unknown }).type) {
     case 'entity.parse.failed':
       return { status: 400, oauth: 'invalid_request', jsonRpc: JsonRpcCode.ParseError, message: 'Parse error: the body is not valid JSON' };
     case 'entity.too.large':
@@ -51,8 +53,10 @@ function bodyProblem(error: unknown): ErrorAnswer | undefined {
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return { status: 415, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'Unsupported body encoding or charset' };
+    case undefined:
+      return { status, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'Bad request' };
     default:
-      return { status: status < 500 ? status : 400, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'The request body could not be read' };
+      return { status, oauth: 'invalid_request', jsonRpc: JsonRpcCode.InvalidRequest, message: 'The request body could not be read' };
   }
 }
 
@@ -76,7 +80,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(error.status).send(errorPage(error.title, error.message));
       return;
     }
-    const problem = bodyProblem(error);
+    const problem = requestProblem(error);
     if (problem) {
       sendError(req, res, problem);
       return;

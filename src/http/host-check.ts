@@ -1,8 +1,7 @@
 import type { RequestHandler } from 'express';
 import { JsonRpcCode } from '../errors.js';
+import { isLoopbackHostname } from '../loopback.js';
 import { sendError } from './error-response.js';
-
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
  * DNS-rebinding protection for a server on this machine: a page on evil.example whose name
@@ -10,11 +9,10 @@ const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
  * public URL is loopback; behind a proxy the Host seen here is the proxy's business.
  */
 export function loopbackHostCheck(): RequestHandler {
-  const allowed = new Set(LOOPBACK_NAMES);
   return (req, res, next) => {
     const host = req.headers.host;
     const hostname = host ? URL.parse(`http://${host}`)?.hostname : undefined;
-    if (hostname && allowed.has(hostname)) {
+    if (hostname && isLoopbackHostname(hostname)) {
       next();
       return;
     }
@@ -25,9 +23,4 @@ export function loopbackHostCheck(): RequestHandler {
       message: `Host "${host ?? ''}" is not served here; this server answers on localhost only`,
     });
   };
-}
-
-export function isLoopbackOrigin(origin: string): boolean {
-  const url = URL.parse(origin);
-  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.includes(url.hostname);
 }

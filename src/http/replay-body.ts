@@ -5,7 +5,7 @@ import { IncomingMessage } from 'node:http';
  * must look at (and fix) a body first, handing it a fresh stream keeps its own parsing and limits in
  * charge instead of its "already parsed body" fallback.
  */
-export function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
+export function withBody(req: IncomingMessage, body: Buffer, contentType?: string): IncomingMessage {
   const copy = new IncomingMessage(req.socket);
   copy.method = req.method;
   copy.url = req.url;
@@ -13,6 +13,7 @@ export function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
   copy.httpVersionMajor = req.httpVersionMajor;
   copy.httpVersionMinor = req.httpVersionMinor;
   const headers = { ...req.headers, 'content-length': String(body.length) };
+  if (contentType) headers['content-type'] = contentType;
   delete headers['transfer-encoding'];
   copy.headers = headers;
   // "complete" as if the HTTP parser had read it all; otherwise destroying the copy after it is read

@@ -5,15 +5,17 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandler } from 'express';
 import type { Provider } from 'oidc-provider';
 
-/** Who a verified token speaks for; carried in AuthInfo.extra to the session check and the tools. */
-export interface TokenSubject {
+/** Who is calling: the signed-in account (AuthInfo.extra.subject) through which client. */
+export interface Caller {
   subject: string;
-  grantId: string | undefined;
+  clientId: string;
 }
 
-export function subjectOf(auth: AuthInfo | undefined): TokenSubject | undefined {
-  const subject = auth?.extra?.subject;
-  return typeof subject === 'string' ? { subject, grantId: auth?.extra?.grantId as string | undefined } : undefined;
+/** The caller of a request that passed the bearer guard. */
+export function callerOf(req: { auth?: AuthInfo }): Caller {
+  const subject = req.auth?.extra?.subject;
+  if (typeof subject !== 'string') throw new Error('the bearer guard must run before this handler');
+  return { subject, clientId: req.auth!.clientId };
 }
 
 /**
@@ -34,7 +36,7 @@ export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
         scopes: accessToken.scope ? accessToken.scope.split(' ') : [],
         expiresAt: accessToken.exp,
         resource: typeof audience === 'string' ? URL.parse(audience) ?? undefined : undefined,
-        extra: { subject: accessToken.accountId, grantId: accessToken.grantId },
+        extra: { subject: accessToken.accountId },
       };
     },
   };

@@ -5,8 +5,8 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { subjectOf } from './bearer.js';
-import type { SessionRegistry } from './sessions.js';
+import { callerOf } from './bearer.js';
+import { SessionRegistry } from './sessions.js';
 
 export interface McpEndpointDeps {
   /** Runs first on every method but OPTIONS: the bearer check (and anything else that must precede routing). */
@@ -38,7 +38,8 @@ const containsInitialize = (body: unknown) => (Array.isArray(body) ? body.some(i
 export function mcpEndpoint(deps: McpEndpointDeps): Router {
   const { sessions, createServer, log } = deps;
   const router = express.Router();
-  const json = express.json({ limit: deps.maxBodyBytes, type: () => true });
+  // No compressed bodies: no MCP client sends them, and inflating is work an attacker chooses.
+  const json = express.json({ limit: deps.maxBodyBytes, type: () => true, inflate: false });
 
   const stateless = async (req: Request, res: Response) => {
     if (req.method !== 'POST') {
@@ -55,13 +56,13 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
   };
 
   const stateful = async (req: Request, res: Response, registry: SessionRegistry) => {
-    const owner = subjectOf(req.auth);
+    const caller = callerOf(req);
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId) {
       const session = registry.get(sessionId);
-      if (!session || session.subject !== owner?.subject || session.clientId !== req.auth?.clientId) {
-        if (session) log.warn('mcp.session_owner_mismatch', { session: sessionId.slice(0, 8), account: owner?.subject, owner: session.subject, client: req.auth?.clientId });
+      if (!session || !SessionRegistry.owns(session, caller)) {
+        if (session) log.warn('mcp.session_owner_mismatch', { session: sessionId.slice(0, 8), account: caller.subject, client: caller.clientId, owner: session.owner.subject });
         throw new JsonRpcHttpError(404, JsonRpcCode.SessionNotFound, 'Session not found');
       }
       registry.track(session, res);
@@ -71,15 +72,15 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     if (req.method !== 'POST' || !containsInitialize(req.body)) {
       throw new JsonRpcHttpError(400, JsonRpcCode.ServerError, 'Bad Request: No valid session ID provided');
     }
-    if (!owner || !req.auth) throw new JsonRpcHttpError(401, JsonRpcCode.ServerError, 'Unauthorized');
+    registry.admit(caller);
     const server = createServer();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        const session = { id, server, transport, subject: owner.subject, clientId: req.auth!.clientId, lastSeen: Date.now(), inFlight: 0 };
+        const session = { id, server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
         registry.add(session);
         registry.track(session, res);
-        log.info('mcp.session_opened', { session: id.slice(0, 8), account: owner.subject, client: req.auth!.clientId });
+        log.info('mcp.session_opened', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId });
       },
     });
     transport.onclose = () => registry.forget(transport.sessionId);

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
-import { isLoopbackOrigin } from '../http/host-check.js';
+import { isLoopbackUrl } from '../loopback.js';
 
 export interface OriginPolicy {
   publicUrl: string;
@@ -18,7 +18,7 @@ export interface OriginPolicy {
 export function originCheck(policy: OriginPolicy): RequestHandler {
   const listed = new Set([policy.publicUrl, ...policy.allowedOrigins]);
   const allowed = (origin: string) => listed.has(origin)
-    || (policy.loopbackOnly ? isLoopbackOrigin(origin) : policy.allowedOrigins.length === 0);
+    || (policy.loopbackOnly ? isLoopbackUrl(URL.parse(origin)) : policy.allowedOrigins.length === 0);
   return (req, _res, next) => {
     const origin = req.headers.origin;
     if (origin === undefined || allowed(origin)) {

@@ -1,30 +1,40 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Caller } from './bearer.js';
 
 /** A stateful MCP session: its server and transport, and who it belongs to. */
 export interface McpSession {
   id: string;
   server: McpServer;
   transport: StreamableHTTPServerTransport;
-  /** The account that opened it; requests with another account's token are refused. */
-  subject: string;
-  clientId: string;
+  /** The account and client that opened it; requests from anyone else are refused. */
+  owner: Caller;
   lastSeen: number;
   /** Requests (including open SSE streams) under way; a session with any is not idle. */
   inFlight: number;
 }
 
+export interface SessionLimits {
+  idleTtlMs: number;
+  /** Open sessions one account may hold through one client; past it their least recently used idle one is closed. */
+  perCaller: number;
+  /** Open sessions in all; past it new ones are refused with 503. */
+  total: number;
+}
+
 /**
- * Live sessions, evicted after `idleTtlMs` without a request. Clients often just disconnect (the SDK
- * client's close() sends no DELETE), so without eviction every session would stay forever.
+ * Live sessions, evicted after `idleTtlMs` without a request, and capped: clients often just
+ * disconnect (the SDK client's close() sends no DELETE), and one token could otherwise open
+ * sessions until memory runs out.
  */
 export class SessionRegistry {
   readonly #sessions = new Map<string, McpSession>();
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(private readonly idleTtlMs: number, private readonly log: Logger) {
-    this.#sweeper = setInterval(() => this.sweep(Date.now()), Math.min(Math.max(idleTtlMs / 2, 250), 60_000));
+  constructor(private readonly limits: SessionLimits, private readonly log: Logger) {
+    this.#sweeper = setInterval(() => this.sweep(Date.now()), Math.min(Math.max(limits.idleTtlMs / 2, 250), 60_000));
     this.#sweeper.unref();
   }
 
@@ -32,8 +42,26 @@ export class SessionRegistry {
     return this.#sessions.size;
   }
 
+  static owns(session: McpSession, caller: Caller): boolean {
+    return session.owner.subject === caller.subject && session.owner.clientId === caller.clientId;
+  }
+
   get(id: string): McpSession | undefined {
     return this.#sessions.get(id);
+  }
+
+  /** Makes room for one more session of `caller`, or refuses. Call before creating it. */
+  admit(caller: Caller): void {
+    const theirs = [...this.#sessions.values()].filter((session) => SessionRegistry.owns(session, caller));
+    if (theirs.length >= this.limits.perCaller) {
+      const oldestIdle = theirs.filter((session) => session.inFlight === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0];
+      if (!oldestIdle) throw new JsonRpcHttpError(429, JsonRpcCode.ServerError, `Too many open sessions (${this.limits.perCaller}); close one first`);
+      void this.#close(oldestIdle, 'replaced');
+    }
+    if (this.#sessions.size >= this.limits.total && this.sweep(Date.now()) === 0) {
+      this.log.warn('mcp.sessions_full', { sessions: this.#sessions.size });
+      throw new JsonRpcHttpError(503, JsonRpcCode.ServerError, 'Server busy: too many open sessions; try again later');
+    }
   }
 
   add(session: McpSession): void {
@@ -58,8 +86,8 @@ export class SessionRegistry {
   sweep(now: number): number {
     let evicted = 0;
     for (const session of this.#sessions.values()) {
-      if (session.inFlight === 0 && now - session.lastSeen >= this.idleTtlMs) {
-        this.#close(session, 'idle');
+      if (session.inFlight === 0 && now - session.lastSeen >= this.limits.idleTtlMs) {
+        void this.#close(session, 'idle');
         evicted += 1;
       }
     }
@@ -73,7 +101,7 @@ export class SessionRegistry {
 
   #close(session: McpSession, reason: string): Promise<void> {
     this.#sessions.delete(session.id);
-    this.log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: session.subject, reason });
+    this.log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: session.owner.subject, reason });
     return session.server.close().catch(() => undefined);
   }
 }

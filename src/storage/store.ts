@@ -27,6 +27,10 @@ export interface ModelStore {
   destroy(kind: string, id: string): Promise<void>;
   /** Removes every model issued under the grant (tokens, codes, the grant itself). */
   revokeByGrantId(grantId: string): Promise<void>;
+  /** Removes everything of one account: browser sessions, grants, codes and tokens. */
+  revokeByAccountId(accountId: string): Promise<void>;
+  /** Removes every grant, code and token issued to one client (not its registration). */
+  revokeByClientId(clientId: string): Promise<void>;
   /** Removes what expired before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
 }
@@ -75,6 +79,8 @@ export interface Consent {
 export interface ConsentStore {
   find(accountId: string, clientId: string): Promise<Consent | undefined>;
   save(consent: Consent): Promise<void>;
+  forgetAccount(accountId: string): Promise<void>;
+  forgetClient(clientId: string): Promise<void>;
 }
 
 /** Server secrets (signing keys, cookie keys) created once and shared by every instance. */

@@ -6,6 +6,8 @@ export function sqliteConsentStore(db: Db): ConsentStore {
   const save = db.prepare(`
     INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`);
+  const forgetAccount = db.prepare('DELETE FROM consents WHERE account_id = ?');
+  const forgetClient = db.prepare('DELETE FROM consents WHERE client_id = ?');
 
   return {
     async find(accountId, clientId) {
@@ -15,6 +17,12 @@ export function sqliteConsentStore(db: Db): ConsentStore {
     },
     async save(consent) {
       save.run(consent.accountId, consent.clientId, consent.scopes.join(' '), consent.grantedAt);
+    },
+    async forgetAccount(accountId) {
+      forgetAccount.run(accountId);
+    },
+    async forgetClient(clientId) {
+      forgetClient.run(clientId);
     },
   };
 }

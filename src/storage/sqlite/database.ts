@@ -18,7 +18,11 @@ export function openDatabase(dataDir: string, known: Migration[] = migrations): 
   try {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     fs.accessSync(dataDir, fs.constants.W_OK);
-    db = new Database(path.join(dataDir, DATABASE_FILE));
+    const file = path.join(dataDir, DATABASE_FILE);
+    db = new Database(file);
+    // It holds signing keys and password hashes: readable by this user only (SQLite gives its -wal
+    // and -shm files the same mode).
+    fs.chmodSync(file, 0o600);
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a process crash never loses a commit; only a power cut can lose the last ones.
     db.pragma('synchronous = NORMAL');

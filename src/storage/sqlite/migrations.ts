@@ -54,4 +54,15 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'models by account and by client, for revoking everything of one',
+    sql: `
+      ALTER TABLE oidc_models ADD COLUMN account_id TEXT;
+      ALTER TABLE oidc_models ADD COLUMN client_id TEXT;
+      UPDATE oidc_models SET account_id = json_extract(payload, '$.accountId'), client_id = json_extract(payload, '$.clientId');
+      CREATE INDEX oidc_models_account_id ON oidc_models (account_id) WHERE account_id IS NOT NULL;
+      CREATE INDEX oidc_models_client_id ON oidc_models (client_id) WHERE client_id IS NOT NULL;
+    `,
+  },
 ];

@@ -10,11 +10,11 @@ interface Row {
 /** oidc-provider's models in one table keyed by (kind, id), with the lookups its adapter contract needs. */
 export function sqliteModelStore(db: Db): ModelStore {
   const upsert = db.prepare(`
-    INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-    VALUES (@kind, @id, @payload, @grantId, @uid, @userCode, @expiresAt, NULL)
+    INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
+    VALUES (@kind, @id, @payload, @grantId, @uid, @userCode, @accountId, @clientId, @expiresAt, NULL)
     ON CONFLICT (kind, id) DO UPDATE SET
-      payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-      user_code = excluded.user_code, expires_at = excluded.expires_at`);
+      payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code,
+      account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`);
   const byId = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND id = ?');
   const byUid = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND uid = ?');
   const byUserCode = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND user_code = ?');
@@ -22,6 +22,8 @@ export function sqliteModelStore(db: Db): ModelStore {
   const destroy = db.prepare('DELETE FROM oidc_models WHERE kind = ? AND id = ?');
   const revoke = db.prepare('DELETE FROM oidc_models WHERE grant_id = ?');
   const revokeGrant = db.prepare("DELETE FROM oidc_models WHERE kind = 'Grant' AND id = ?");
+  const revokeAccount = db.prepare('DELETE FROM oidc_models WHERE account_id = ?');
+  const revokeClient = db.prepare("DELETE FROM oidc_models WHERE client_id = ? AND kind <> 'Client'");
   const expired = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
 
   const read = (row: Row | undefined): StoredModel | undefined => {
@@ -38,6 +40,8 @@ export function sqliteModelStore(db: Db): ModelStore {
         grantId: stringField(payload, 'grantId'),
         uid: stringField(payload, 'uid'),
         userCode: stringField(payload, 'userCode'),
+        accountId: stringField(payload, 'accountId'),
+        clientId: stringField(payload, 'clientId'),
         expiresAt: expiresAt ?? null,
       });
     },
@@ -61,6 +65,12 @@ export function sqliteModelStore(db: Db): ModelStore {
         revoke.run(grantId);
         revokeGrant.run(grantId);
       })();
+    },
+    async revokeByAccountId(accountId) {
+      revokeAccount.run(accountId);
+    },
+    async revokeByClientId(clientId) {
+      revokeClient.run(clientId);
     },
     async deleteExpired(now) {
       return expired.run(now).changes;
