@@ -17,6 +17,7 @@ import { accessLog } from './http/access-log.js';
 import { cors } from './http/cors.js';
 import { errorHandler, sendError } from './http/error-response.js';
 import { loopbackHostCheck } from './http/host-check.js';
+import { originCheck } from './http/origin-check.js';
 import { setPageHeaders } from './http/page-headers.js';
 import { perAddressLimit } from './http/rate-limit.js';
 import { requireHttps } from './http/require-https.js';
@@ -25,7 +26,6 @@ import { PUBLIC_DIR } from './paths.js';
 import { bearerGuard } from './resource/bearer.js';
 import { mcpEndpoint } from './resource/mcp-endpoint.js';
 import { resourceMetadataRoutes, resourceMetadataUrl } from './resource/metadata.js';
-import { originCheck } from './resource/origin-check.js';
 import { SessionRegistry } from './resource/sessions.js';
 import type { Store } from './storage/store.js';
 
@@ -67,7 +67,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
 
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxyHops);
+  app.set('trust proxy', config.trustProxy);
 
   // 1. Every request: access log, baseline headers, and (on loopback) DNS-rebinding protection.
   if (config.accessLog) app.use(accessLog(accessLogSink));
@@ -101,8 +101,9 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Mcp-Session-Id', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'],
     exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
   }));
+  const browserOrigins = originCheck(config);
   app.use(mcpEndpoint({
-    guards: [originCheck(config), bearerGuard(provider, { mcpUrl: config.mcpUrl, resourceMetadataUrl: resourceMetadataUrl(config) })],
+    guards: [browserOrigins, bearerGuard(provider, { mcpUrl: config.mcpUrl, resourceMetadataUrl: resourceMetadataUrl(config) })],
     createServer: () => createMcpServer(tools),
     sessions,
     log,
@@ -116,6 +117,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   app.put('/register/:clientId', ...registration);
   app.post(
     '/register',
+    browserOrigins,
     perAddressLimit({
       windowMs: 60 * 60_000,
       limit: config.registrationRateLimit,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -32,13 +33,19 @@ export interface Config {
   stateless: boolean;
   registrationRateLimit: number;
   loginRateLimit: number;
-  /** How many reverse proxies in front are trusted for X-Forwarded-For/-Proto (0: none). */
-  trustProxyHops: number;
+  /**
+   * Which reverse proxies' X-Forwarded-For/-Proto are believed, in Express's `trust proxy` terms:
+   * 0 for none, a number of hops, or a comma-separated list of addresses, subnets and the names
+   * loopback, linklocal, uniquelocal.
+   */
+  trustProxy: number | string;
   allowedOrigins: string[];
   accessLog: boolean;
 }
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const PRIVATE_PROXIES = 'loopback, linklocal, uniquelocal';
 const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
 
 /** "3600", "90s", "15m", "1h", "14d" → seconds. */
@@ -104,7 +111,16 @@ const schema = z.object({
   STATELESS: bool.default(false),
   REGISTRATION_RATE_LIMIT: int(1, 1_000_000).default(100),
   LOGIN_RATE_LIMIT: int(1, 1_000_000).default(30),
-  TRUST_PROXY: int(0, 10).optional(),
+  TRUST_PROXY: z.string().trim().transform((text, ctx) => {
+    if (/^\d+$/.test(text)) return Number(text);
+    const entries = text.split(',').map((entry) => entry.trim()).filter(Boolean);
+    const bad = entries.find((entry) => !PROXY_NAMES.has(entry) && isIP(entry.split('/')[0]!) === 0);
+    if (bad !== undefined || entries.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `"${bad ?? text}" is not a number of hops, an address, a subnet, or loopback/linklocal/uniquelocal` });
+      return z.NEVER;
+    }
+    return entries.join(', ');
+  }).optional(),
   ALLOWED_ORIGINS: z.string().default(''),
   ACCESS_LOG: bool.default(true),
 });
@@ -140,7 +156,7 @@ function derive(raw: Raw, cwd: string): Config {
   }
   const publicUrl = raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`;
   if (publicUrl.startsWith('https:') && raw.TRUST_PROXY === 0) {
-    throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust at least that one (TRUST_PROXY=1)');
+    throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust that proxy (its address, or TRUST_PROXY=1)');
   }
   const loopbackOnly = isLoopbackHostname(new URL(publicUrl).hostname);
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
@@ -169,8 +185,10 @@ function derive(raw: Raw, cwd: string): Config {
     stateless: raw.STATELESS,
     registrationRateLimit: raw.REGISTRATION_RATE_LIMIT,
     loginRateLimit: raw.LOGIN_RATE_LIMIT,
-    // An https public URL in front of this plain-http listener means a TLS-terminating proxy is there.
-    trustProxyHops: raw.TRUST_PROXY ?? (publicUrl.startsWith('https:') ? 1 : 0),
+    // An https public URL in front of this plain-http listener means a TLS-terminating proxy is
+    // there; by default one on this host or a private network, so a client reaching the port
+    // directly cannot pose as one with a forged X-Forwarded-For.
+    trustProxy: raw.TRUST_PROXY ?? (publicUrl.startsWith('https:') ? PRIVATE_PROXIES : 0),
     allowedOrigins,
     accessLog: raw.ACCESS_LOG,
   };

@@ -29,7 +29,7 @@ describe('configuration from the environment', () => {
     assert.equal(config.accessTokenTtl, 3600);
     assert.equal(config.refreshReuseGrace, 30);
     assert.equal(config.stateless, false);
-    assert.equal(config.trustProxyHops, 0);
+    assert.equal(config.trustProxy, 0);
   });
 
   it('changing PORT alone moves every URL with it', () => {
@@ -38,13 +38,19 @@ describe('configuration from the environment', () => {
     assert.equal(config.mcpUrl, 'http://localhost:9000/mcp');
   });
 
-  it('takes a public https origin (trailing slash dropped), listens on all interfaces and trusts one proxy hop', () => {
+  it('takes a public https origin (trailing slash dropped), listens on all interfaces and trusts proxies on private networks', () => {
     const config = load({ PUBLIC_URL: 'https://mcp.example.com/' });
     assert.equal(config.publicUrl, 'https://mcp.example.com');
     assert.equal(config.mcpUrl, 'https://mcp.example.com/mcp');
     assert.equal(config.loopbackOnly, false);
     assert.deepEqual(config.bindHosts, ['::']);
-    assert.equal(config.trustProxyHops, 1);
+    assert.equal(config.trustProxy, 'loopback, linklocal, uniquelocal');
+  });
+
+  it('reads TRUST_PROXY as hops or as addresses and subnets', () => {
+    assert.equal(load({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(load({ TRUST_PROXY: '10.0.0.1, 192.168.0.0/16,loopback' }).trustProxy, '10.0.0.1, 192.168.0.0/16, loopback');
+    refuses({ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /not a number of hops/);
   });
 
   it('reads durations as seconds or with a unit', () => {

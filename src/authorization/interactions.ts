@@ -39,7 +39,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const loginLimit = perAddressLimit({
     windowMs: 15 * 60_000,
     limit: deps.loginRateLimit,
-    skipSuccessfulRequests: true,
+    // Only a wrong password counts: requests refused earlier (no CSRF token, an expired sign-in)
+    // would otherwise let any web page lock out everyone behind the same address.
+    failed: (_req, res) => res.statusCode === 401,
     reject: (_req, res, retryAfter) => {
       setPageHeaders(res);
       res.status(429).send(errorPage('Too many attempts', 'Too many failed sign-ins from your address.', `Try again in ${Math.ceil(retryAfter / 60)} minutes.`));

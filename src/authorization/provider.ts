@@ -150,8 +150,10 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   };
 
   const provider = new Provider(config.publicUrl, configuration);
-  provider.proxy = config.trustProxyHops > 0;
-  provider.maxIpsCount = config.trustProxyHops;
+  // Behind the TLS proxy Express has already checked the request came through it (require-https.ts);
+  // Koa then only needs to believe its X-Forwarded-Proto. Its ctx.ip serves the logs alone.
+  provider.proxy = config.publicUrl.startsWith('https:');
+  provider.maxIpsCount = 1;
 
   // A path under one of its routes that it does not serve (e.g. /token/x) gets Koa's plain-text 404;
   // answer in OAuth's format like every other error here.

@@ -10,7 +10,8 @@ export function perAddressLimit(options: {
   windowMs: number;
   limit: number;
   reject: (req: Request, res: Response, retryAfterSeconds: number) => void;
-  skipSuccessfulRequests?: boolean;
+  /** Count only the requests this says failed (default: count every request). */
+  failed?: (req: Request, res: Response) => boolean;
   store?: Options['store'];
 }) {
   return rateLimit({
@@ -18,7 +19,7 @@ export function perAddressLimit(options: {
     limit: options.limit,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    skipSuccessfulRequests: options.skipSuccessfulRequests ?? false,
+    ...(options.failed ? { skipSuccessfulRequests: true, requestWasSuccessful: (req: Request, res: Response) => !options.failed!(req, res) } : {}),
     ...(options.store ? { store: options.store } : {}),
     handler: (req, res) => {
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
