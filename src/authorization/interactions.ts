@@ -157,20 +157,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user did not allow access' }, { mergeWithLastSubmission: false });
   });
 
-  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) {
-      next(error);
-      return;
-    }
-    if (error instanceof PageError) {
-      setPageHeaders(res);
-      res.status(error.status).send(errorPage(error.title, error.message));
-      return;
-    }
+  // oidc-provider's "no such interaction for this browser" becomes a page a person understands;
+  // every other error (PageError included) goes on to the app's error handler.
+  router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
     if (error instanceof errors.SessionNotFound || error instanceof errors.InvalidRequest) {
       log.warn('interaction.not_found', { ip: req.ip, reason: error.error_description ?? error.message });
-      setPageHeaders(res);
-      res.status(400).send(errorPage('Sign-in expired', 'This sign-in request has expired or was started in another browser.', 'Go back to your application and start again.'));
+      next(new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was started in another browser. Go back to your application and start again.'));
       return;
     }
     next(error);
