@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import type Provider from 'oidc-provider';
 import { createMcpServer, type ToolContext } from '../mcp.js';
 import { homePage } from '../views/home.js';
 import { Accounts } from './authorization/accounts.js';
@@ -39,10 +38,7 @@ export interface AppDeps {
 
 export interface App {
   app: Express;
-  provider: Provider;
   accounts: Accounts;
-  /** Stateful MCP sessions (undefined in stateless mode). */
-  sessions: SessionRegistry | undefined;
   /** Ends MCP sessions (and their open streams); the store is the caller's to close. */
   close(): Promise<void>;
 }
@@ -144,9 +140,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
 
   return {
     app,
-    provider,
     accounts,
-    sessions,
     close: async () => {
       await sessions?.closeAll();
     },

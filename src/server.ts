@@ -1,14 +1,10 @@
-import { createApp, type App } from './app.js';
+import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { listen } from './http/listen.js';
 import type { LineSink, Logger } from './log.js';
 import { openStore } from './storage/open-store.js';
-import type { Store } from './storage/store.js';
 
 export interface RunningServer {
-  config: Config;
-  store: Store;
-  app: App;
   port: number;
   /** Set only on the first start, when the admin password was generated: to be shown once. */
   generatedAdminPassword: string | undefined;
@@ -34,9 +30,6 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
     const listening = await listen(app.app, config.bindHosts, config.port);
     let stopping: Promise<void> | undefined;
     return {
-      config,
-      store,
-      app,
       port: listening.port,
       generatedAdminPassword: admin.generatedPassword,
       stop(graceMs = 10_000) {
