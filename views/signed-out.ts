@@ -14,7 +14,14 @@ export function signOutPage(form: SafeHtml, userName: string | undefined): strin
   `);
 }
 
-export function signedOutPage(): string {
+/** Where /session/end ends: signed out, or (when the person chose to stay) still signed in. */
+export function signedOutPage(stillSignedIn: boolean): string {
+  if (stillSignedIn) {
+    return layout('Still signed in', html`
+      <h1>Still signed in</h1>
+      <p>You stayed signed in to this server in this browser.</p>
+    `);
+  }
   return layout('Signed out', html`
     <h1>Signed out</h1>
     <p>You are signed out of this server in this browser.</p>

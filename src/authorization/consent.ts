@@ -28,11 +28,16 @@ const isOidcScope = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope);
 export class ConsentMemory {
   constructor(private readonly consents: ConsentStore, private readonly resource: string, private readonly lifetimeMs: number) {}
 
-  /** oidc-provider's `loadExistingGrant`: the browser session's grant, else one rebuilt from remembered consent. */
+  /**
+   * oidc-provider's `loadExistingGrant`: the grant the user approved in this interaction, else a new
+   * one rebuilt from remembered consent. Remembered consent is the only memory: a browser session's
+   * earlier grant is not reused, so forgetting a consent (a changed registration, a new password)
+   * takes effect in every browser.
+   */
   readonly loadExistingGrant = async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
     const { client, session, provider } = ctx.oidc;
     if (!client || !session?.accountId) return undefined;
-    const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+    const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
     if (grantId) {
       const grant = await provider.Grant.find(grantId);
       if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;

@@ -84,9 +84,11 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
           ctx.set(pageHeaders());
           ctx.body = signOutPage(new SafeHtml(form), user?.username);
         },
+        // Reached after "Sign out" and after "Stay signed in" alike; the session cookie tells which.
         postLogoutSuccessSource: async (ctx) => {
+          const session = await ctx.oidc.provider.Session.get(ctx);
           ctx.set(pageHeaders());
-          ctx.body = signedOutPage();
+          ctx.body = signedOutPage(Boolean(session.accountId));
         },
       },
       // Every access token is bound to /mcp, so none could ever be used at a userinfo endpoint.
@@ -155,9 +157,12 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   provider.proxy = config.publicUrl.startsWith('https:');
   provider.maxIpsCount = 1;
 
-  // A path under one of its routes that it does not serve (e.g. /token/x) gets Koa's plain-text 404;
-  // answer in OAuth's format like every other error here.
+  // No page of the authorization server may be framed, including the auto-submitting forms
+  // oidc-provider writes itself (account switching, sign-out). Our own pages set a full CSP.
+  // And a path under one of its routes that it does not serve (e.g. /token/x) gets Koa's
+  // plain-text 404: answer in OAuth's format like every other error here.
   provider.use(async (ctx, next) => {
+    ctx.set({ 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "frame-ancestors 'none'" });
     await next();
     if (ctx.status === 404 && ctx.body === undefined) {
       ctx.status = 404;
