@@ -123,6 +123,16 @@ describe('authorization server refusals (default settings)', () => {
     assert.equal(answer.json?.access_token, undefined);
   });
 
+  it('a code issued for a request with a code_challenge, redeemed without a code_verifier (PKCE downgrade), is refused with 400 invalid_grant and no token', async () => {
+    const client = await newClient(server);
+    const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    assert.ok(authRequest.url.searchParams.get('code_challenge'), 'the authorization request carried a code_challenge');
+    const answer = await client.token({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri });
+    assertOAuthError(answer, 400, 'invalid_grant');
+    assert.equal(answer.json?.access_token, undefined);
+    assert.equal(answer.json?.refresh_token, undefined);
+  });
+
   it('4. a replayed authorization code is refused with 400 invalid_grant, and the tokens issued from its first use are revoked', async () => {
     const client = await newClient(server);
     const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
@@ -217,8 +227,10 @@ describe('authorization server refusals (default settings)', () => {
     await refusedWith('empty csrf', { csrf: '' });
     await refusedWith('made-up csrf', { csrf: randomBytes(32).toString('base64url') });
 
-    // Another sign-in of the same person to the same client: consent was not remembered, so it asks
-    // again; and that interaction's valid token does not work for this one.
+    // Another sign-in of the same person to the same client, in another browser: it shows its own
+    // consent page, as it would even after an approval, since a client whose redirect URI is on this
+    // machine (loopback) is asked on every authorization (RFC 8252 §8.6); and that interaction's
+    // valid token does not work for this one.
     const otherBrowser = new HeadlessBrowser(server.url);
     const otherConsent = await openConsentPage(otherBrowser, client.authorizationRequest().url);
     const otherToken = formWithAction(otherConsent, '/confirm').fields.csrf!;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -68,6 +69,22 @@ describe('a running server', () => {
     const client = await connectSdkClient(server, oauth);
     await generateUuids(client);
 
+    // Requests that carry secrets in their URLs, as a misbehaving client or a pasted link would:
+    // the access log must show each request with the values replaced by REDACTED.
+    const tokens = oauth.savedTokens!;
+    const stateSecret = randomBytes(16).toString('base64url');
+    const codeInUrl = await fetch(`${server.url}/auth?code=${callback.searchParams.get('code')!}&state=${stateSecret}`, { redirect: 'manual' });
+    await codeInUrl.arrayBuffer();
+    const tokenInUrl = await fetch(`${server.mcpUrl}?access_token=${tokens.access_token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(tokenInUrl.status, 401, 'a token in the query string is not accepted');
+    await tokenInUrl.arrayBuffer();
+    const refreshInUrl = await fetch(`${server.url}/token?refresh_token=${tokens.refresh_token!}`);
+    await refreshInUrl.arrayBuffer();
+
     // The SDK client holds its SSE stream (GET /mcp) open: a second one is refused with 409.
     const second = await fetch(server.mcpUrl, {
       headers: { authorization: `Bearer ${oauth.savedTokens!.access_token}`, accept: 'text/event-stream', 'mcp-session-id': (client.transport as { sessionId?: string }).sessionId! },
@@ -81,8 +98,10 @@ describe('a running server', () => {
 
     const log = server.output();
     assert.match(log, /"POST \/token HTTP\/1\.1" 200/, 'requests are logged');
-    assert.match(log, /GET \/cb|callback|\/auth/);
-    for (const secret of [oauth.savedTokens!.access_token, oauth.savedTokens!.refresh_token!, callback.searchParams.get('code')!, ADMIN.password]) {
+    assert.match(log, /"GET \/auth\?code=REDACTED&state=REDACTED HTTP\/1\.1" \d{3}/, 'the request with a code in its URL is logged, redacted');
+    assert.match(log, /"POST \/mcp\?access_token=REDACTED HTTP\/1\.1" 401/, 'the request with a token in its URL is logged, redacted');
+    assert.match(log, /"GET \/token\?refresh_token=REDACTED HTTP\/1\.1" \d{3}/, 'the request with a refresh token in its URL is logged, redacted');
+    for (const secret of [tokens.access_token, tokens.refresh_token!, callback.searchParams.get('code')!, stateSecret, ADMIN.password]) {
       assert.ok(!log.includes(secret), `the log never contains a secret (${secret.slice(0, 6)}…)`);
     }
     assert.match(log, /login\.succeeded user=admin/, 'says who signed in');

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { assertTokenAccepted, assertTokenRefused, consentPage, signInPage } from '../support/flows.js';
+import { freePort } from '../support/free-port.js';
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { RawOAuthClient } from '../support/raw-oauth.js';
 import { ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
@@ -71,5 +73,37 @@ describe('npm run user -- add | passwd | list', () => {
   it('lists everyone', () => {
     const listed = user(server.dataDir, ['list']);
     assert.deepEqual(listed.out.trim().split('\n').map((line) => line.split('\t')[0]), ['admin', 'carol', 'dave', 'erin']);
+  });
+});
+
+describe('npm run user -- passwd on a running server', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('passwd revokes what the old password started: the user\'s access token gets 401 at /mcp, the refresh token invalid_grant, and the browser must sign in again', async () => {
+    const grace = { username: 'grace', password: 'grace-password-old' };
+    assert.equal(user(server.dataDir, ['add', grace.username, '--password-stdin'], `${grace.password}\n`).status, 0);
+    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const browser = new HeadlessBrowser(server.url);
+    const tokens = await client.authorize(browser, grace);
+    await assertTokenAccepted(server, tokens.access_token, 'before passwd');
+    // Control: this browser is signed in, so the next authorization goes straight to the consent page.
+    consentPage(await browser.open(client.authorizationRequest().url), 'before passwd');
+
+    const changed = user(server.dataDir, ['passwd', grace.username, '--password-stdin'], 'grace-password-new\n');
+    assert.equal(changed.status, 0, changed.err);
+    assert.match(changed.out, /their sign-ins, grants and tokens are revoked/);
+
+    await assertTokenRefused(server, tokens.access_token, 0, 'after passwd');
+    const refresh = await client.refresh(tokens.refresh_token);
+    assert.equal(refresh.status, 400, refresh.text);
+    assert.equal(refresh.json?.error, 'invalid_grant', refresh.text);
+    assert.equal(refresh.json?.access_token, undefined);
+    signInPage(await browser.open(client.authorizationRequest().url), 'after passwd');
   });
 });

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { ConsentMemory } from '../../src/authorization/consent.js';
+import { createSqliteStore } from '../../src/storage/sqlite/index.js';
+import type { Store } from '../../src/storage/store.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { formWithAction, HeadlessBrowser, type Page, type Person } from '../support/headless-browser.js';
+import { codeFrom, consentPage, introspect, isConsentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
+import { RawOAuthClient, request, sleep, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { ADMIN, addUser, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+
+const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
+/** A redirect URI on the web: the browser stops at the redirect that leaves the server, so it never needs to resolve. */
+const WEB_REDIRECT = 'https://app.example/cb';
+
+/** A web client (https redirect URI, so application_type "web"), approved once by `person` in `browser` (signing in if asked). */
+async function approvedWebClient(server: ServerLike, browser: HeadlessBrowser, person: Person = ADMIN): Promise<RawOAuthClient> {
+  const client = await RawOAuthClient.register(server, [WEB_REDIRECT]);
+  assert.equal(client.registration.application_type, 'web');
+  const authRequest = client.authorizationRequest();
+  let visit = await browser.open(authRequest.url);
+  if (!isConsentPage(visit)) {
+    const login = signInPage(visit);
+    visit = await browser.submit(login, formWithAction(login, '/login'), { username: person.username, password: person.password });
+  }
+  const consent = consentPage(visit, 'first authorization');
+  const done = await browser.submit(consent, formWithAction(consent, '/confirm'));
+  codeFrom(done, WEB_REDIRECT, authRequest.state);
+  return client;
+}
+
+/** Title of a page as a person reads it (its h1). */
+function heading(page: Page): string {
+  return visibleText(/<h1>([\s\S]*?)<\/h1>/.exec(page.html)?.[1] ?? '');
+}
+
+describe('remembered consent (default settings)', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+    addUser(server.dataDir, BOB);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('a web client approved once is authorized again in the same browser with no page at all: straight back with a working code', async () => {
+    const browser = new HeadlessBrowser(server.url);
+    const client = await approvedWebClient(server, browser);
+    const again = client.authorizationRequest();
+    const code = codeFrom(await browser.open(again.url), WEB_REDIRECT, again.state);
+    tokensOf(await client.exchange(code, again.verifier));
+  });
+
+  it('a web client approved once is authorized in a new browser after signing in, with no consent page', async () => {
+    const client = await approvedWebClient(server, new HeadlessBrowser(server.url));
+    const again = client.authorizationRequest();
+    const code = codeFrom(await signInOnly(new HeadlessBrowser(server.url), again.url, ADMIN), WEB_REDIRECT, again.state);
+    tokensOf(await client.exchange(code, again.verifier));
+  });
+
+  it('consent is remembered per account: bob authorizing a web client admin approved is shown the consent page, naming bob', async () => {
+    const client = await approvedWebClient(server, new HeadlessBrowser(server.url));
+    const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest().url, BOB), 'bob');
+    assert.equal(heading(consent), 'Allow access?');
+    const text = visibleText(consent.html);
+    assert.match(text, /wants to act as bob on this server/);
+    assert.doesNotMatch(text, /admin/i);
+  });
+
+  it('a client registered as application_type "web" with a loopback redirect URI is asked on every authorization, even with a browser session and remembered consent', async () => {
+    const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
+    const client = await RawOAuthClient.register(server, [redirectUri], { application_type: 'web' });
+    assert.equal(client.registration.application_type, 'web', 'registered as a web client, not turned into a native one');
+    const browser = new HeadlessBrowser(server.url);
+
+    const first = client.authorizationRequest();
+    const consent = consentPage(await signInOnly(browser, first.url, ADMIN), 'first authorization');
+    assert.equal(heading(consent), 'Allow access?');
+    codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirectUri, first.state);
+
+    // Same browser, signed in, everything approved before: still a page, which only asks to continue.
+    const second = client.authorizationRequest();
+    const confirm = consentPage(await browser.open(second.url), 'same browser');
+    assert.equal(heading(confirm), 'Continue?');
+    assert.match(visibleText(confirm.html), /You allowed this application before/);
+    const code = codeFrom(await browser.submit(confirm, formWithAction(confirm, '/confirm')), redirectUri, second.state);
+    tokensOf(await client.exchange(code, second.verifier));
+
+    // A new browser: sign-in, then the same confirmation (consent is remembered, the prompt is not skipped).
+    const third = client.authorizationRequest();
+    assert.equal(heading(consentPage(await signInOnly(new HeadlessBrowser(server.url), third.url, ADMIN), 'new browser')), 'Continue?');
+  });
+
+  it('prompt=none for a client with a loopback redirect URI is answered with error=interaction_required and no code, even right after the user approved it', async () => {
+    const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
+    const client = await RawOAuthClient.register(server, [redirectUri], { application_type: 'web' });
+    const browser = new HeadlessBrowser(server.url);
+    await client.authorize(browser, ADMIN);
+
+    const silent = client.authorizationRequest({ extra: { prompt: 'none' } });
+    const visit = await browser.open(silent.url);
+    assert.equal(visit.kind, 'left', 'prompt=none never shows a page');
+    const location = (visit as { location: URL }).location;
+    assert.equal(`${location.origin}${location.pathname}`, redirectUri);
+    assert.equal(location.searchParams.get('code'), null, `no code: ${location.href}`);
+    assert.equal(location.searchParams.get('error'), 'interaction_required', location.href);
+    assert.equal(location.searchParams.get('state'), silent.state);
+    assert.equal(location.searchParams.get('iss'), server.url);
+
+    // The contrast: a web client approved in this browser does get a code for prompt=none.
+    const web = await approvedWebClient(server, browser);
+    const webSilent = web.authorizationRequest({ extra: { prompt: 'none' } });
+    codeFrom(await browser.open(webSilent.url), WEB_REDIRECT, webSilent.state);
+  });
+
+  it('the openid scope is described on the consent page as "Know who you are: your user id, name and username"', async () => {
+    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest({ scope: 'openid uuid:generate' }).url, ADMIN));
+    const listed = permissionsListed(consent);
+    assert.ok(listed.includes('Know who you are: your user id, name and username'), `listed: ${JSON.stringify(listed)}`);
+    assert.ok(listed.includes('Generate UUIDs for you'), `listed: ${JSON.stringify(listed)}`);
+    assert.ok(!listed.some((item) => item.startsWith('See your profile')), `profile:read was not requested: ${JSON.stringify(listed)}`);
+  });
+
+  it('a client registered with scope "uuid:generate" that asks for no scope gets a token for uuid:generate only (its registered scope is the ceiling)', async () => {
+    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`], { scope: 'uuid:generate' });
+    const authRequest = client.authorizationRequest();
+    assert.equal(authRequest.url.searchParams.get('scope'), null, 'no scope parameter');
+    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    assert.equal(tokens.scope, 'uuid:generate', `token response scope: ${tokens.scope}`);
+    const info = await introspect(server, client.clientId, tokens.access_token);
+    assert.equal(info.json?.active, true, info.text);
+    assert.equal(info.json?.scope, 'uuid:generate', info.text);
+  });
+
+  it('a client registered with scope "uuid:generate" asking explicitly for profile:read is sent back with error=invalid_scope and no code', async () => {
+    const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
+    const client = await RawOAuthClient.register(server, [redirectUri], { scope: 'uuid:generate' });
+    for (const scope of ['profile:read', 'uuid:generate profile:read']) {
+      const authRequest = client.authorizationRequest({ scope });
+      const answer = await request(authRequest.url);
+      assert.ok(answer.status === 302 || answer.status === 303, `${scope}: a redirect back to the client, got ${answer.status}`);
+      const location = new URL(answer.headers.get('location') ?? 'missing:');
+      assert.equal(`${location.origin}${location.pathname}`, redirectUri);
+      assert.equal(location.searchParams.get('error'), 'invalid_scope', `${scope}: ${location.href}`);
+      assert.equal(location.searchParams.get('code'), null);
+      assert.equal(location.searchParams.get('state'), authRequest.state);
+    }
+  });
+});
+
+/** The smallest stand-in for oidc-provider's Grant that ConsentMemory builds. */
+class FakeGrant {
+  static saved: FakeGrant[] = [];
+  readonly oidcScopes: string[] = [];
+  readonly resourceScopes: Record<string, string[]> = {};
+  constructor(readonly init: { accountId: string; clientId: string }) {}
+  addOIDCScope(scope: string) {
+    this.oidcScopes.push(...scope.split(' '));
+  }
+  addResourceScope(resource: string, scope: string) {
+    (this.resourceScopes[resource] ??= []).push(...scope.split(' '));
+  }
+  async save() {
+    FakeGrant.saved.push(this);
+    return `grant-${FakeGrant.saved.length}`;
+  }
+}
+
+/** What loadExistingGrant reads of oidc-provider's context: the client, a session with no grant of its own, the Grant class. */
+function fakeContext(accountId: string, clientId: string): KoaContextWithOIDC {
+  return {
+    oidc: {
+      client: { clientId },
+      session: { accountId, grantIdFor: () => undefined },
+      provider: { Grant: FakeGrant },
+    },
+  } as unknown as KoaContextWithOIDC;
+}
+
+describe('ConsentMemory: remembered consent expires', () => {
+  const RESOURCE = 'http://localhost:8080/mcp';
+  const LIFETIME_MS = 400;
+  let dir: string;
+  let store: Store;
+  before(() => {
+    dir = tempDir('consent-memory');
+    store = createSqliteStore(dir);
+  });
+  after(async () => {
+    await store?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rebuilds a grant from a consent saved just now, with the remembered scopes for the authorization server and the MCP resource', async () => {
+    const memory = new ConsentMemory(store.consents, RESOURCE, LIFETIME_MS);
+    await store.consents.save({ accountId: 'alice', clientId: 'app-1', scopes: ['openid', 'uuid:generate'], grantedAt: Date.now() });
+    const grant = (await memory.loadExistingGrant(fakeContext('alice', 'app-1'))) as unknown as FakeGrant | undefined;
+    assert.ok(grant instanceof FakeGrant, 'a grant rebuilt from the remembered consent');
+    assert.deepEqual(grant.init, { accountId: 'alice', clientId: 'app-1' });
+    assert.deepEqual(grant.oidcScopes.sort(), ['openid', 'uuid:generate']);
+    assert.deepEqual(grant.resourceScopes, { [RESOURCE]: ['uuid:generate'] });
+    assert.ok(FakeGrant.saved.includes(grant), 'the grant was saved');
+    assert.equal(await memory.loadExistingGrant(fakeContext('alice', 'another-app')), undefined, 'another client has no consent');
+    assert.equal(await memory.loadExistingGrant(fakeContext('bob', 'app-1')), undefined, 'another account has no consent');
+  });
+
+  it('after its lifetime a remembered consent gives no grant, though the record is still stored', async () => {
+    const memory = new ConsentMemory(store.consents, RESOURCE, LIFETIME_MS);
+    await store.consents.save({ accountId: 'carol', clientId: 'app-2', scopes: ['uuid:generate', 'profile:read'], grantedAt: Date.now() });
+    assert.ok(await memory.loadExistingGrant(fakeContext('carol', 'app-2')), 'in force right after it was given');
+    await sleep(LIFETIME_MS + 100);
+    assert.ok(await store.consents.find('carol', 'app-2'), 'the record is still there: it is its age that counts');
+    assert.equal(await memory.loadExistingGrant(fakeContext('carol', 'app-2')), undefined, 'expired: the user is asked again');
+  });
+});

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import express from 'express';
+import type { Provider } from 'oidc-provider';
+import { bearerGuard } from '../../src/resource/bearer.js';
+import { request, type RawResponse } from '../support/raw-oauth.js';
+
+const MCP_URL = 'http://localhost:8080/mcp';
+const RESOURCE_METADATA_URL = 'http://localhost:8080/.well-known/oauth-protected-resource/mcp';
+
+interface FakeAccessToken {
+  accountId?: string;
+  clientId?: string;
+  scope?: string;
+  exp?: number;
+  aud?: unknown;
+}
+
+/**
+ * The one thing bearerGuard asks of oidc-provider: AccessToken.find. This fake answers from a table
+ * and records every lookup, so a test can tell whether the store was consulted at all.
+ */
+function fakeProvider(tokens: Map<string, FakeAccessToken>, lookups: string[]): Provider {
+  return {
+    AccessToken: {
+      async find(token: string) {
+        lookups.push(token);
+        return tokens.get(token);
+      },
+    },
+  } as unknown as Provider;
+}
+
+const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+
+describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
+  const tokens = new Map<string, FakeAccessToken>();
+  const lookups: string[] = [];
+  let reachedHandler: Array<{ clientId: string; subject: unknown; resource: string | undefined }> = [];
+  let server: Server;
+  let url: string;
+
+  before(async () => {
+    const app = express();
+    app.post('/mcp', bearerGuard(fakeProvider(tokens, lookups), { mcpUrl: MCP_URL, resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
+      const auth = (req as express.Request & { auth?: { clientId: string; extra?: { subject?: unknown }; resource?: URL } }).auth!;
+      reachedHandler.push({ clientId: auth.clientId, subject: auth.extra?.subject, resource: auth.resource?.href });
+      res.json({ ok: true });
+    });
+    server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    const address = server.address();
+    assert.ok(address && typeof address === 'object');
+    url = `http://127.0.0.1:${address.port}/mcp`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  beforeEach(() => {
+    tokens.clear();
+    lookups.length = 0;
+    reachedHandler = [];
+  });
+
+  const call = (authorization?: string): Promise<RawResponse> => request(url, { method: 'POST', headers: authorization === undefined ? {} : { authorization } });
+
+  function assertInvalidToken(answer: RawResponse, label: string): void {
+    assert.equal(answer.status, 401, `${label}: ${answer.status} ${answer.text}`);
+    const challenge = answer.headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /^Bearer /, `${label}: ${challenge}`);
+    assert.match(challenge, /error="invalid_token"/, `${label}: ${challenge}`);
+    assert.ok(challenge.includes(`resource_metadata="${RESOURCE_METADATA_URL}"`), `${label}: ${challenge}`);
+    assert.equal(answer.json?.error, 'invalid_token', `${label}: ${answer.text}`);
+    assert.equal(reachedHandler.length, 0, `${label}: the handler behind the guard never ran`);
+  }
+
+  it('passes a token issued for this MCP URL on to the next handler, with the caller\'s client, account and resource', async () => {
+    tokens.set('good-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: MCP_URL });
+    const answer = await call('Bearer good-token');
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(reachedHandler, [{ clientId: 'app-1', subject: 'alice', resource: MCP_URL }]);
+    assert.deepEqual(lookups, ['good-token']);
+  });
+
+  it('refuses a token this server issued for another resource (aud https://other.example/mcp) with 401 error="invalid_token"', async () => {
+    tokens.set('foreign-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: 'https://other.example/mcp' });
+    assertInvalidToken(await call('Bearer foreign-token'), 'aud of another resource');
+    assert.deepEqual(lookups, ['foreign-token'], 'it was looked up, then refused for its audience');
+  });
+
+  it('refuses a token with no audience at all with 401 error="invalid_token"', async () => {
+    tokens.set('no-aud', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour() });
+    assertInvalidToken(await call('Bearer no-aud'), 'no aud');
+  });
+
+  it('refuses an unknown token with 401 error="invalid_token"', async () => {
+    assertInvalidToken(await call('Bearer never-issued'), 'unknown token');
+    assert.deepEqual(lookups, ['never-issued']);
+  });
+
+  it('refuses a token without an account (a client-credentials token) with 401 error="invalid_token"', async () => {
+    tokens.set('no-account', { clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: MCP_URL });
+    assertInvalidToken(await call('Bearer no-account'), 'no account');
+  });
+
+  it('refuses an over-long token with 401 error="invalid_token" without looking it up', async () => {
+    assertInvalidToken(await call(`Bearer ${'a'.repeat(4096)}`), 'over-long token');
+    assert.deepEqual(lookups, [], 'the store was never asked');
+  });
+
+  it('answers a request with no Authorization header with 401 and a challenge without an error code (RFC 6750 §3.1)', async () => {
+    const answer = await call();
+    assert.equal(answer.status, 401);
+    const challenge = answer.headers.get('www-authenticate') ?? '';
+    assert.equal(challenge, `Bearer resource_metadata="${RESOURCE_METADATA_URL}"`);
+    assert.equal(reachedHandler.length, 0);
+    assert.deepEqual(lookups, []);
+  });
+});
