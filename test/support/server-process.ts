@@ -7,7 +7,6 @@ import { freePort } from './free-port.js';
 import type { Person } from './headless-browser.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ENTRY = path.join(ROOT, 'dist', 'index.js');
 
 export const ADMIN: Person = { username: 'admin', password: 'test-admin-password-1' };
 
@@ -31,6 +30,9 @@ export interface StartOptions {
   /** Reuse a data directory (restart tests); a fresh temporary one otherwise. */
   dataDir?: string;
   port?: number;
+  /** Another Node.js binary, and the checkout (built for it) to run; default: this node, this checkout. */
+  node?: string;
+  root?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -42,11 +44,13 @@ export function tempDir(prefix: string): string {
 
 /** Starts the real server (the built `dist/index.js`, as `npm start` does) on a free port. */
 export async function startServerProcess(options: StartOptions = {}): Promise<ServerProcess> {
-  if (!fs.existsSync(ENTRY)) throw new Error('dist/index.js is missing: run `npm run build` (npm test does it first)');
+  const root = options.root ?? ROOT;
+  const entry = path.join(root, 'dist', 'index.js');
+  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm test does it first)`);
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir('data');
-  const child = spawn(process.execPath, [ENTRY], {
-    cwd: ROOT,
+  const child = spawn(options.node ?? process.execPath, [entry], {
+    cwd: root,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
