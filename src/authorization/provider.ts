@@ -10,6 +10,7 @@ import type { Store } from '../storage/store.js';
 import type { Accounts } from './accounts.js';
 import type { ConsentMemory } from './consent.js';
 import { consentPolicy } from './consent-policy.js';
+import { reactToProviderEvents } from './provider-events.js';
 import type { ServerKeys } from './keys.js';
 import { advertisedScopes, mcpScopeNames } from './scopes.js';
 
@@ -165,37 +166,13 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
     ctx.set({ 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "frame-ancestors 'none'" });
     await next();
     if (ctx.status === 404 && ctx.body === undefined) {
-      ctx.status = 404;
+      ctx.status = 404; // explicitly, or setting the body would turn it into a 200
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { error: 'invalid_request', error_description: `No such endpoint: ${ctx.method} ${ctx.path}` };
     }
   });
 
-  const events = provider as unknown as NodeJS.EventEmitter;
-  for (const event of ['server_error', 'grant.error', 'registration_create.error', 'introspection.error', 'revocation.error', 'authorization.error']) {
-    events.on(event, (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
-      const fields = { route: ctx.oidc?.route, client: ctx.oidc?.client?.clientId, ip: ctx.ip, error: error.error_description ?? error.message, code: error.error };
-      if (event === 'server_error') log.error('oauth.server_error', { ...fields, error: error.stack ?? error.message });
-      else log.warn(`oauth.${event.replace('.error', '')}_refused`, fields);
-    });
-  }
-  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
-    log.warn('oauth.grant_revoked', { grant: grantId, client: ctx.oidc?.client?.clientId, route: ctx.oidc?.route });
-  });
-  // A changed registration (new redirect URIs, a new name) is not what the user approved.
-  provider.on('registration_update.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
-    void store.consents.forgetClient(client.clientId).catch((error: unknown) => log.error('consent.forget_failed', { client: client.clientId, error }));
-  });
-  // A deleted client's tokens die with it.
-  provider.on('registration_delete.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
-    void Promise.all([store.models.revokeByClientId(client.clientId), store.consents.forgetClient(client.clientId)])
-      .catch((error: unknown) => log.error('client.revoke_failed', { client: client.clientId, error }));
-    log.info('client.deleted', { client: client.clientId });
-  });
-  // Koa would print raw stack traces (e.g. for a body cut off mid-request); log them as events instead.
-  events.on('error', (error: Error & { status?: number; expose?: boolean }, ctx?: KoaContextWithOIDC) => {
-    log.warn('oauth.http_error', { path: ctx?.path, status: error.status, error: error.message });
-  });
+  reactToProviderEvents(provider, store, log);
 
   return provider;
 }
