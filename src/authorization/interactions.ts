@@ -16,6 +16,7 @@ import { AS_ROUTES } from './provider.js';
 import { describeScope } from './scopes.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+type Client = InstanceType<Provider['Client']>;
 
 export interface InteractionDeps {
   provider: Provider;
@@ -65,8 +66,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     return interaction;
   };
 
-  const summary = async (interaction: Interaction): Promise<ClientSummary> => {
-    const client = await provider.Client.find(clientIdOf(interaction));
+  const summary = (interaction: Interaction, client: Client | undefined): ClientSummary => {
     const redirect = URL.parse(String(interaction.params.redirect_uri ?? ''));
     return {
       name: typeof client?.clientName === 'string' ? client.clientName : undefined,
@@ -76,8 +76,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   };
 
   const renderLogin = async (res: Response, interaction: Interaction, status: number, extra: { username?: string; error?: string } = {}) => {
+    const client = await provider.Client.find(clientIdOf(interaction));
     setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
-    res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: await summary(interaction), ...extra }));
+    res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: summary(interaction, client), ...extra }));
   };
 
   router.get('/interaction/:uid', async (req, res) => {
@@ -92,19 +93,19 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const user = await accounts.findById(interaction.session?.accountId ?? '');
     if (!user) throw new errors.SessionNotFound('account no longer exists');
     const client = await provider.Client.find(clientIdOf(interaction));
-    const missing = interaction.prompt.details as MissingConsent;
-    // Native apps are asked every time (RFC 8252 §8.6: any local app can use their client id);
-    // when everything was approved before, the page says so and asks only to continue.
-    const alreadyAllowed = missingScopes(missing).length === 0;
+    // Apps on the user's machine are asked every time (consent-policy.ts); when everything was
+    // approved before, the page says so and asks only to continue.
+    const missing = missingScopes(interaction.prompt.details as MissingConsent);
+    const alreadyAllowed = missing.length === 0;
     const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
     setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
     res.send(consentPage({
       uid: interaction.uid,
       csrf: csrf.issue(interaction.uid),
-      client: await summary(interaction),
+      client: summary(interaction, client),
       userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
       alreadyAllowed,
-      permissions: permissionsFor(alreadyAllowed ? requested : missingScopes(missing), client?.grantTypeAllowed('refresh_token') ?? false),
+      permissions: permissionsFor(alreadyAllowed ? requested : missing, client?.grantTypeAllowed('refresh_token') ?? false),
     }));
   });
 

@@ -1,7 +1,6 @@
-import express, { type RequestHandler } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
 import { OAuthHttpError } from '../errors.js';
-import { withBody } from '../http/replay-body.js';
+import { rewriteBodyFor, type ProviderCallback } from '../http/replay-body.js';
 import { isLoopbackHostname } from '../loopback.js';
 
 /** Client metadata oidc-provider would fetch from the network. */
@@ -52,31 +51,21 @@ export function normalizeRegistration(body: unknown, knownScopes: readonly strin
   return metadata;
 }
 
-type ProviderCallback = (req: IncomingMessage, res: ServerResponse) => unknown;
-
-/** POST /register and PUT /register/:id: read the body, normalize it, and hand oidc-provider a request with the fixed body. */
+/** POST /register and PUT /register/:id: the body normalized, then oidc-provider. */
 export function registrationEndpoint(provider: ProviderCallback, options: { maxBytes: number; knownScopes: readonly string[] }): RequestHandler[] {
-  return [
-    express.raw({ type: () => true, limit: options.maxBytes, inflate: false }),
-    (req, res, next) => {
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      let body = raw;
-      if (req.is('application/json')) {
-        let json: unknown;
-        try {
-          json = JSON.parse(raw.toString('utf8'));
-        } catch {
-          json = undefined;
-        }
-        try {
-          const normalized = normalizeRegistration(json, options.knownScopes);
-          if (normalized) body = Buffer.from(JSON.stringify(normalized));
-        } catch (error) {
-          next(error);
-          return;
-        }
-      }
-      provider(withBody(req, body), res);
+  return rewriteBodyFor(provider, {
+    maxBytes: options.maxBytes,
+    rewrite: (raw, req) => {
+      const normalized = req.is('application/json') ? normalizeRegistration(parseJson(raw), options.knownScopes) : undefined;
+      return { body: normalized ? Buffer.from(JSON.stringify(normalized)) : raw };
     },
-  ];
+  });
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
 }

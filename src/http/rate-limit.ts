@@ -1,10 +1,9 @@
-import { rateLimit, type Options } from 'express-rate-limit';
+import { rateLimit } from 'express-rate-limit';
 import type { Request, Response } from 'express';
 
 /**
  * A per-client-address limit. The answer is made by `reject`, so each area answers in its own
- * format (OAuth JSON for endpoints, a page for forms). The counters live in memory: one process's
- * view; a shared store can be passed in when instances multiply.
+ * format (OAuth JSON for endpoints, a page for forms). The counters live in this process's memory.
  */
 export function perAddressLimit(options: {
   windowMs: number;
@@ -12,7 +11,6 @@ export function perAddressLimit(options: {
   reject: (req: Request, res: Response, retryAfterSeconds: number) => void;
   /** Count only the requests this says failed (default: count every request). */
   failed?: (req: Request, res: Response) => boolean;
-  store?: Options['store'];
 }) {
   return rateLimit({
     windowMs: options.windowMs,
@@ -20,7 +18,6 @@ export function perAddressLimit(options: {
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     ...(options.failed ? { skipSuccessfulRequests: true, requestWasSuccessful: (req: Request, res: Response) => !options.failed!(req, res) } : {}),
-    ...(options.store ? { store: options.store } : {}),
     handler: (req, res) => {
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       const retryAfter = Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + options.windowMs) - Date.now()) / 1000));

@@ -1,4 +1,8 @@
-import { IncomingMessage } from 'node:http';
+import express, { type Request, type RequestHandler } from 'express';
+import { IncomingMessage, type ServerResponse } from 'node:http';
+
+/** oidc-provider's request handler (its Koa callback). */
+export type ProviderCallback = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /**
  * A copy of `req` whose body stream yields `body`. oidc-provider reads request bodies itself; when we
@@ -22,4 +26,21 @@ export function withBody(req: IncomingMessage, body: Buffer, contentType?: strin
   copy.push(body);
   copy.push(null);
   return copy;
+}
+
+/**
+ * Reads the body (at most `maxBytes`, never inflated), lets `rewrite` change it (or throw a
+ * protocol error), and hands oidc-provider a request carrying the result.
+ */
+export function rewriteBodyFor(
+  provider: ProviderCallback,
+  options: { maxBytes: number; rewrite: (raw: Buffer, req: Request) => { body: Buffer; contentType?: string } },
+): RequestHandler[] {
+  return [
+    express.raw({ type: () => true, limit: options.maxBytes, inflate: false }),
+    (req, res) => {
+      const { body, contentType } = options.rewrite(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), req);
+      provider(withBody(req, body, contentType), res);
+    },
+  ];
 }
