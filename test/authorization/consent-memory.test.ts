@@ -118,7 +118,7 @@ describe('remembered consent (default settings)', () => {
   });
 
   it('the openid scope is described on the consent page as "Know who you are: your user id, name and username"', async () => {
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const client = await RawOAuthClient.registerLoopback(server);
     const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest({ scope: 'openid uuid:generate' }).url, ADMIN));
     const listed = permissionsListed(consent);
     assert.ok(listed.includes('Know who you are: your user id, name and username'), `listed: ${JSON.stringify(listed)}`);
@@ -127,7 +127,7 @@ describe('remembered consent (default settings)', () => {
   });
 
   it('a client registered with scope "uuid:generate" that asks for no scope gets a token for uuid:generate only (its registered scope is the ceiling)', async () => {
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`], { scope: 'uuid:generate' });
+    const client = await RawOAuthClient.registerLoopback(server, { scope: 'uuid:generate' });
     const authRequest = client.authorizationRequest();
     assert.equal(authRequest.url.searchParams.get('scope'), null, 'no scope parameter');
     const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);

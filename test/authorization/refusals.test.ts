@@ -21,10 +21,8 @@ import { ADMIN, startServerProcess, type ServerProcess } from '../support/server
 
 const OTHER_RESOURCE = 'https://other.example/mcp';
 
-/** A fresh public loopback client, as an MCP client registers one (a new client per test: no remembered consent). */
-async function newClient(server: ServerLike, path = '/callback'): Promise<RawOAuthClient> {
-  return RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}${path}`]);
-}
+/** A fresh public loopback client per test: no remembered consent. */
+const newClient = (server: ServerLike, path?: string) => RawOAuthClient.registerLoopback(server, {}, path);
 
 /** An OAuth error body (RFC 6749 §5.2) with this status and `error`, never cached. */
 function assertOAuthError(answer: RawResponse, status: number, error: string): void {

@@ -98,7 +98,7 @@ describe('client registration management (RFC 7592: PUT and DELETE /register/<cl
   });
 
   it('DELETE answers 204; an access token issued to the client before is refused at /mcp right after, and its refresh token at /token', async () => {
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const client = await RawOAuthClient.registerLoopback(server);
     const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
     await assertTokenAccepted(server, tokens.access_token, 'before the deletion');
 

@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertTokenAccepted, assertTokenRefused, consentPage, signInPage } from '../support/flows.js';
-import { freePort } from '../support/free-port.js';
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { RawOAuthClient } from '../support/raw-oauth.js';
 import { ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
@@ -88,7 +87,7 @@ describe('npm run user -- passwd on a running server', () => {
   it('passwd revokes what the old password started: the user\'s access token gets 401 at /mcp, the refresh token invalid_grant, and the browser must sign in again', async () => {
     const grace = { username: 'grace', password: 'grace-password-old' };
     assert.equal(user(server.dataDir, ['add', grace.username, '--password-stdin'], `${grace.password}\n`).status, 0);
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const client = await RawOAuthClient.registerLoopback(server);
     const browser = new HeadlessBrowser(server.url);
     const tokens = await client.authorize(browser, grace);
     await assertTokenAccepted(server, tokens.access_token, 'before passwd');

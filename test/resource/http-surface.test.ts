@@ -91,26 +91,25 @@ describe('discovery documents, generated from configuration', () => {
     }
   });
 
-  it('CORS on registration and the token endpoint for browser-based clients', async () => {
-    const preflight = await request(`${server.url}/register`, {
-      method: 'OPTIONS',
-      headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
-    });
-    assert.equal(preflight.status, 204);
-    assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
-    const client = await RawOAuthClient.register(server, ['http://localhost:6274/oauth/callback']);
-    const token = await request(`${server.url}/token`, {
-      method: 'OPTIONS',
-      headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST' },
-    });
-    assert.equal(token.status, 204);
-    const answer = await client.token({ grant_type: 'refresh_token', refresh_token: 'nope' });
-    assert.equal(answer.status, 400);
+  it('CORS preflights on registration, token and revocation, and a readable registration answer, for browser-based clients', async () => {
+    const origin = 'http://localhost:6274';
+    for (const path of ['/register', '/token', '/revoke']) {
+      const preflight = await request(`${server.url}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      });
+      assert.equal(preflight.status, 204, path);
+      assert.ok(preflight.headers.get('access-control-allow-origin'), `${path} allows the origin`);
+      assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/, path);
+    }
+    const registered = await registerRaw(server, { redirect_uris: [`${origin}/oauth/callback`], token_endpoint_auth_method: 'none' }, { origin });
+    assert.equal(registered.status, 201);
+    assert.equal(registered.headers.get('access-control-allow-origin'), '*');
   });
 
   it('introspection (RFC 7662) tells a client about its own tokens only', async () => {
-    const owner = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
-    const other = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const owner = await RawOAuthClient.registerLoopback(server);
+    const other = await RawOAuthClient.registerLoopback(server);
     const tokens = await owner.authorize(new HeadlessBrowser(server.url), ADMIN);
     const introspect = (client: RawOAuthClient) => request(`${server.url}/introspect`, {
       method: 'POST',
@@ -196,7 +195,7 @@ describe('/mcp: tools, Host and Origin checks', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess();
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const client = await RawOAuthClient.registerLoopback(server);
     tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
   });
   after(async () => {
@@ -255,7 +254,7 @@ describe('stateless mode (STATELESS=true)', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess({ env: { STATELESS: 'true' } });
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
+    const client = await RawOAuthClient.registerLoopback(server);
     tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
   });
   after(async () => {

@@ -21,10 +21,6 @@ import {
 } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 
-async function loopbackClient(server: ServerLike): Promise<RawOAuthClient> {
-  return RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/cb`]);
-}
-
 const toolsList = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
 
 /** A request inside a session that the server still has: 200 with a result. */
@@ -59,7 +55,7 @@ describe('MCP sessions per user and client (MCP_MAX_SESSIONS_PER_USER=2)', () =>
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess({ env: { MCP_MAX_SESSIONS_PER_USER: '2' } });
-    tokens = await (await loopbackClient(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -83,7 +79,7 @@ describe('MCP sessions per user and client (MCP_MAX_SESSIONS_PER_USER=2)', () =>
 
   it('a session is bound to its client: the same user through another client presenting its id gets 404 -32001, and the owner keeps it', async () => {
     const sessionId = await openSession(server, tokens.access_token);
-    const otherClientTokens = await (await loopbackClient(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    const otherClientTokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
     assertSessionNotFound(await mcpRequest(server, otherClientTokens.access_token, toolsList(3), { sessionId }), 'same user, another client');
     await assertSessionAlive(server, tokens.access_token, sessionId, 'the owner afterwards');
   });
@@ -94,7 +90,7 @@ describe('idle MCP sessions (MCP_SESSION_IDLE_TTL=2s)', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess({ env: { MCP_SESSION_IDLE_TTL: '2s' } });
-    tokens = await (await loopbackClient(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -118,7 +114,7 @@ describe('request bodies and paths the server cannot read', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess();
-    tokens = await (await loopbackClient(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -174,7 +170,7 @@ describe('JSON bodies and CORS at /token', () => {
   });
 
   it('the authorization code exchange sent as application/json gets 200 with tokens that work at /mcp', async () => {
-    const client = await loopbackClient(server);
+    const client = await RawOAuthClient.registerLoopback(server);
     const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
     const answer = await postJson(`${server.url}/token`, { grant_type: 'authorization_code', code, code_verifier: authRequest.verifier, redirect_uri: client.redirectUri, client_id: client.clientId });
     const tokens = tokensOf(answer);
@@ -182,7 +178,7 @@ describe('JSON bodies and CORS at /token', () => {
   });
 
   it('a refresh sent as application/json gets 200 with new, rotated tokens', async () => {
-    const client = await loopbackClient(server);
+    const client = await RawOAuthClient.registerLoopback(server);
     const first = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
     const answer = await postJson(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.clientId });
     const second = tokensOf(answer);
@@ -191,7 +187,7 @@ describe('JSON bodies and CORS at /token', () => {
   });
 
   it('a JSON array as the body gets 400 invalid_request', async () => {
-    const client = await loopbackClient(server);
+    const client = await RawOAuthClient.registerLoopback(server);
     const answer = await postJson(`${server.url}/token`, [{ grant_type: 'refresh_token', refresh_token: 'x', client_id: client.clientId }]);
     assertOAuthError(answer, 400, 'invalid_request');
     assert.equal(answer.json?.access_token, undefined);
@@ -225,7 +221,7 @@ describe('sign-in limit (LOGIN_RATE_LIMIT=3)', () => {
   let client: RawOAuthClient;
   before(async () => {
     server = await startServerProcess({ env: { LOGIN_RATE_LIMIT: '3' } });
-    client = await loopbackClient(server);
+    client = await RawOAuthClient.registerLoopback(server);
   });
   after(async () => {
     await server?.stop();

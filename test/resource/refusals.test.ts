@@ -22,9 +22,7 @@ import { isUuidV4 } from '../support/uuids.js';
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
 
-async function newClient(server: ServerLike): Promise<RawOAuthClient> {
-  return RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}/callback`]);
-}
+const newClient = (server: ServerLike) => RawOAuthClient.registerLoopback(server);
 
 /** 401 with `WWW-Authenticate: Bearer …` naming the protected-resource metadata (RFC 6750 §3, RFC 9728 §5.1). */
 function assertChallenge(reply: RawResponse, server: ServerLike, label = ''): string {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { freePort } from './free-port.js';
 import { signInAndAllow, type HeadlessBrowser, type Person } from './headless-browser.js';
 
 /**
@@ -59,10 +60,10 @@ export function s256(verifier: string): string {
 }
 
 /** POST /register with a JSON body, as a client doing dynamic registration (RFC 7591) does. */
-export function registerRaw(server: ServerLike, metadata: Record<string, unknown>): Promise<RawResponse> {
+export function registerRaw(server: ServerLike, metadata: Record<string, unknown>, headers: Record<string, string> = {}): Promise<RawResponse> {
   return request(`${server.url}/register`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(metadata),
   });
 }
@@ -110,6 +111,11 @@ export class RawOAuthClient {
       throw new Error(`registration failed: ${answer.status} ${answer.text}`);
     }
     return new RawOAuthClient(server, answer.json.client_id, redirectUris, answer.json);
+  }
+
+  /** A public client on a fresh loopback port, as an MCP client on this machine registers one. */
+  static async registerLoopback(server: ServerLike, extra: Record<string, unknown> = {}, path = '/callback'): Promise<RawOAuthClient> {
+    return RawOAuthClient.register(server, [`http://127.0.0.1:${await freePort()}${path}`], extra);
   }
 
   get redirectUri(): string {
