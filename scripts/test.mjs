@@ -5,7 +5,11 @@
 //      test/third-party/node_modules; tests reach them through test/support/third-party-hooks.mjs);
 //   2. the server built as `npm start` runs it (dist/), since end-to-end tests start that;
 //   3. a type check of the tests;
-//   4. node's test runner over test/**/*.test.ts (or the files/folders given as arguments).
+//   4. node's test runner over test/**/*.test.ts (or the files/folders given as arguments);
+//   5. a summary: one PASS/FAIL line per client, version and transport (from the runner's own
+//      verdicts on the clients' end-to-end suites, test/support/compatibility.ts) and the
+//      conformance suite's counts; after a full run, the README's compatibility table rewritten
+//      from those lines.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +20,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testDir = path.join(root, 'test');
 const thirdPartyDir = path.join(testDir, 'third-party');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+/** Written during the run (test-output/ is not tracked): the clients' verdicts, the conformance counts. */
+const RESULTS_DIR = path.join(root, 'test-output', 'results');
+const COMPATIBILITY_FILE = path.join(RESULTS_DIR, 'compatibility.jsonl');
+const CONFORMANCE_FILE = path.join(RESULTS_DIR, 'conformance.jsonl');
+const README = path.join(root, 'README.md');
+const TABLE_START = '<!-- compatibility table: written by npm test -->';
+const TABLE_END = '<!-- end of compatibility table -->';
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
@@ -59,13 +70,54 @@ ensureTestPackages();
 run(npm, ['run', '--silent', 'build']);
 run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.test.json']);
 
+fs.rmSync(RESULTS_DIR, { recursive: true, force: true });
+fs.mkdirSync(RESULTS_DIR, { recursive: true });
 const result = spawnSync(process.execPath, [
   '--import', 'tsx',
   '--import', './test/support/third-party-register.mjs',
   '--test',
-  '--test-reporter=spec',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=./test/support/compatibility-reporter.mjs', `--test-reporter-destination=${COMPATIBILITY_FILE}`,
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
   '--test-timeout=300000',
   ...files,
-], { cwd: root, stdio: 'inherit' });
+], { cwd: root, stdio: 'inherit', env: { ...process.env, TEST_RESULTS_DIR: RESULTS_DIR } });
+summarize(process.argv.length === 2);
 process.exit(result.status ?? 1);
+
+function readJsonLines(file) {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/** The lines that show, at a glance, which clients work and what the conformance suite said. */
+function summarize(fullRun) {
+  const clients = readJsonLines(COMPATIBILITY_FILE)
+    .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
+  const conformance = readJsonLines(CONFORMANCE_FILE);
+  if (clients.length === 0 && conformance.length === 0) return;
+  console.log('\nClients, driven end to end with their own code:');
+  for (const entry of clients) console.log(`  ${entry.result}  ${entry.client} ${entry.version} · ${entry.transport} · ${entry.registration}`);
+  if (conformance.length > 0) console.log('\nMCP conformance suite:');
+  for (const entry of conformance) console.log(`  ${entry.failed === 0 ? 'PASS' : 'FAIL'}  ${entry.package} ${entry.version} ${entry.suite}: ${entry.passed} passed, ${entry.failed} failed`);
+  if (fullRun) updateReadmeTable(clients, conformance);
+}
+
+function updateReadmeTable(clients, conformance) {
+  const readme = fs.readFileSync(README, 'utf8');
+  const start = readme.indexOf(TABLE_START);
+  const end = readme.indexOf(TABLE_END);
+  if (start < 0 || end < start) return;
+  const rows = [
+    '| Client | Version | Transport | Registration | Result |',
+    '| --- | --- | --- | --- | --- |',
+    ...clients.map((entry) => `| ${entry.client} | ${entry.version} | ${entry.transport} | ${entry.registration} | ${entry.result} |`),
+    ...conformance.map((entry) => `| ${entry.package} (${entry.suite}) | ${entry.version} | Streamable HTTP | dynamic registration | ${entry.passed} passed, ${entry.failed} failed |`),
+  ];
+  const table = `${TABLE_START}\n${rows.join('\n')}\n`;
+  const updated = readme.slice(0, start) + table + readme.slice(end);
+  if (updated !== readme) {
+    fs.writeFileSync(README, updated);
+    console.log('\nREADME.md: the compatibility table was rewritten from these results.');
+  }
+}

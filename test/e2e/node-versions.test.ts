@@ -7,6 +7,7 @@ import { freePort } from '../support/free-port.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { ROOT, startServerProcess, tempDir } from '../support/server-process.js';
+import { nodeDistribution } from '../support/third-party.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /**
@@ -18,13 +19,7 @@ import { isUuidV4 } from '../support/uuids.js';
 const RELEASES = [
   { name: 'Node.js 22', pkg: 'node22', major: 'v22.' },
   { name: 'Node.js 24', pkg: 'node24', major: 'v24.' },
-];
-
-function nodeDistribution(pkg: string): string {
-  const dir = path.join(ROOT, 'test', 'third-party', 'node_modules', pkg, 'node_modules', `node-${process.platform}-${process.arch}`);
-  if (!fs.existsSync(path.join(dir, 'bin', 'node'))) throw new Error(`${dir}/bin/node is missing: the test package did not install ${pkg} for ${process.platform}-${process.arch}`);
-  return dir;
-}
+] as const;
 
 describe('other Node.js releases', () => {
   const dirs: string[] = [];
