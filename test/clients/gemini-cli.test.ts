@@ -18,6 +18,7 @@ import {
   type GeminiSandbox,
   type RecordedRequest,
 } from '../support/gemini-cli.js';
+import { compatibilitySuite } from '../support/compatibility.js';
 import { HeadlessBrowser, signInAndAllow } from '../support/headless-browser.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
@@ -33,7 +34,7 @@ import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 const NAME = 'uuid';
 const MINUTE = 60_000;
 
-describe('Gemini CLI (@google/gemini-cli-core) against the real server', () => {
+describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
   let server: ServerProcess;
   let sandbox: GeminiSandbox;
   let gemini: GeminiCore;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
 import { tempDir } from './server-process.js';
+import { installedVersion } from './third-party.js';
 
 /**
  * Helpers for driving Gemini CLI's own MCP OAuth code (`@google/gemini-cli-core`, installed under
@@ -12,8 +13,8 @@ import { tempDir } from './server-process.js';
 
 export type GeminiCore = typeof import('@google/gemini-cli-core');
 
-/** The version string Gemini CLI passes as the MCP client version (the installed package's). */
-export const GEMINI_CORE_VERSION = '0.61.0';
+/** The installed package's version, which Gemini CLI also passes as its MCP client version. */
+export const GEMINI_CORE_VERSION = installedVersion('@google/gemini-cli-core');
 
 /** Environment variables these helpers change; all restored by `GeminiSandbox.restore()`. */
 const ENV_KEYS = [
