@@ -52,7 +52,7 @@ function wav(sampleRate: number, samples: Uint8Array): Buffer {
  * generates, so this document, given as the schema's metadata, is what is listed, while the zod
  * schema validates calls.
  */
-export const JSON_SCHEMA_2020_12 = {
+const JSON_SCHEMA_2020_12 = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',
   $defs: {

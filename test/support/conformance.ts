@@ -66,7 +66,8 @@ export function startConformance(pkg: ConformancePackage, args: string[], option
   child.stdout.on('data', append);
   child.stderr.on('data', append);
   const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+  // 'close', not 'exit': by then all of its output has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => {
     clearTimeout(killer);
     listeners.forEach((listener) => listener());
     resolve(code);
