@@ -23,6 +23,7 @@ import { requireHttps } from './http/require-https.js';
 import type { LineSink, Logger } from './log.js';
 import { PUBLIC_DIR } from './paths.js';
 import { bearerGuard } from './resource/bearer.js';
+import { addConformanceFixtures } from './resource/conformance-fixtures.js';
 import { mcpEndpoint } from './resource/mcp-endpoint.js';
 import { resourceMetadataRoutes, resourceMetadataUrl } from './resource/metadata.js';
 import { SessionRegistry } from './resource/sessions.js';
@@ -60,6 +61,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     total: config.mcpMaxSessions,
   }, log);
   const tools: ToolContext = { findUser: (subject) => accounts.findById(subject) };
+  if (config.testOnlyConformanceFixtures) log.warn('mcp.test_only_conformance_fixtures_enabled');
 
   const app = express();
   app.disable('x-powered-by');
@@ -100,7 +102,11 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   const browserOrigins = originCheck(config);
   app.use(mcpEndpoint({
     guards: [browserOrigins, bearerGuard(provider, { mcpUrl: config.mcpUrl, resourceMetadataUrl: resourceMetadataUrl(config) })],
-    createServer: () => createMcpServer(tools),
+    createServer: () => {
+      const server = createMcpServer(tools);
+      if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
+      return server;
+    },
     sessions,
     log,
     maxBodyBytes: MCP_BODY_LIMIT,

@@ -41,6 +41,8 @@ export interface Config {
   trustProxy: number | string;
   allowedOrigins: string[];
   accessLog: boolean;
+  /** TEST ONLY: adds the MCP conformance suite's fixture tools, resources and prompts to /mcp. */
+  testOnlyConformanceFixtures: boolean;
 }
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
@@ -123,6 +125,7 @@ const schema = z.object({
   }).optional(),
   ALLOWED_ORIGINS: z.string().default(''),
   ACCESS_LOG: bool.default(true),
+  TEST_ONLY_CONFORMANCE_FIXTURES: bool.default(false),
 });
 
 type Raw = z.output<typeof schema>;
@@ -191,6 +194,7 @@ function derive(raw: Raw, cwd: string): Config {
     trustProxy: raw.TRUST_PROXY ?? (publicUrl.startsWith('https:') ? PRIVATE_PROXIES : 0),
     allowedOrigins,
     accessLog: raw.ACCESS_LOG,
+    testOnlyConformanceFixtures: raw.TEST_ONLY_CONFORMANCE_FIXTURES,
   };
 }
 

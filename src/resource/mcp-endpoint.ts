@@ -6,6 +6,7 @@ import express, { type Request, type RequestHandler, type Response, type Router 
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { callerOf } from './bearer.js';
+import { RESUME_RETRY_MS, SessionEventStore } from './event-store.js';
 import { SessionRegistry } from './sessions.js';
 
 export interface McpEndpointDeps {
@@ -74,8 +75,14 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     }
     registry.admit(caller);
     const server = createServer();
+    // Resumable streams (SEP-1699): a client at protocol 2025-11-25 or later gets a priming event
+    // id and a retry interval on each SSE stream, and after a broken stream resumes with
+    // Last-Event-ID from this small per-session store.
+    const events = new SessionEventStore();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      eventStore: events,
+      retryInterval: RESUME_RETRY_MS,
       onsessioninitialized: (id) => {
         const session = { id, server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
         registry.add(session);
@@ -83,7 +90,10 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
         log.info('mcp.session_opened', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId });
       },
     });
-    transport.onclose = () => registry.forget(transport.sessionId);
+    transport.onclose = () => {
+      events.clear();
+      registry.forget(transport.sessionId);
+    };
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
   };
