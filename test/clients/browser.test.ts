@@ -70,6 +70,13 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
   }
 
   const text = (on: Page, id: string) => on.locator(`#${id}`).innerText();
+
+  /** The person clicks "Generate UUID"; the UUID the page then shows. */
+  async function generateUuidOn(on: Page): Promise<string> {
+    await on.getByRole('button', { name: 'Generate UUID' }).click();
+    await settledAs(on, 'connected');
+    return text(on, 'uuid');
+  }
   const storedTokens = async (on: Page) => JSON.parse((await on.evaluate<string | null>('localStorage.getItem("tokens")')) ?? 'null') as StoredTokens | null;
 
   async function screenshot(on: Page, name: string): Promise<void> {
@@ -110,7 +117,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
   });
 
-  it('discovery from the 401, registration, PKCE; the person signs in and allows; the page exchanges the code and calls tools/list and generate_uuid', { timeout: 60_000 }, async () => {
+  it('discovery from the 401, registration, PKCE; the person signs in and allows; the page exchanges the code and calls tools/list and generate_uuid', { timeout: 120_000 }, async () => {
     await page.goto(`${pageOrigin}/?mcp=${encodeURIComponent(server.mcpUrl)}`);
     await settledAs(page, 'signed-out');
     assert.equal(await text(page, 'server'), server.mcpUrl);
@@ -199,9 +206,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     // MCP: initialize, notifications/initialized and tools/list, each with the token.
     assert.equal(await text(page, 'status'), 'connected to UUID MCP Server');
     assert.equal(await text(page, 'tools'), 'generate_uuid, get_user_profile');
-    await page.getByRole('button', { name: 'Generate UUID' }).click();
-    await settledAs(page, 'connected');
-    const uuid = await text(page, 'uuid');
+    const uuid = await generateUuidOn(page);
     assert.ok(isUuidV4(uuid), `a UUID on the page: ${uuid}`);
     await screenshot(page, 'browser-client-connected.png');
     const calls = await since();
@@ -212,7 +217,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     for (const preflight of traffic.preflights) assert.equal(preflight.status, 204, `preflight ${preflight.url.pathname}`);
   });
 
-  it('refresh: the page exchanges its refresh token at /token, stores the new tokens, and the new access token works', { timeout: 60_000 }, async () => {
+  it('refresh: the page exchanges its refresh token at /token, stores the new tokens, and the new access token works', { timeout: 120_000 }, async () => {
     const before = (await storedTokens(page))!;
     step();
     await page.getByRole('button', { name: 'Refresh token' }).click();
@@ -220,9 +225,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     const after = (await storedTokens(page))!;
     assert.notEqual(after.access_token, before.access_token, 'a new access token in localStorage');
     assert.notEqual(after.refresh_token, before.refresh_token, 'the rotated refresh token in localStorage');
-    await page.getByRole('button', { name: 'Generate UUID' }).click();
-    await settledAs(page, 'connected');
-    assert.ok(isUuidV4(await text(page, 'uuid')));
+    assert.ok(isUuidV4(await generateUuidOn(page)));
 
     const { requests } = await since();
     const refreshes = fetches(requests, 'POST', '/token');
@@ -232,15 +235,13 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     assertMcpCallsUsed(requests, after.access_token, 4);
   });
 
-  it('after the server restarts on the same data: a reload signs in with nothing but what localStorage kept', { timeout: 60_000 }, async () => {
+  it('after the server restarts on the same data: a reload signs in with nothing but what localStorage kept', { timeout: 120_000 }, async () => {
     const stored = (await storedTokens(page))!;
     server = await restartServer(server);
     step();
     await page.reload();
     await settledAs(page, 'connected');
-    await page.getByRole('button', { name: 'Generate UUID' }).click();
-    await settledAs(page, 'connected');
-    assert.ok(isUuidV4(await text(page, 'uuid')));
+    assert.ok(isUuidV4(await generateUuidOn(page)));
     await screenshot(page, 'browser-client-after-restart.png');
     const { requests } = await since();
     assert.deepEqual(requests.filter((request) => request.url.pathname !== '/mcp').map((request) => `${request.method} ${request.url.pathname}`), [], 'no discovery, registration, sign-in or token request');
@@ -248,7 +249,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
     assert.deepEqual(await storedTokens(page), stored);
   });
 
-  it(`the same page on http://${OTHER_HOST} (not this machine to the server): refused at /mcp with 403, even with a valid token, until ALLOWED_ORIGINS lists it`, { timeout: 60_000 }, async () => {
+  it(`the same page on http://${OTHER_HOST} (not this machine to the server): refused at /mcp with 403, even with a valid token, until ALLOWED_ORIGINS lists it`, { timeout: 120_000 }, async () => {
     const otherOrigin = `http://${OTHER_HOST}:${site.port}`;
     const elsewhere = await newPage(await browser.newContext({ viewport: { width: 1024, height: 768 } }));
     const elsewhereTraffic = await recordPageTraffic(elsewhere, server.url);
@@ -286,9 +287,7 @@ describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.v
       server = await restartServer(server, { env: { ALLOWED_ORIGINS: otherOrigin } });
       await elsewhere.reload();
       await settledAs(elsewhere, 'connected');
-      await elsewhere.getByRole('button', { name: 'Generate UUID' }).click();
-      await settledAs(elsewhere, 'connected');
-      assert.ok(isUuidV4(await text(elsewhere, 'uuid')));
+      assert.ok(isUuidV4(await generateUuidOn(elsewhere)));
       await screenshot(elsewhere, 'browser-client-other-origin-allowed.png');
     } finally {
       await elsewhere.context().close();

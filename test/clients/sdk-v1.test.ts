@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { recordingFetch, type FetchRecorder, type RecordedRequest } from '../support/fetch-recorder.js';
+import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
 import { freePort } from '../support/free-port.js';
 import { restartServer } from '../support/restart-server.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
@@ -29,24 +28,6 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
   let recorder: FetchRecorder;
   let redirect: string;
   let oauth: InMemoryOAuthClient;
-  /** Which requests in `recorder.requests` belong to the current step. */
-  let mark = 0;
-  const since = () => recorder.requests.slice(mark);
-  const step = () => {
-    mark = recorder.requests.length;
-  };
-  const requestsTo = (requests: RecordedRequest[], method: string, pathname: string) => requests.filter((request) => request.method === method && request.url.pathname === pathname);
-
-  /** Every MCP request of the step carried `accessToken` and was accepted. */
-  const assertMcpRequestsUsed = (accessToken: string) => {
-    const posts = requestsTo(since(), 'POST', '/mcp');
-    assert.ok(posts.length >= 3, `initialize, notifications/initialized and a call went to /mcp (${posts.length} POSTs)`);
-    for (const request of posts) {
-      assert.equal(request.authorization, `Bearer ${accessToken}`, 'every MCP request carried the stored access token');
-      assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status}): ${request.body?.slice(0, 80)}`);
-    }
-  };
-
   before(async () => {
     server = await startServerProcess();
     recorder = recordingFetch(server.url, (request) => request.url.pathname === '/register' || request.url.pathname === '/token');
@@ -59,10 +40,10 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
   it('401 → discovery → registration → sign-in and consent through the forms → token → tools/list → generate_uuid', async () => {
     redirect = loopbackRedirect(await freePort());
     oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
-    step();
+    recorder.step();
 
     const callback = await authorize(server, oauth, { fetch: recorder.fetch });
-    const flow = since();
+    const flow = recorder.since();
 
     // Discovery: the 401 on POST /mcp names the protected resource metadata, which names the issuer.
     const first = flow[0]!;
@@ -94,23 +75,14 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
     assert.equal(callback.searchParams.get('state'), authorizationUrl.searchParams.get('state'));
 
     // Token exchange: form-encoded, PKCE verifier, resource; access and refresh token.
-    const exchanges = requestsTo(flow, 'POST', '/token');
-    assert.equal(exchanges.length, 1);
-    const exchange = new URLSearchParams(exchanges[0]!.body);
-    assert.equal(exchanges[0]!.headers.get('content-type'), 'application/x-www-form-urlencoded');
-    assert.equal(exchange.get('grant_type'), 'authorization_code');
-    assert.equal(exchange.get('client_id'), registered.client_id);
-    assert.equal(exchange.get('redirect_uri'), redirect);
-    assert.equal(exchange.get('resource'), server.mcpUrl);
-    assert.equal(createHash('sha256').update(exchange.get('code_verifier')!).digest('base64url'), authorizationUrl.searchParams.get('code_challenge'));
-    assert.equal(exchanges[0]!.status, 200, exchanges[0]!.responseBody);
+    assertOneCodeExchange(flow, { clientId: registered.client_id, redirectUri: redirect, resource: server.mcpUrl, codeChallenge: authorizationUrl.searchParams.get('code_challenge') });
     const firstTokens = oauth.savedTokens!;
     assert.ok(firstTokens.access_token && firstTokens.refresh_token, 'access and refresh token issued');
     assert.equal(firstTokens.token_type.toLowerCase(), 'bearer');
     assert.ok(firstTokens.expires_in! >= 600, 'access tokens live at least 10 minutes by default');
 
     // Tools, with the token the SDK saved.
-    step();
+    recorder.step();
     const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
     const tools = await client.listTools();
     assert.deepEqual(tools.tools.map((tool) => tool.name).sort(), ['generate_uuid', 'get_user_profile']);
@@ -135,52 +107,44 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
     const profile = (await client.callTool({ name: 'get_user_profile', arguments: {} })) as CallToolResult;
     assert.equal((profile.structuredContent as { username: string }).username, 'admin');
     await client.close();
-    assertMcpRequestsUsed(firstTokens.access_token);
+    assertMcpPostsCarried(recorder.since(), firstTokens.access_token, 6);
   });
 
   it('refresh: the SDK exchanges the refresh token; rotation hands out a new one, and it works', async () => {
     const before = oauth.savedTokens!;
-    step();
+    recorder.step();
     assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
-    const refreshes = requestsTo(since(), 'POST', '/token');
-    assert.equal(refreshes.length, 1);
-    const sent = new URLSearchParams(refreshes[0]!.body);
-    assert.equal(sent.get('grant_type'), 'refresh_token');
-    assert.equal(sent.get('refresh_token'), before.refresh_token);
-    assert.equal(sent.get('client_id'), oauth.clientInfo!.client_id);
-    assert.equal(sent.get('resource'), server.mcpUrl);
-    assert.equal(refreshes[0]!.status, 200, refreshes[0]!.responseBody);
+    assertOneRefresh(recorder.since(), { refreshToken: before.refresh_token!, clientId: oauth.clientInfo!.client_id, resource: server.mcpUrl });
 
     const refreshed = oauth.savedTokens!;
     assert.notEqual(refreshed.access_token, before.access_token);
     assert.notEqual(refreshed.refresh_token, before.refresh_token, 'refresh tokens rotate');
-    step();
+    recorder.step();
     const afterRefresh = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
     assert.ok(isUuidV4((await generateUuids(afterRefresh))[0]!));
     await afterRefresh.close();
-    assertMcpRequestsUsed(refreshed.access_token);
+    assertMcpPostsCarried(recorder.since(), refreshed.access_token, 3);
   });
 
   it('after the server restarts on the same data: the stored tokens keep working without a new sign-in, and refresh still works', async () => {
     const stored = oauth.savedTokens!;
     server = await restartServer(server);
 
-    step();
+    recorder.step();
     oauth.authorizationUrl = undefined;
     const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
     assert.ok(isUuidV4((await generateUuids(client))[0]!));
     assert.ok(isUuidV7((await generateUuids(client, { version: 'v7' }))[0]!));
     await client.close();
-    assertMcpRequestsUsed(stored.access_token);
+    assertMcpPostsCarried(recorder.since(), stored.access_token, 4);
     assert.equal(oauth.authorizationUrl, undefined, 'no sign-in was started');
-    assert.deepEqual(since().filter((request) => request.url.pathname !== '/mcp'), [], 'no discovery, registration or token request: the stored token was accepted as is');
+    assert.deepEqual(recorder.since().filter((request) => request.url.pathname !== '/mcp'), [], 'no discovery, registration or token request: the stored token was accepted as is');
     assert.equal(oauth.savedTokens, stored);
 
     // The refresh token issued before the restart still refreshes.
-    step();
+    recorder.step();
     assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
-    assert.equal(requestsTo(since(), 'POST', '/token')[0]?.status, 200, 'the refresh token from before the restart was accepted');
-    assert.equal(new URLSearchParams(requestsTo(since(), 'POST', '/token')[0]!.body).get('refresh_token'), stored.refresh_token);
+    assertOneRefresh(recorder.since(), { refreshToken: stored.refresh_token!, clientId: oauth.clientInfo!.client_id, resource: server.mcpUrl });
     assert.notEqual(oauth.savedTokens!.access_token, stored.access_token);
     const refreshed = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
     assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
@@ -209,11 +173,11 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
     assert.notEqual(secondRedirect, redirect);
     const second = new InMemoryOAuthClient(secondRedirect, sdkClientMetadata(secondRedirect));
     second.clientInfo = oauth.clientInfo;
-    step();
+    recorder.step();
     const secondCallback = await authorize(server, second, { fetch: recorder.fetch });
     assert.equal(`${secondCallback.origin}${secondCallback.pathname}`, secondRedirect, 'loopback redirect matched on another port (RFC 8252 §7.3)');
     assert.equal(second.clientInfo?.client_id, oauth.clientInfo!.client_id);
-    assert.equal(requestsTo(since(), 'POST', '/register').length, 0, 'no new registration');
+    assert.equal(requestsTo(recorder.since(), 'POST', '/register').length, 0, 'no new registration');
     const again = await connectSdkClient(server, second, { fetch: recorder.fetch });
     assert.ok(isUuidV4((await generateUuids(again))[0]!));
     await again.close();

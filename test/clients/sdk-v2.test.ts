@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { auth, Client, IssuerMismatchError, StreamableHTTPClientTransport, UnauthorizedError, type CallToolResult } from '@modelcontextprotocol/client';
 import { MCP_SCOPES, OIDC_SCOPES } from '../../src/authorization/scopes.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { recordingFetch, type FetchRecorder, type RecordedRequest } from '../support/fetch-recorder.js';
+import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
 import { consentPage, permissionsListed, signInOnly } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
@@ -38,14 +37,6 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
   /** The person's browser: keeps the sign-in session between authorizations, as a real one does. */
   let browser: HeadlessBrowser;
   let oauth: SdkV2OAuthClient;
-  /** Which requests in `recorder.requests` belong to the current step. */
-  let mark = 0;
-  const since = () => recorder.requests.slice(mark);
-  const step = () => {
-    mark = recorder.requests.length;
-  };
-  const requestsTo = (requests: RecordedRequest[], method: string, pathname: string) => requests.filter((request) => request.method === method && request.url.pathname === pathname);
-
   const transportFor = (provider: SdkV2OAuthClient) => new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: provider, fetch: recorder.fetch });
 
   /** The SDK's connect without a usable token: 401, then its auth flow ends in an authorization URL for the browser. */
@@ -65,7 +56,7 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
 
   /** Connects with the tokens the provider holds, calls the tools, and checks every MCP request carried `accessToken`. */
   async function useTools(provider: SdkV2OAuthClient, accessToken: string): Promise<{ tools: string[]; v4: string; v7: string; username: string }> {
-    step();
+    recorder.step();
     const client = new Client({ name: 'sdk-v2-e2e', version: '1.0.0' });
     await client.connect(transportFor(provider));
     try {
@@ -74,12 +65,7 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
       assert.notEqual(v4.isError, true, JSON.stringify(v4.content));
       const v7 = (await client.callTool({ name: 'generate_uuid', arguments: { version: 'v7' } })) as CallToolResult;
       const profile = (await client.callTool({ name: 'get_user_profile', arguments: {} })) as CallToolResult;
-      const posts = requestsTo(since(), 'POST', '/mcp');
-      assert.ok(posts.length >= 5, `initialize, notifications/initialized, tools/list and three tools/call went to /mcp (${posts.length} POSTs)`);
-      for (const request of posts) {
-        assert.equal(request.authorization, `Bearer ${accessToken}`, 'every MCP request carried the stored access token');
-        assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status}): ${request.body?.slice(0, 80)}`);
-      }
+      assertMcpPostsCarried(recorder.since(), accessToken, 5);
       return {
         tools: listed.tools.map((tool) => tool.name).sort(),
         v4: uuidsOf(v4)[0]!,
@@ -104,9 +90,9 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
   it('401 → discovery → registration as a native app → offline_access with prompt=consent → sign-in and consent → iss → tokens with a refresh token → tools', async () => {
     const redirect = loopbackRedirect(await freePort());
     oauth = new SdkV2OAuthClient(redirect, sdkV2ClientMetadata(redirect));
-    step();
+    recorder.step();
     const authorizationUrl = await startAuthorization(oauth);
-    const discovery = since();
+    const discovery = recorder.since();
 
     // Discovery: the 401 on POST /mcp names the protected resource metadata, which names the issuer.
     assert.equal(`${discovery[0]!.method} ${discovery[0]!.url.pathname}`, 'POST /mcp', 'the SDK starts with initialize');
@@ -152,17 +138,9 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     assert.equal(callback.searchParams.get('state'), null, 'this application set no state');
 
     // The SDK reads code and iss from the callback itself, checks iss, and exchanges the code.
-    step();
+    recorder.step();
     await transportFor(oauth).finishAuth(callback.searchParams);
-    const exchanges = requestsTo(since(), 'POST', '/token');
-    assert.equal(exchanges.length, 1);
-    const exchange = new URLSearchParams(exchanges[0]!.body);
-    assert.equal(exchange.get('grant_type'), 'authorization_code');
-    assert.equal(exchange.get('client_id'), registered.client_id);
-    assert.equal(exchange.get('redirect_uri'), redirect);
-    assert.equal(exchange.get('resource'), server.mcpUrl);
-    assert.equal(createHash('sha256').update(exchange.get('code_verifier')!).digest('base64url'), authorizationUrl.searchParams.get('code_challenge'));
-    assert.equal(exchanges[0]!.status, 200, exchanges[0]!.responseBody);
+    assertOneCodeExchange(recorder.since(), { clientId: registered.client_id, redirectUri: redirect, resource: server.mcpUrl, codeChallenge: authorizationUrl.searchParams.get('code_challenge') });
     const tokens = oauth.saved.tokens!;
     assert.ok(tokens.access_token, 'an access token');
     assert.ok(tokens.refresh_token, 'a refresh token: offline_access was granted');
@@ -180,17 +158,10 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
 
   it('refresh: the SDK exchanges the refresh token; rotation hands out a new one, and it works', async () => {
     const before = oauth.saved.tokens!;
-    step();
+    recorder.step();
     assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
-    const refreshes = requestsTo(since(), 'POST', '/token');
-    assert.equal(refreshes.length, 1);
-    const sent = new URLSearchParams(refreshes[0]!.body);
-    assert.equal(sent.get('grant_type'), 'refresh_token');
-    assert.equal(sent.get('refresh_token'), before.refresh_token);
-    assert.equal(sent.get('client_id'), oauth.saved.clientInformation!.client_id);
-    assert.equal(sent.get('resource'), server.mcpUrl);
+    const sent = assertOneRefresh(recorder.since(), { refreshToken: before.refresh_token!, clientId: oauth.saved.clientInformation!.client_id, resource: server.mcpUrl });
     assert.equal(sent.get('scope'), null, 'no scope: the grant as it was (RFC 6749 §6)');
-    assert.equal(refreshes[0]!.status, 200, refreshes[0]!.responseBody);
 
     const refreshed = oauth.saved.tokens!;
     assert.notEqual(refreshed.access_token, before.access_token);
@@ -203,9 +174,9 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     const redirect = loopbackRedirect(await freePort());
     // A new run that kept its registration and discovery but not its tokens (the person signed out of the app, say).
     const again = new SdkV2OAuthClient(redirect, sdkV2ClientMetadata(redirect), { clientInformation: oauth.saved.clientInformation, discoveryState: oauth.saved.discoveryState });
-    step();
+    recorder.step();
     const authorizationUrl = await startAuthorization(again);
-    assert.equal(requestsTo(since(), 'POST', '/register').length, 0, 'no new registration');
+    assert.equal(requestsTo(recorder.since(), 'POST', '/register').length, 0, 'no new registration');
     assert.equal(authorizationUrl.searchParams.get('redirect_uri'), redirect);
     assert.equal(authorizationUrl.searchParams.get('prompt'), 'consent');
 
@@ -219,17 +190,17 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     assert.equal(callback.searchParams.get('iss'), server.url);
 
     // RFC 9207 as the SDK enforces it: a response without iss, or from another issuer, is refused before the code is used.
-    step();
+    recorder.step();
     for (const iss of [undefined, server.url.replace('localhost', '127.0.0.1')]) {
       const forged = new URLSearchParams(callback.searchParams);
       if (iss === undefined) forged.delete('iss');
       else forged.set('iss', iss);
       await assert.rejects(transportFor(again).finishAuth(forged), IssuerMismatchError, `iss ${iss ?? 'missing'} is refused`);
     }
-    assert.equal(requestsTo(since(), 'POST', '/token').length, 0, 'the code was never sent');
+    assert.equal(requestsTo(recorder.since(), 'POST', '/token').length, 0, 'the code was never sent');
 
     await transportFor(again).finishAuth(callback.searchParams);
-    assert.equal(requestsTo(since(), 'POST', '/token')[0]?.status, 200, 'the real response is accepted and its code exchanged');
+    assert.equal(requestsTo(recorder.since(), 'POST', '/token')[0]?.status, 200, 'the real response is accepted and its code exchanged');
     assert.ok(again.saved.tokens?.refresh_token);
     assert.ok(isUuidV4((await useTools(again, again.saved.tokens!.access_token)).v4));
   });
@@ -245,15 +216,12 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     assert.ok(isUuidV4(used.v4), used.v4);
     assert.ok(isUuidV7(used.v7), used.v7);
     assert.equal(nextRun.authorizationUrl, undefined, 'no sign-in was started');
-    assert.deepEqual(since().filter((request) => request.url.pathname !== '/mcp').map((request) => `${request.method} ${request.url.pathname}`), [], 'no discovery, registration or token request');
+    assert.deepEqual(recorder.since().filter((request) => request.url.pathname !== '/mcp').map((request) => `${request.method} ${request.url.pathname}`), [], 'no discovery, registration or token request');
     assert.equal(nextRun.saved.tokens?.access_token, stored.access_token);
 
-    step();
+    recorder.step();
     assert.equal(await auth(nextRun, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
-    const refresh = requestsTo(since(), 'POST', '/token');
-    assert.equal(refresh.length, 1);
-    assert.equal(new URLSearchParams(refresh[0]!.body).get('refresh_token'), stored.refresh_token);
-    assert.equal(refresh[0]!.status, 200, `the refresh token from before the restart was accepted: ${refresh[0]!.responseBody}`);
+    assertOneRefresh(recorder.since(), { refreshToken: stored.refresh_token!, clientId: saved.clientInformation!.client_id, resource: server.mcpUrl });
     assert.notEqual(nextRun.saved.tokens!.access_token, stored.access_token);
     assert.ok(isUuidV4((await useTools(nextRun, nextRun.saved.tokens!.access_token)).v4));
   });
