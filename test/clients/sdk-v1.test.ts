@@ -28,6 +28,7 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
   let recorder: FetchRecorder;
   let redirect: string;
   let oauth: InMemoryOAuthClient;
+
   before(async () => {
     server = await startServerProcess();
     recorder = recordingFetch(server.url, (request) => request.url.pathname === '/register' || request.url.pathname === '/token');
@@ -138,7 +139,7 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: depend
     await client.close();
     assertMcpPostsCarried(recorder.since(), stored.access_token, 4);
     assert.equal(oauth.authorizationUrl, undefined, 'no sign-in was started');
-    assert.deepEqual(recorder.since().filter((request) => request.url.pathname !== '/mcp'), [], 'no discovery, registration or token request: the stored token was accepted as is');
+    assert.deepEqual(recorder.since().filter((request) => request.url.pathname !== '/mcp').map((request) => `${request.method} ${request.url.pathname}`), [], 'no discovery, registration or token request: the stored token was accepted as is');
     assert.equal(oauth.savedTokens, stored);
 
     // The refresh token issued before the restart still refreshes.

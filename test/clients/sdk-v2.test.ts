@@ -37,6 +37,7 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
   /** The person's browser: keeps the sign-in session between authorizations, as a real one does. */
   let browser: HeadlessBrowser;
   let oauth: SdkV2OAuthClient;
+
   const transportFor = (provider: SdkV2OAuthClient) => new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: provider, fetch: recorder.fetch });
 
   /** The SDK's connect without a usable token: 401, then its auth flow ends in an authorization URL for the browser. */
