@@ -19,10 +19,10 @@ const ARGS = [
   '--disable-sync',
 ];
 
-/** Launches headless Chromium, or fails with what to install: page tests are never skipped. */
-export async function launchChromium(): Promise<Browser> {
+/** Launches headless Chromium, or fails with what to install: page tests are never skipped. `args`: more command-line switches. */
+export async function launchChromium(args: string[] = []): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`${CHROMIUM_PATH} is missing: the page tests need Debian's Chromium. .ci/run installs it (apt-get install -y chromium); playwright-core downloads no browser.`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ARGS, timeout: 30_000 });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...ARGS, ...args], timeout: 30_000 });
 }

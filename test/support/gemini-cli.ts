@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
+import { recordingFetch, type RecordedRequest } from './fetch-recorder.js';
 import { tempDir } from './server-process.js';
 import { installedVersion } from './third-party.js';
+
+export type { RecordedRequest } from './fetch-recorder.js';
 
 /**
  * Helpers for driving Gemini CLI's own MCP OAuth code (`@google/gemini-cli-core`, installed under
@@ -129,47 +132,16 @@ export function waitForAuthorizationUrl(gemini: GeminiCore, signal: AbortSignal)
   return { url, messages, stop };
 }
 
-export interface RecordedRequest {
-  method: string;
-  url: URL;
-  authorization: string | null;
-  /** The request body when it was text (JSON, form), else undefined. */
-  body: string | undefined;
-  status?: number;
-  /** The response's WWW-Authenticate header, if any. */
-  wwwAuthenticate?: string | null;
-  /** The response body, kept only for the requests `keepResponse` selects. */
-  responseBody?: string;
-}
-
 /**
  * Wraps globalThis.fetch (which Gemini, the MCP SDK inside it and HeadlessBrowser all use) to record
  * the requests sent to `origin`. Requests elsewhere pass through unrecorded.
  */
-export function recordFetch(origin: string, keepResponse: (request: RecordedRequest) => boolean = () => false): { requests: RecordedRequest[]; restore(): void } {
+export function recordFetch(origin: string, keepResponse?: (request: RecordedRequest) => boolean): { requests: RecordedRequest[]; restore(): void } {
   const original = globalThis.fetch;
-  const requests: RecordedRequest[] = [];
-  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.origin !== origin) return original(input, init);
-    const headers = new Headers(input instanceof Request ? input.headers : undefined);
-    new Headers(init?.headers).forEach((value, key) => headers.set(key, value));
-    const rawBody = init?.body;
-    const request: RecordedRequest = {
-      method: (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase(),
-      url,
-      authorization: headers.get('authorization'),
-      body: typeof rawBody === 'string' ? rawBody : rawBody instanceof URLSearchParams ? rawBody.toString() : undefined,
-    };
-    requests.push(request);
-    const response = await original(input, init);
-    request.status = response.status;
-    request.wwwAuthenticate = response.headers.get('www-authenticate');
-    if (keepResponse(request)) request.responseBody = await response.clone().text();
-    return response;
-  };
+  const recorder = recordingFetch(origin, keepResponse, original);
+  globalThis.fetch = recorder.fetch as typeof globalThis.fetch;
   return {
-    requests,
+    requests: recorder.requests,
     restore() {
       globalThis.fetch = original;
     },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { HeadlessBrowser, signInAndAllow, type Person } from './headless-browser.js';
 import type { InMemoryOAuthClient } from './sdk-oauth-client.js';
@@ -12,9 +13,9 @@ interface Target {
   mcpUrl: string;
 }
 
-/** Connects the official SDK client with its stored tokens. */
-export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClient): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
+/** Connects the official SDK client with its stored tokens; `fetch` is the transport's (to record its requests). */
+export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { fetch?: FetchLike } = {}): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: options.fetch });
   const client = new Client({ name: 'sdk-e2e', version: '1.0.0' });
   await client.connect(transport);
   return client;
@@ -25,8 +26,8 @@ export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClien
  * authorization URL; the person signs in and allows in `browser`; the SDK exchanges the code.
  * Returns where the browser was sent back to.
  */
-export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person } = {}): Promise<URL> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
+export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person; fetch?: FetchLike } = {}): Promise<URL> {
+  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: options.fetch });
   oauth.authorizationUrl = undefined;
   await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
   assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');

@@ -32,3 +32,10 @@ export function nodeDistribution(pkg: 'node22' | 'node24'): string {
 export function nodeBinary(pkg: 'node22' | 'node24'): string {
   return path.join(nodeDistribution(pkg), 'bin', 'node');
 }
+
+/** The installed version of one of the project's own dependencies (its node_modules), read from its package.json. */
+export function dependencyVersion(pkg: string): string {
+  const file = path.join(ROOT, 'node_modules', pkg, 'package.json');
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run npm install`);
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+
+/**
+ * Records the HTTP requests a client sends to one origin, and what each was answered, by wrapping
+ * the `fetch` the client uses: passed as the client's own `fetch` option where it has one (the SDK
+ * transports do), or put in place of globalThis.fetch for clients that only use the global.
+ */
+export interface RecordedRequest {
+  method: string;
+  url: URL;
+  /** The request's headers as sent (Authorization, MCP-Protocol-Version, …). */
+  headers: Headers;
+  authorization: string | null;
+  /** The request body when it was text (JSON, form), else undefined. */
+  body: string | undefined;
+  status?: number;
+  /** The response's WWW-Authenticate header, if any. */
+  wwwAuthenticate?: string | null;
+  /** The response body, kept only for the requests `keepResponse` selects. */
+  responseBody?: string;
+}
+
+export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface FetchRecorder {
+  /** A fetch that records requests to `origin` and passes every request on to the real one. */
+  fetch: Fetch;
+  requests: RecordedRequest[];
+  /** Starts a test step: from now on `since()` returns only the requests sent after this call. */
+  step(): void;
+  since(): RecordedRequest[];
+}
+
+export function recordingFetch(origin: string, keepResponse: (request: RecordedRequest) => boolean = () => false, base: Fetch = (input, init) => globalThis.fetch(input, init)): FetchRecorder {
+  const requests: RecordedRequest[] = [];
+  let mark = 0;
+  const recording: Fetch = async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.origin !== origin) return base(input, init);
+    const headers = new Headers(input instanceof Request ? input.headers : undefined);
+    new Headers(init?.headers).forEach((value, key) => headers.set(key, value));
+    const rawBody = init?.body;
+    const request: RecordedRequest = {
+      method: (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase(),
+      url,
+      headers,
+      authorization: headers.get('authorization'),
+      body: typeof rawBody === 'string' ? rawBody : rawBody instanceof URLSearchParams ? rawBody.toString() : undefined,
+    };
+    requests.push(request);
+    const response = await base(input, init);
+    request.status = response.status;
+    request.wwwAuthenticate = response.headers.get('www-authenticate');
+    if (keepResponse(request)) request.responseBody = await response.clone().text();
+    return response;
+  };
+  return {
+    fetch: recording,
+    requests,
+    step() {
+      mark = requests.length;
+    },
+    since: () => requests.slice(mark),
+  };
+}
+
+export function requestsTo(requests: RecordedRequest[], method: string, pathname: string): RecordedRequest[] {
+  return requests.filter((request) => request.method === method && request.url.pathname === pathname);
+}
+
+/** At least `atLeast` POSTs to /mcp among `requests`, each carrying `accessToken` and accepted. */
+export function assertMcpPostsCarried(requests: RecordedRequest[], accessToken: string, atLeast: number): void {
+  const posts = requestsTo(requests, 'POST', '/mcp');
+  assert.ok(posts.length >= atLeast, `${posts.length} POSTs to /mcp, expected at least ${atLeast} (initialize, notifications/initialized, the calls)`);
+  for (const request of posts) {
+    assert.equal(request.authorization, `Bearer ${accessToken}`, 'every MCP request carried the stored access token');
+    assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status}): ${request.body?.slice(0, 80)}`);
+  }
+}
+
+/**
+ * The one token request among `requests` is a refresh of `refreshToken` by `clientId` for `resource`
+ * (RFC 8707), form-encoded, and the server accepted it. Returns what was sent.
+ */
+export function assertOneRefresh(requests: RecordedRequest[], expected: { refreshToken: string; clientId: string; resource: string }): URLSearchParams {
+  const refreshes = requestsTo(requests, 'POST', '/token');
+  assert.equal(refreshes.length, 1, 'one token request');
+  const sent = new URLSearchParams(refreshes[0]!.body);
+  assert.equal(refreshes[0]!.headers.get('content-type'), 'application/x-www-form-urlencoded');
+  assert.equal(sent.get('grant_type'), 'refresh_token');
+  assert.equal(sent.get('refresh_token'), expected.refreshToken);
+  assert.equal(sent.get('client_id'), expected.clientId);
+  assert.equal(sent.get('resource'), expected.resource);
+  assert.equal(refreshes[0]!.status, 200, `refresh accepted: ${refreshes[0]!.responseBody}`);
+  return sent;
+}
+
+/**
+ * The one token request among `requests` exchanges a code: form-encoded, by `clientId`, with the
+ * redirect URI of the authorization request, the PKCE verifier of `codeChallenge` (S256) and the
+ * RFC 8707 resource; and the server accepted it.
+ */
+export function assertOneCodeExchange(requests: RecordedRequest[], expected: { clientId: string; redirectUri: string; resource: string; codeChallenge: string | null }): void {
+  const exchanges = requestsTo(requests, 'POST', '/token');
+  assert.equal(exchanges.length, 1, 'one token request');
+  const sent = new URLSearchParams(exchanges[0]!.body);
+  assert.equal(exchanges[0]!.headers.get('content-type'), 'application/x-www-form-urlencoded');
+  assert.equal(sent.get('grant_type'), 'authorization_code');
+  assert.equal(sent.get('client_id'), expected.clientId);
+  assert.equal(sent.get('redirect_uri'), expected.redirectUri);
+  assert.equal(sent.get('resource'), expected.resource);
+  assert.equal(createHash('sha256').update(sent.get('code_verifier') ?? '').digest('base64url'), expected.codeChallenge, 'PKCE verifier matches the challenge');
+  assert.equal(exchanges[0]!.status, 200, `code exchanged: ${exchanges[0]!.responseBody}`);
+}
