@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
+import { browserShim } from './browser-shim.js';
 import { recordingFetch, type RecordedRequest } from './fetch-recorder.js';
 import { tempDir } from './server-process.js';
 import { installedVersion } from './third-party.js';
@@ -51,12 +52,7 @@ export interface GeminiSandbox {
 export function geminiSandbox(): GeminiSandbox {
   const saved = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
   const home = tempDir('gemini-home');
-  const bin = tempDir('gemini-bin');
-  const launches = path.join(bin, 'launches.log');
-  for (const command of BROWSER_COMMANDS) {
-    const script = path.join(bin, command);
-    fs.writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${launches}'\nexit 0\n`, { mode: 0o755 });
-  }
+  const browser = browserShim(BROWSER_COMMANDS);
   process.env.GEMINI_CLI_HOME = home;
   // Gemini treats CI=true as headless unless this is set; it changes nothing else in the package.
   process.env.GEMINI_CLI_INTEGRATION_TEST = 'true';
@@ -64,18 +60,18 @@ export function geminiSandbox(): GeminiSandbox {
   delete process.env.GEMINI_FORCE_FILE_STORAGE;
   delete process.env.OAUTH_CALLBACK_PORT;
   delete process.env.GOOGLE_CLOUD_WORKSTATIONS;
-  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH ?? ''}`;
+  process.env.PATH = `${browser.bin}${path.delimiter}${process.env.PATH ?? ''}`;
   return {
     originalPath: saved.get('PATH') ?? '',
     home,
-    browserLaunches: () => (fs.existsSync(launches) ? fs.readFileSync(launches, 'utf8').split('\n').filter(Boolean) : []),
+    browserLaunches: browser.launches,
     restore() {
       for (const [key, value] of saved) {
         if (value === undefined) delete process.env[key];
         else process.env[key] = value;
       }
       fs.rmSync(home, { recursive: true, force: true });
-      fs.rmSync(bin, { recursive: true, force: true });
+      browser.remove();
     },
   };
 }
@@ -175,17 +171,5 @@ export function writeTokenFile(file: string, credentials: OAuthCredentials[]): v
   fs.writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
 }
 
-/** Rejects with a clear message if `promise` does not settle within `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Kept here for the Gemini tests that import it from this file. */
+export { within } from './time-limit.js';
