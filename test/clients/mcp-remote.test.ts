@@ -74,7 +74,7 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
 
   /** One launch of mcp-remote that needs a sign-in: the person answers the browser it opens, then the tools are used. */
   async function runWithSignIn(args: string[] = []): Promise<{ run: McpRemoteRun; log: ServerLog; person: PersonAtBrowser; tools: Awaited<ReturnType<typeof useTools>> }> {
-    const log = serverLog(server);
+    const log = await serverLog(server);
     const seen = sandbox.browser.launches().length;
     const run = sandbox.start(server.mcpUrl, args);
     try {
@@ -90,7 +90,7 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
 
   /** One launch that must not need the person: the stored tokens (refreshed or not) are enough. */
   async function runWithoutSignIn(args: string[] = []): Promise<{ run: McpRemoteRun; log: ServerLog; tools: Awaited<ReturnType<typeof useTools>> }> {
-    const log = serverLog(server);
+    const log = await serverLog(server);
     const seen = sandbox.browser.launches().length;
     const run = sandbox.start(server.mcpUrl, args);
     try {
@@ -144,12 +144,14 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
     assert.match(clientInfo.redirect_uris[0]!, /^http:\/\/localhost:\d+\/oauth\/callback$/, 'its callback on a port derived from the server URL');
     const stored = sandbox.tokens();
     assert.equal(stored.token_type, 'Bearer');
-    assert.ok(stored.refresh_token, 'a refresh token, though it did not ask for offline_access by name');
+    assert.ok(stored.refresh_token, 'a refresh token');
     assert.ok(stored.expires_at! > Date.now() + 55 * MINUTE, 'expires_at an hour ahead');
     await assertTokenFor(server, clientInfo.client_id, stored.access_token);
 
     // The authorization request it launched, and the answer its callback server took.
     assertAuthorizationRequest(person.authorizationUrl, server, { clientId: clientInfo.client_id, redirectUri: clientInfo.redirect_uris[0]! });
+    assert.ok(person.authorizationUrl.searchParams.get('scope')!.split(' ').includes('offline_access'), 'asks for offline_access, which the metadata offers…');
+    assert.equal(person.authorizationUrl.searchParams.get('prompt'), 'consent', '…and so sends prompt=consent');
     assertAuthorizationResponse(person, server, SUCCESS_PAGE);
 
     // The server's side: the person approved this client, and the MCP sessions belong to it.
@@ -214,9 +216,11 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
     await new Promise<void>((resolve, reject) => blocker.once('error', reject).listen(registeredPort, '127.0.0.1', resolve));
     sandbox.deleteTokens();
 
-    const { log, person, tools } = await runWithSignIn();
+    const { run, log, person, tools } = await runWithSignIn();
     assertTools(tools);
-    const redirectUri = `http://localhost:${registeredPort + 1}/oauth/callback`;
+    const moved = Number(/running the sign-in for this server \(callback port (\d+)\)/.exec(run.stderr())?.[1]);
+    assert.ok(moved > registeredPort && moved < registeredPort + 8, `it took one of the next ports (${moved}, registered ${registeredPort})`);
+    const redirectUri = `http://localhost:${moved}/oauth/callback`;
     assertAuthorizationRequest(person.authorizationUrl, server, { clientId: registered.client_id, redirectUri });
     assertAuthorizationResponse(person, server, SUCCESS_PAGE);
     assert.deepEqual(log.requests('POST', '/register'), [], 'no new registration');

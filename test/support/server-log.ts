@@ -35,23 +35,9 @@ export class ServerLog {
     this.#from = server.output().length;
   }
 
-  /**
-   * Waits until the server has printed what it was doing: it batches its log lines and writes them
-   * on the next turn of its event loop, so a request that has been answered may not be logged yet.
-   * Done when the output has not grown for 200 ms; at most 5 s.
-   */
+  /** Waits until the server has printed what it was doing (see `quiet`). */
   async settle(): Promise<this> {
-    const deadline = Date.now() + 5_000;
-    let length = this.#server.output().length;
-    let quietSince = Date.now();
-    while (Date.now() < deadline && Date.now() - quietSince < 200) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      const now = this.#server.output().length;
-      if (now !== length) {
-        length = now;
-        quietSince = Date.now();
-      }
-    }
+    await quiet(this.#server);
     return this;
   }
 
@@ -87,7 +73,27 @@ export class ServerLog {
   }
 }
 
-/** Starts reading `server`'s output from now on. */
-export function serverLog(server: ServerProcess): ServerLog {
+/**
+ * The server batches its log lines and writes them on the next turn of its event loop, so a
+ * request that has been answered may not be logged yet. Done when the output has not grown for
+ * 200 ms; at most 5 s.
+ */
+async function quiet(server: ServerProcess): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let length = server.output().length;
+  let quietSince = Date.now();
+  while (Date.now() < deadline && Date.now() - quietSince < 200) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = server.output().length;
+    if (now !== length) {
+      length = now;
+      quietSince = Date.now();
+    }
+  }
+}
+
+/** Starts reading `server`'s output once what it was still printing about earlier requests is out. */
+export async function serverLog(server: ServerProcess): Promise<ServerLog> {
+  await quiet(server);
   return new ServerLog(server);
 }

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { signInAtLaunch } from '../support/browser-shim.js';
+import {
+  assertAuthorizationRequest,
+  assertAuthorizationResponse,
+  assertMcpAcceptedOnceAuthorized,
+  assertOnly401Challenges,
+  assertTokenFor,
+} from '../support/client-checks.js';
+import { compatibilitySuite } from '../support/compatibility.js';
+import { introspect } from '../support/flows.js';
+import { freePort } from '../support/free-port.js';
+import { InspectorSandbox, type InspectorResult, type InspectorRun } from '../support/inspector-cli.js';
+import { sleep } from '../support/raw-oauth.js';
+import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { serverLog, type ServerLog } from '../support/server-log.js';
+import { installedVersion } from '../support/third-party.js';
+import { isUuidV7 } from '../support/uuids.js';
+
+/**
+ * The MCP Inspector's CLI (@modelcontextprotocol/inspector 2.x, `--cli`), which does the whole
+ * OAuth flow itself: on a 401 it discovers, registers (DCR), opens the browser at the authorization
+ * URL, takes the redirect on its loopback --callback-url, exchanges the code and keeps the result
+ * for later invocations (~/.mcp-inspector: storage/oauth.json for discovery and the registration,
+ * the secret store for tokens). Each step below is one invocation, as a person or a script runs it.
+ *
+ * (The older @modelcontextprotocol/inspector-cli 1.0.3 has no OAuth at all, only --header, so it
+ * could only be driven with a token obtained some other way; the 2.x CLI needs no such help.)
+ */
+
+const SUCCESS_PAGE = /OAuth complete/;
+const TOOL_NAMES = ['generate_uuid', 'get_user_profile'];
+
+describe(compatibilitySuite({ client: 'MCP Inspector CLI', version: installedVersion('@modelcontextprotocol/inspector'), transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
+  let server: ServerProcess;
+  let sandbox: InspectorSandbox;
+
+  before(async () => {
+    sandbox = new InspectorSandbox();
+    server = await startServerProcess();
+  }, { timeout: 30_000 });
+
+  after(async () => {
+    sandbox?.dispose();
+    await server?.stop();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
+  }, { timeout: 30_000 });
+
+  const callbackUrl = async () => `http://127.0.0.1:${await freePort()}/oauth/callback`;
+
+  /** Fails with what the Inspector printed and the server's access log: they say which step gave up. */
+  const explain = (result: InspectorResult, log: ServerLog) =>
+    `exit ${result.code}\n--- Inspector stderr ---\n${result.stderr.slice(-3000)}\n--- stdout ---\n${result.stdout.slice(0, 1000)}\n--- server access log ---\n${log.summary()}`;
+
+  /** An invocation that must succeed without the person: returns its JSON result. */
+  async function invoke(args: string[]): Promise<{ result: Record<string, unknown>; log: ServerLog; output: InspectorResult }> {
+    const log = await serverLog(server);
+    const seen = sandbox.browser.launches().length;
+    const output = await sandbox.start([...args, '--format', 'json']).exited;
+    await log.settle();
+    assert.equal(output.code, 0, explain(output, log));
+    assert.equal(sandbox.browser.launches().length, seen, 'no browser launch');
+    assert.deepEqual(log.requests('POST', '/register'), [], 'no registration');
+    assert.deepEqual(log.requests('GET', '/auth'), [], 'no authorization request');
+    return { result: (JSON.parse(output.stdout) as { result: Record<string, unknown> }).result, log, output };
+  }
+
+  const generatedV7 = (result: Record<string, unknown>) => {
+    const structured = result.structuredContent as { version: string; uuids: string[] };
+    assert.equal(structured.version, 'v7');
+    assert.equal(structured.uuids.length, 1);
+    assert.ok(isUuidV7(structured.uuids[0]!), structured.uuids[0]);
+    assert.deepEqual(result.content, [{ type: 'text', text: structured.uuids[0] }]);
+  };
+
+  const issuer = () => server.url;
+  const tokens = () => sandbox.tokens(server.mcpUrl, issuer());
+  const registration = () => sandbox.serverState(server.mcpUrl).byIssuer[issuer()]!.clientInformation;
+
+  it('without stored auth, --stored-auth-only refuses with exit 3 (auth_required) and opens no browser: the server challenged it', { timeout: 60_000 }, async () => {
+    const log = await serverLog(server);
+    const output = await sandbox.start([server.mcpUrl, '--method', 'tools/list', '--stored-auth-only', '--format', 'json']).exited;
+    await log.settle();
+    assert.equal(output.code, 3, explain(output, log));
+    const envelope = JSON.parse(output.stderr.trim().split('\n').at(-1)!) as { error: { code: string; message: string } };
+    assert.equal(envelope.error.code, 'auth_required');
+    assert.match(envelope.error.message, /invalid_token/, 'the server\'s own error came through');
+    assert.deepEqual(log.access().map((entry) => `${entry.method} ${entry.url.pathname} ${entry.status}`), ['POST /mcp 401'], 'one unauthenticated request, challenged');
+    assert.deepEqual(sandbox.browser.launches(), []);
+  });
+
+  it('first invocation (--method tools/list): discovery, registration, sign-in and consent through the forms, token, tools; what it stored, in a file', { timeout: 90_000 }, async () => {
+    const redirectUri = await callbackUrl();
+    const log = await serverLog(server);
+    const seen = sandbox.browser.launches().length;
+    const run: InspectorRun = sandbox.start([server.mcpUrl, '--method', 'tools/list', '--callback-url', redirectUri, '--format', 'json']);
+    const person = await signInAtLaunch(sandbox.browser, seen, server.url, ADMIN, run.exited).catch(async (error: unknown) => {
+      run.kill();
+      assert.fail(`${error instanceof Error ? error.message : String(error)}\n${explain(await run.exited, log)}`);
+    });
+    const output = await run.exited;
+    await log.settle();
+    assert.equal(output.code, 0, explain(output, log));
+    const listed = (JSON.parse(output.stdout) as { result: { tools: { name: string }[] } }).result.tools;
+    assert.deepEqual(listed.map((tool) => tool.name).sort(), TOOL_NAMES);
+
+    // It says where the person must go, and launched the browser there.
+    assert.equal(sandbox.browser.launches().length, seen + 1, 'one browser launch');
+    assert.ok(output.stderr.includes(`Please navigate to: ${person.authorizationUrl.href}`), 'the URL it printed is the one it launched');
+    assert.match(output.stderr, /Authorization complete\./);
+
+    // What it sent: a POST that drew the challenge, both metadata documents, one registration, one code exchange.
+    const access = log.access();
+    assert.equal(`${access[0]?.method} ${access[0]?.url.pathname} ${access[0]?.status}`, 'POST /mcp 401', `its first request:\n${log.summary()}`);
+    assert.ok(log.requests('GET', '/.well-known/oauth-protected-resource/mcp').some((entry) => entry.status === 200), 'read the protected resource metadata (path form)');
+    assert.ok(log.requests('GET', '/.well-known/oauth-authorization-server').some((entry) => entry.status === 200), 'read the authorization server metadata');
+    assert.deepEqual(log.requests('POST', '/register').map((entry) => entry.status), [201], 'registered once');
+    assert.deepEqual(log.requests('POST', '/token').map((entry) => entry.status), [200], 'one token request, accepted');
+    assertOnly401Challenges(log);
+    assertMcpAcceptedOnceAuthorized(log);
+
+    // What it stored: discovery and the registration in its OAuth state file…
+    const state = sandbox.serverState(server.mcpUrl);
+    assert.equal(state.activeIssuer, server.url);
+    assert.equal(state.discoveryState?.resourceMetadataUrl, `${server.url}/.well-known/oauth-protected-resource/mcp`);
+    const client = registration();
+    assert.equal(client.client_name, 'MCP Inspector');
+    assert.deepEqual(client.redirect_uris, [redirectUri], 'registered the --callback-url');
+    assert.equal(client.token_endpoint_auth_method, 'none', 'a public client');
+    assert.equal(client.application_type, 'native');
+    assert.deepEqual(client.grant_types, ['authorization_code', 'refresh_token']);
+    assert.equal(sandbox.serverState(server.mcpUrl).byIssuer[server.url]!.clientRegistrationKind, 'dcr');
+    assert.ok(!fs.readFileSync(sandbox.statePath, 'utf8').includes('access_token'), 'no token in the state file');
+    // …and the tokens in the file secret store (forced: no keychain here), unencrypted as no key was given.
+    assert.equal(sandbox.secrets().encryption, 'none');
+    const stored = tokens();
+    assert.equal(stored.token_type, 'Bearer');
+    assert.ok(stored.refresh_token, 'a refresh token');
+    await assertTokenFor(server, client.client_id, stored.access_token);
+
+    assertAuthorizationRequest(person.authorizationUrl, server, { clientId: client.client_id, redirectUri });
+    assert.ok(person.authorizationUrl.searchParams.get('scope')!.split(' ').includes('offline_access'), 'asks for offline_access, which the metadata offers…');
+    assert.equal(person.authorizationUrl.searchParams.get('prompt'), 'consent', '…and so sends prompt=consent');
+    assertAuthorizationResponse(person, server, SUCCESS_PAGE);
+    assert.deepEqual(log.events('consent.granted').map((event) => event.fields.client), [client.client_id]);
+    assert.ok(log.events('mcp.session_opened').every((event) => event.fields.client === client.client_id));
+
+    // Its own account of its store.
+    const list = await sandbox.start(['--server-url', server.mcpUrl, '--list-stored-auth']).exited;
+    assert.deepEqual(JSON.parse(list.stdout), { oauthStatePath: sandbox.statePath, storedServerUrls: [server.mcpUrl] });
+  });
+
+  it('second invocation (--method tools/call --tool-name generate_uuid --tool-arg version=v7): the stored auth is reused, no browser, registration or token request', { timeout: 60_000 }, async () => {
+    const before = tokens();
+    const { result, log } = await invoke([server.mcpUrl, '--method', 'tools/call', '--tool-name', 'generate_uuid', '--tool-arg', 'version=v7', '--callback-url', await callbackUrl()]);
+    generatedV7(result);
+    assert.deepEqual(log.requests('POST', '/token'), [], 'no token request');
+    assertOnly401Challenges(log);
+    assertMcpAcceptedOnceAuthorized(log);
+    assert.deepEqual(log.access().filter((entry) => entry.status === 401), [], 'not even one challenge: it sent the stored token from the start');
+    assert.deepEqual(tokens(), before);
+  });
+
+  it('after the server restarts on the same data and port: --stored-auth-only works with the stored tokens', { timeout: 90_000 }, async () => {
+    const before = tokens();
+    const { dataDir, port } = server;
+    assert.equal(await server.stop(), 0, 'clean shutdown');
+    server = await startServerProcess({ dataDir, port });
+
+    const { result, log } = await invoke([server.mcpUrl, '--method', 'tools/call', '--tool-name', 'generate_uuid', '--tool-arg', 'version=v7', '--stored-auth-only']);
+    generatedV7(result);
+    assert.deepEqual(log.requests('POST', '/token'), [], 'the stored access token was accepted as it is');
+    assertMcpAcceptedOnceAuthorized(log);
+    assert.deepEqual(tokens(), before);
+  });
+
+  it('refresh before connecting (--use-stored-auth): one refresh grant with the refresh token issued before the restart, the rotated tokens stored', { timeout: 90_000 }, async () => {
+    // Restarted with a short access-token lifetime so that the next test can watch the refreshed token expire.
+    const { dataDir, port } = server;
+    assert.equal(await server.stop(), 0, 'clean shutdown');
+    server = await startServerProcess({ dataDir, port, env: { ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true', ACCESS_TOKEN_TTL: '15s' } });
+
+    const before = tokens();
+    const { result, log } = await invoke(['--server-url', server.mcpUrl, '--use-stored-auth', '--method', 'tools/list']);
+    assert.deepEqual((result.tools as { name: string }[]).map((tool) => tool.name).sort(), TOOL_NAMES);
+    assert.deepEqual(log.requests('POST', '/token').map((entry) => entry.status), [200], 'one refresh, accepted');
+    // This path does not read the resource metadata: it guesses the authorization server's metadata
+    // URLs from the MCP URL (RFC 8414 and OIDC path forms, which 404 here) before the origin's.
+    const failed = log.access().filter((entry) => entry.status >= 400);
+    assert.ok(failed.every((entry) => entry.method === 'GET' && entry.status === 404 && entry.url.pathname.includes('.well-known')), `only metadata guesses failed:\n${log.summary()}`);
+    assert.ok(log.requests('GET', '/.well-known/oauth-authorization-server').some((entry) => entry.status === 200));
+    assertMcpAcceptedOnceAuthorized(log);
+
+    const after = tokens();
+    assert.notEqual(after.access_token, before.access_token, 'a new access token');
+    assert.notEqual(after.refresh_token, before.refresh_token, 'the rotated refresh token');
+    assert.equal(after.expires_in, 15, 'issued under the new lifetime');
+    await assertTokenFor(server, registration().client_id, after.access_token);
+  });
+
+  it('refresh on 401: once the server no longer accepts the stored access token (expired), the next invocation refreshes and retries, no browser', { timeout: 90_000 }, async () => {
+    const before = tokens();
+    const clientId = registration().client_id;
+    const exp = (await introspect(server, clientId, before.access_token)).json?.exp as number;
+    assert.ok(exp * 1000 - Date.now() < 20_000, 'the stored access token is the short-lived one');
+    await sleep(Math.max(0, exp * 1000 - Date.now() + 1_500));
+    assert.equal((await introspect(server, clientId, before.access_token)).json?.active, false, 'the server no longer accepts it');
+
+    const { result, log } = await invoke([server.mcpUrl, '--method', 'tools/call', '--tool-name', 'generate_uuid', '--tool-arg', 'version=v7']);
+    generatedV7(result);
+    const sequence = log.access().map((entry) => `${entry.method} ${entry.url.pathname} ${entry.status}`);
+    assert.deepEqual(sequence.slice(0, 1), ['POST /mcp 401'], `the stored token was refused:\n${log.summary()}`);
+    assert.deepEqual(log.requests('POST', '/token').map((entry) => entry.status), [200], 'one refresh, accepted');
+    assertOnly401Challenges(log);
+    assertMcpAcceptedOnceAuthorized(log);
+
+    const after = tokens();
+    assert.notEqual(after.access_token, before.access_token);
+    assert.notEqual(after.refresh_token, before.refresh_token);
+    await assertTokenFor(server, clientId, after.access_token);
+  });
+});
