@@ -14,6 +14,7 @@ import { introspect } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { InspectorSandbox, type InspectorResult, type InspectorRun } from '../support/inspector-cli.js';
 import { sleep } from '../support/raw-oauth.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { serverLog, type ServerLog } from '../support/server-log.js';
 import { installedVersion } from '../support/third-party.js';
@@ -165,9 +166,7 @@ describe(compatibilitySuite({ client: 'MCP Inspector CLI', version: installedVer
 
   it('after the server restarts on the same data and port: --stored-auth-only works with the stored tokens', { timeout: 90_000 }, async () => {
     const before = tokens();
-    const { dataDir, port } = server;
-    assert.equal(await server.stop(), 0, 'clean shutdown');
-    server = await startServerProcess({ dataDir, port });
+    server = await restartServer(server);
 
     const { result, log } = await invoke([server.mcpUrl, '--method', 'tools/call', '--tool-name', 'generate_uuid', '--tool-arg', 'version=v7', '--stored-auth-only']);
     generatedV7(result);
@@ -178,9 +177,7 @@ describe(compatibilitySuite({ client: 'MCP Inspector CLI', version: installedVer
 
   it('refresh before connecting (--use-stored-auth): one refresh grant with the refresh token issued before the restart, the rotated tokens stored', { timeout: 90_000 }, async () => {
     // Restarted with a short access-token lifetime so that the next test can watch the refreshed token expire.
-    const { dataDir, port } = server;
-    assert.equal(await server.stop(), 0, 'clean shutdown');
-    server = await startServerProcess({ dataDir, port, env: { ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true', ACCESS_TOKEN_TTL: '15s' } });
+    server = await restartServer(server, { env: { ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true', ACCESS_TOKEN_TTL: '15s' } });
 
     const before = tokens();
     const { result, log } = await invoke(['--server-url', server.mcpUrl, '--use-stored-auth', '--method', 'tools/list']);

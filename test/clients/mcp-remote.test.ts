@@ -13,6 +13,7 @@ import {
 import { compatibilitySuite } from '../support/compatibility.js';
 import { freePort } from '../support/free-port.js';
 import { McpRemoteSandbox, type McpRemoteRun } from '../support/mcp-remote.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { serverLog, type ServerLog } from '../support/server-log.js';
 import { installedVersion } from '../support/third-party.js';
@@ -189,10 +190,7 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
 
   it('after the server restarts on the same data and port: the stored tokens keep working, and so does refreshing them', { timeout: 90_000 }, async () => {
     const before = sandbox.tokens();
-    const { dataDir, port, url } = server;
-    assert.equal(await server.stop(), 0, 'clean shutdown');
-    server = await startServerProcess({ dataDir, port });
-    assert.equal(server.url, url);
+    server = await restartServer(server);
 
     const { log, tools } = await runWithoutSignIn();
     assertTools(tools);
