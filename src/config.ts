@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { addressKind } from './http/address-kind.js';
 import { isLoopbackHostname } from './loopback.js';
 
 /**
@@ -168,9 +169,12 @@ function derive(raw: Raw, cwd: string): Config {
     throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust that proxy (its address, or TRUST_PROXY=1)');
   }
   const loopbackOnly = isLoopbackHostname(new URL(publicUrl).hostname);
-  if (raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK && !loopbackOnly) {
+  const hosts = bindHosts(raw.HOST, loopbackOnly);
+  if (raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK) {
     // It lets anyone who can reach the server make it fetch from the server's own machine.
-    throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when PUBLIC_URL is not loopback (${publicUrl})`);
+    if (!loopbackOnly) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when PUBLIC_URL is not loopback (${publicUrl})`);
+    const exposed = hosts.find((host) => host !== 'localhost' && addressKind(host) !== 'loopback');
+    if (exposed) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when HOST is not loopback (${exposed})`);
   }
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
   for (const origin of allowedOrigins) {
@@ -180,7 +184,7 @@ function derive(raw: Raw, cwd: string): Config {
   }
   return {
     port: raw.PORT,
-    bindHosts: bindHosts(raw.HOST, loopbackOnly),
+    bindHosts: hosts,
     publicUrl,
     mcpUrl: `${publicUrl}/mcp`,
     loopbackOnly,

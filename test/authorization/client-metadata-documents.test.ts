@@ -361,6 +361,13 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       assert.match(result.stderr, /^Configuration error: TEST_ONLY_CIMD_ALLOW_LOOPBACK is for tests on this machine only; it is refused when PUBLIC_URL is not loopback \(https:\/\/mcp\.example\.com\)$/m);
     });
 
+    it('is refused when the server listens beyond loopback, even with a loopback PUBLIC_URL', () => {
+      for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
+        assert.throws(() => loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', HOST: host }), (error: unknown) => error instanceof ConfigError && error.message.endsWith(`refused when HOST is not loopback (${host})`));
+      }
+      assert.deepEqual(loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', HOST: '127.0.0.1' }).bindHosts, ['127.0.0.1']);
+    });
+
     it('is off by default, and documents are on by default', () => {
       const config = loadConfig({});
       assert.equal(config.testOnlyCimdAllowLoopback, false);
