@@ -46,7 +46,7 @@ export interface Config {
   testOnlyConformanceFixtures: boolean;
   /** Clients may use an https URL of their metadata document as client_id (CIMD). */
   clientIdMetadataDocuments: boolean;
-  /** TEST ONLY: metadata documents may be fetched from loopback addresses (only with a loopback publicUrl). */
+  /** TEST ONLY: metadata documents may be fetched from loopback addresses (only when publicUrl and bindHosts are loopback). */
   testOnlyCimdAllowLoopback: boolean;
 }
 

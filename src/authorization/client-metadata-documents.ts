@@ -8,7 +8,7 @@ type Client = Parameters<NonNullable<CimdFeature['allowClient']>>[1];
 type CimdFeature = NonNullable<NonNullable<Configuration['features']>['clientIdMetadataDocument']>;
 
 /** Real documents (Claude Code's, VS Code's) are under 2 KiB. */
-export const METADATA_DOCUMENT_MAX_BYTES = 5 * 1024;
+const METADATA_DOCUMENT_MAX_BYTES = 5 * 1024;
 /** The same bound oidc-provider puts on each of its fetches (it aborts its own signal at 2.5 s). */
 const METADATA_DOCUMENT_TIMEOUT_MS = 2500;
 /** A document is fetched again after its Cache-Control max-age, kept within these bounds (seconds). */

@@ -18,9 +18,9 @@ export type AddressKind =
   | 'reserved'
   | 'not an IP address';
 
-type Range<T> = readonly [prefix: T, bits: number, kind: AddressKind | 'embedded IPv4'];
+type Range = readonly [prefix: string, bits: number, kind: AddressKind | 'embedded IPv4'];
 
-const IPV4_RANGES: readonly Range<string>[] = [
+const IPV4_RANGES: readonly Range[] = [
   ['0.0.0.0', 8, 'unspecified'], // "this network"; 0.0.0.0 itself reaches this machine on Linux
   ['10.0.0.0', 8, 'private'],
   ['100.64.0.0', 10, 'shared (carrier-grade NAT)'],
@@ -39,7 +39,7 @@ const IPV4_RANGES: readonly Range<string>[] = [
 ];
 
 /** Checked in order: the first range that contains the address decides. */
-const IPV6_RANGES: readonly Range<string>[] = [
+const IPV6_RANGES: readonly Range[] = [
   ['::', 128, 'unspecified'],
   ['::1', 128, 'loopback'],
   ['::ffff:0:0', 96, 'embedded IPv4'], // IPv4-mapped: the IPv4 address is what a socket reaches
