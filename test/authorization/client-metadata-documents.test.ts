@@ -9,6 +9,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ConfigError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
+import { compatibilitySuite } from '../support/compatibility.js';
+import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
 import { codeFrom, consentPage, signInPage } from '../support/flows.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
@@ -17,8 +19,10 @@ import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { RawOAuthClient, request, sleep, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+import { dependencyVersion } from '../support/third-party.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /** Client metadata as Claude Code publishes it: portless loopback redirect URIs, no application_type. */
@@ -87,79 +91,99 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     assert.ok((metadata.token_endpoint_auth_methods_supported as string[]).includes('none'));
   });
 
-  it('the official SDK client with clientMetadataUrl: no registration; sign-in and consent name the document\'s host; token, generate_uuid, refresh; another port; and after a restart the tokens still work and refresh', async () => {
+  describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: dependencyVersion('@modelcontextprotocol/sdk'), transport: 'Streamable HTTP', registration: 'Client ID Metadata Document' }), () => {
     const documentPath = '/oauth/sdk-client-metadata.json';
-    const documentUrl = documents.url(documentPath);
-    documents.json(documentPath, nativeDocument(documentUrl, 'SDK metadata-document client'));
-    const publisher = new URL(documentUrl).host;
+    let documentUrl: string;
+    let publisher: string;
+    let recorder: FetchRecorder;
+    let redirect: string;
+    let oauth: InMemoryOAuthClient;
+    let browser: HeadlessBrowser;
 
-    const redirect = loopbackRedirect(await freePort());
-    const oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
-    oauth.clientMetadataUrl = documentUrl;
-    const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth });
-    await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
-    assert.equal(oauth.clientInfo?.client_id, documentUrl, 'the SDK uses the document URL as its client_id');
-    assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');
-    assert.equal(oauth.authorizationUrl.searchParams.get('client_id'), documentUrl);
+    before(() => {
+      documentUrl = documents.url(documentPath);
+      publisher = new URL(documentUrl).host;
+      documents.json(documentPath, nativeDocument(documentUrl, 'SDK metadata-document client'));
+      recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
+    });
 
-    // Sign-in and consent through the real forms; both pages say where the client's identity comes from.
-    const browser = new HeadlessBrowser(server.url);
-    const login = signInPage(await browser.open(oauth.authorizationUrl));
-    assert.match(textOf(login), new RegExp(`SDK metadata-document client \\(published by ${publisher} ?\\) wants to use this server`));
-    const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-    assert.match(consent.html, new RegExp(`<span class="client-origin">\\(published by <strong>${publisher}</strong>\\)</span>`));
-    assert.match(consent.html, /<h1>Allow access\?<\/h1>/);
-    assert.match(textOf(consent), new RegExp(`It will receive the result at ${new URL(redirect).host} \\(an app on this computer\\)`));
-    const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirect, oauth.authorizationUrl.searchParams.get('state')!);
-    await transport.finishAuth(code);
-    const first = oauth.savedTokens!;
-    assert.ok(first.access_token && first.refresh_token, 'access and refresh token issued');
+    it('clientMetadataUrl: no registration; sign-in and consent through the forms name the document\'s host; the code exchanged with the document URL as client_id', async () => {
+      redirect = loopbackRedirect(await freePort());
+      oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
+      oauth.clientMetadataUrl = documentUrl;
+      const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: recorder.fetch });
+      recorder.step();
+      await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
+      assert.equal(oauth.clientInfo?.client_id, documentUrl, 'the SDK uses the document URL as its client_id');
+      assert.equal(requestsTo(recorder.since(), 'POST', '/register').length, 0, 'no dynamic registration');
+      const authorizationUrl = oauth.authorizationUrl!;
+      assert.equal(authorizationUrl.searchParams.get('client_id'), documentUrl);
 
-    const client = await connectSdkClient(server, oauth);
-    assert.ok(isUuidV4((await generateUuids(client))[0]!));
-    await client.close();
+      browser = new HeadlessBrowser(server.url);
+      const login = signInPage(await browser.open(authorizationUrl));
+      assert.match(textOf(login), new RegExp(`SDK metadata-document client \\(published by ${publisher} ?\\) wants to use this server`));
+      const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
+      assert.match(consent.html, /<h1>Allow access\?<\/h1>/);
+      assert.match(consent.html, new RegExp(`<span class="client-origin">\\(published by <strong>${publisher}</strong>\\)</span>`));
+      assert.match(textOf(consent), new RegExp(`It will receive the result at ${new URL(redirect).host} \\(an app on this computer\\)`));
+      const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirect, authorizationUrl.searchParams.get('state')!);
+      recorder.step();
+      await transport.finishAuth(code);
+      assertOneCodeExchange(recorder.since(), { clientId: documentUrl, redirectUri: redirect, resource: server.mcpUrl, codeChallenge: authorizationUrl.searchParams.get('code_challenge') });
+      assert.ok(oauth.savedTokens?.access_token && oauth.savedTokens.refresh_token, 'access and refresh token issued');
 
-    assert.equal(await auth(oauth, { serverUrl: server.mcpUrl }), 'AUTHORIZED', 'refresh');
-    assert.notEqual(oauth.savedTokens!.refresh_token, first.refresh_token, 'refresh tokens rotate');
-    const refreshed = await connectSdkClient(server, oauth);
-    assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
-    await refreshed.close();
+      assert.ok(documents.hits(documentPath) >= 1, 'the server fetched the document');
+      assert.equal(await logLine(server, 'INFO client_metadata.fetched'), `INFO client_metadata.fetched host=${publisher}`, 'the fetch is logged with the host only');
+    });
 
-    assert.doesNotMatch(server.output(), /"POST \/register/, 'no dynamic registration happened');
-    assert.ok(documents.hits(documentPath) >= 1, 'the server fetched the document');
-    assert.equal(await logLine(server, 'INFO client_metadata.fetched'), `INFO client_metadata.fetched host=${publisher}`, 'the fetch is logged with the host only');
+    it('generate_uuid with the token, then a refresh by the document URL client', async () => {
+      const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!));
+      await client.close();
+      const before = oauth.savedTokens!;
+      recorder.step();
+      assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
+      assertOneRefresh(recorder.since(), { refreshToken: before.refresh_token!, clientId: documentUrl, resource: server.mcpUrl });
+      assert.notEqual(oauth.savedTokens!.refresh_token, before.refresh_token, 'refresh tokens rotate');
+      const refreshed = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
+      await refreshed.close();
+    });
 
-    // The same app again on another loopback port: the document's portless redirect URI matches
-    // (RFC 8252 §7.3), and remembered consent turns the page into a one-click "Continue?".
-    const secondRedirect = loopbackRedirect(await freePort());
-    const second = new InMemoryOAuthClient(secondRedirect, sdkClientMetadata(secondRedirect));
-    second.clientMetadataUrl = documentUrl;
-    second.clientInfo = oauth.clientInfo;
-    const secondTransport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: second });
-    await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(secondTransport), UnauthorizedError);
-    const again = consentPage(await browser.open(second.authorizationUrl!), 'second run');
-    assert.match(again.html, /<h1>Continue\?<\/h1>/, 'remembered consent: only a confirmation');
-    assert.match(textOf(again), new RegExp(`published by ${publisher}`));
-    await secondTransport.finishAuth(codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), secondRedirect));
-    const secondClient = await connectSdkClient(server, second);
-    assert.ok(isUuidV4((await generateUuids(secondClient))[0]!));
-    await secondClient.close();
+    it('the same app on another loopback port: the document\'s portless redirect URI matches (RFC 8252 §7.3), and remembered consent asks only "Continue?"', async () => {
+      const secondRedirect = loopbackRedirect(await freePort());
+      const second = new InMemoryOAuthClient(secondRedirect, sdkClientMetadata(secondRedirect));
+      second.clientMetadataUrl = documentUrl;
+      second.clientInfo = oauth.clientInfo;
+      const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: second, fetch: recorder.fetch });
+      await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
+      const again = consentPage(await browser.open(second.authorizationUrl!), 'second run');
+      assert.match(again.html, /<h1>Continue\?<\/h1>/, 'remembered consent: only a confirmation');
+      assert.match(textOf(again), new RegExp(`published by ${publisher}`));
+      await transport.finishAuth(codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), secondRedirect));
+      const client = await connectSdkClient(server, second, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!));
+      await client.close();
+    });
 
-    // A restart: the grant and tokens are in SQLite; the client is fetched again when needed.
-    const { dataDir, port } = server;
-    assert.equal(await server.stop(), 0);
-    server = await startServerProcess({ dataDir, port, env: testEnv() });
-    const fetchesBefore = documents.hits(documentPath);
-    const afterRestart = await connectSdkClient(server, oauth);
-    assert.ok(isUuidV4((await generateUuids(afterRestart))[0]!), 'the stored access token works after the restart');
-    await afterRestart.close();
-    const beforeRefresh = oauth.savedTokens!;
-    assert.equal(await auth(oauth, { serverUrl: server.mcpUrl }), 'AUTHORIZED', 'refresh after the restart');
-    assert.notEqual(oauth.savedTokens!.access_token, beforeRefresh.access_token);
-    assert.equal(documents.hits(documentPath), fetchesBefore + 1, 'the restarted server fetched the document once to know the client');
-    const refreshedAfterRestart = await connectSdkClient(server, oauth);
-    assert.ok(isUuidV4((await generateUuids(refreshedAfterRestart))[0]!));
-    await refreshedAfterRestart.close();
+    it('after a restart the stored tokens still work, and a refresh makes the server fetch the document once again', async () => {
+      server = await restartServer(server, { env: testEnv() });
+      recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
+      const fetchesBefore = documents.hits(documentPath);
+      const stored = oauth.savedTokens!;
+      recorder.step();
+      const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!), 'the stored access token works after the restart');
+      await client.close();
+      assertMcpPostsCarried(recorder.since(), stored.access_token, 3);
+      recorder.step();
+      assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
+      assertOneRefresh(recorder.since(), { refreshToken: stored.refresh_token!, clientId: documentUrl, resource: server.mcpUrl });
+      assert.equal(documents.hits(documentPath), fetchesBefore + 1, 'the restarted server fetched the document once to know the client');
+      const refreshed = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
+      await refreshed.close();
+    });
   });
 
   it('a web client\'s document (https redirect URI): consent names its host and is remembered, so the second authorization skips the page', async () => {
