@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -83,6 +84,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
   after(async () => {
     await server?.stop();
     await documents?.close();
+    for (const dir of [server?.dataDir, certificates?.dir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('the authorization server metadata advertises them, with `none` among the token endpoint auth methods', async () => {
@@ -334,6 +336,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     after(async () => {
       await strict?.stop();
       await documentsV6?.close();
+      if (strict) fs.rmSync(strict.dataDir, { recursive: true, force: true });
     });
 
     it('localhost, 127.0.0.1 and [::1]: invalid_client, and no connection arrives', async () => {
@@ -359,6 +362,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     });
     after(async () => {
       await off?.stop();
+      if (off) fs.rmSync(off.dataDir, { recursive: true, force: true });
     });
 
     it('not advertised, and a document URL is an unknown client that is never fetched', async () => {
@@ -375,12 +379,14 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     it('is refused unless PUBLIC_URL is loopback, at start-up with one line naming it', () => {
       const env = { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '1' };
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && error.setting === 'TEST_ONLY_CIMD_ALLOW_LOOPBACK');
+      const dataDir = tempDir('refused');
       const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'index.js')], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, DATA_DIR: tempDir('refused'), ...env },
+        env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...env },
         encoding: 'utf8',
         timeout: 20_000,
       });
+      fs.rmSync(dataDir, { recursive: true, force: true });
       assert.equal(result.status, 2);
       assert.match(result.stderr, /^Configuration error: TEST_ONLY_CIMD_ALLOW_LOOPBACK is for tests on this machine only; it is refused when PUBLIC_URL is not loopback \(https:\/\/mcp\.example\.com\)$/m);
     });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { LookupAddress } from 'node:dns';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -55,6 +56,7 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
     await documentsV6?.close();
     plain?.closeAllConnections();
     await new Promise<void>((resolve) => (plain ? plain.close(() => resolve()) : resolve()));
+    if (certificates) fs.rmSync(certificates.dir, { recursive: true, force: true });
   });
 
   describe('F1: https only', () => {

@@ -5,6 +5,8 @@ import { tempDir } from './server-process.js';
 
 /** A throwaway CA and a server certificate it signed, as files and as PEM text. */
 export interface TestCertificates {
+  /** The temporary directory holding them all (remove it when done). */
+  dir: string;
   /** The CA certificate file: what NODE_EXTRA_CA_CERTS points the server at. */
   caFile: string;
   ca: string;
@@ -35,5 +37,5 @@ export function makeTestCertificates(): TestCertificates {
   fs.writeFileSync(path.join(dir, 'server.ext'), `subjectAltName=${altNames}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`);
   openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext']);
   const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8');
-  return { caFile: path.join(dir, 'ca.pem'), ca: read('ca.pem'), key: read('server.key'), cert: read('server.pem') };
+  return { dir, caFile: path.join(dir, 'ca.pem'), ca: read('ca.pem'), key: read('server.key'), cert: read('server.pem') };
 }
