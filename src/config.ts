@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { addressKind } from './http/address-kind.js';
 import { isLoopbackHostname } from './loopback.js';
 
 /**
@@ -43,6 +44,10 @@ export interface Config {
   accessLog: boolean;
   /** TEST ONLY: adds the MCP conformance suite's fixture tools, resources and prompts to /mcp. */
   testOnlyConformanceFixtures: boolean;
+  /** Clients may use an https URL of their metadata document as client_id (CIMD). */
+  clientIdMetadataDocuments: boolean;
+  /** TEST ONLY: metadata documents may be fetched from loopback addresses (only when publicUrl and bindHosts are loopback). */
+  testOnlyCimdAllowLoopback: boolean;
 }
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
@@ -126,6 +131,8 @@ const schema = z.object({
   ALLOWED_ORIGINS: z.string().default(''),
   ACCESS_LOG: bool.default(true),
   TEST_ONLY_CONFORMANCE_FIXTURES: bool.default(false),
+  CLIENT_ID_METADATA_DOCUMENTS: bool.default(true),
+  TEST_ONLY_CIMD_ALLOW_LOOPBACK: bool.default(false),
 });
 
 type Raw = z.output<typeof schema>;
@@ -162,6 +169,13 @@ function derive(raw: Raw, cwd: string): Config {
     throw new ConfigError('TRUST_PROXY', 'is 0 but PUBLIC_URL is https: this server speaks plain HTTP behind a TLS proxy, so trust that proxy (its address, or TRUST_PROXY=1)');
   }
   const loopbackOnly = isLoopbackHostname(new URL(publicUrl).hostname);
+  const hosts = bindHosts(raw.HOST, loopbackOnly);
+  if (raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK) {
+    // It lets anyone who can reach the server make it fetch from the server's own machine.
+    if (!loopbackOnly) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when PUBLIC_URL is not loopback (${publicUrl})`);
+    const exposed = hosts.find((host) => host !== 'localhost' && addressKind(host) !== 'loopback');
+    if (exposed) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when HOST is not loopback (${exposed})`);
+  }
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
   for (const origin of allowedOrigins) {
     if (URL.parse(origin)?.origin !== origin) {
@@ -170,7 +184,7 @@ function derive(raw: Raw, cwd: string): Config {
   }
   return {
     port: raw.PORT,
-    bindHosts: bindHosts(raw.HOST, loopbackOnly),
+    bindHosts: hosts,
     publicUrl,
     mcpUrl: `${publicUrl}/mcp`,
     loopbackOnly,
@@ -195,6 +209,8 @@ function derive(raw: Raw, cwd: string): Config {
     allowedOrigins,
     accessLog: raw.ACCESS_LOG,
     testOnlyConformanceFixtures: raw.TEST_ONLY_CONFORMANCE_FIXTURES,
+    clientIdMetadataDocuments: raw.CLIENT_ID_METADATA_DOCUMENTS,
+    testOnlyCimdAllowLoopback: raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK,
   };
 }
 

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { providerAdapter } from '../storage/provider-adapter.js';
 import type { Store } from '../storage/store.js';
 import type { Accounts } from './accounts.js';
+import { clientMetadataDocuments, errorPageDescription } from './client-metadata-documents.js';
 import type { ConsentMemory } from './consent.js';
 import { consentPolicy } from './consent-policy.js';
 import { reactToProviderEvents } from './provider-events.js';
@@ -51,6 +52,7 @@ export function isAuthorizationServerPath(path: string): boolean {
 export function createProvider(deps: AuthorizationServerDeps): Provider {
   const { config, store, accounts, consent, keys, log } = deps;
   const secureCookies = config.publicUrl.startsWith('https:');
+  const documents = clientMetadataDocuments(config, log, advertisedScopes);
 
   const configuration: Configuration = {
     adapter: providerAdapter(store.models, { consumedGraceMs: { RefreshToken: config.refreshReuseGrace * 1000 } }),
@@ -73,6 +75,8 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       devInteractions: { enabled: false },
       registration: { enabled: true, initialAccessToken: false },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      // A client_id that is an https URL names the client's metadata document (client-metadata-documents.ts).
+      clientIdMetadataDocument: documents.feature,
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       introspection: { enabled: true, allowedPolicy: async (ctx, _client, token) => token.clientId === ctx.oidc.client?.clientId },
       // Signing out (GET /session/end), and switching accounts mid-authorization, which ends the
@@ -116,6 +120,9 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
         },
       },
     },
+    fetch: documents.fetch,
+    fetchResponseBodyLimits: documents.fetchResponseBodyLimits,
+    sectorIdentifierUriValidate: documents.sectorIdentifierUriValidate,
     // Gemini CLI, mcp-remote and SDK v1 clients never ask for offline_access; any client registered
     // for the refresh_token grant gets one.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -146,9 +153,9 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       },
     },
     clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false,
-    renderError: async (ctx, out) => {
+    renderError: async (ctx, out, error) => {
       ctx.set(pageHeaders());
-      ctx.body = errorPage('This sign-in request cannot continue', String(out.error_description ?? out.error), `Error code: ${String(out.error)}. Go back to your application and try again.`);
+      ctx.body = errorPage('This sign-in request cannot continue', errorPageDescription(out, error), `Error code: ${String(out.error)}. Go back to your application and try again.`);
     },
   };
 

@@ -10,34 +10,50 @@ const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && isLoopbackHostn
 
 /**
  * Makes the registration bodies real MCP clients send acceptable to oidc-provider, and refuses what
- * it would let through but we do not want:
- * - empty or null optional fields are dropped (Gemini CLI sends `"scope": ""`);
- * - a client with a loopback redirect URI and no `application_type` is `native`, so its redirect
- *   matches on any port (RFC 8252 §7.3): these clients pick a new port each run;
- * - no `grant_types` means authorization code plus refresh token, so the client can stay signed in;
- * - a registered `scope` keeps only scopes this server knows (clients copy lists like
- *   "openid email profile" from elsewhere: mcp-remote#204) and always allows `openid` and
- *   `offline_access`, which grant nothing on /mcp; oidc-provider treats it as a ceiling on requests;
- * - `http:` redirect URIs must be loopback (everything else needs TLS);
- * - no metadata that would make this server fetch a URL the registrant chose
- *   (`sector_identifier_uri`, `jwks_uri`, `request_uris`): registration is open to anyone, and
- *   those fetches would let anyone probe addresses only this server can reach.
- * Bodies that are not a JSON object pass through untouched for oidc-provider to refuse.
+ * it would let through but we do not want (see `clientMetadataRefusal` and `normalizeClientMetadata`,
+ * which client metadata documents go through too). Empty or null optional fields are dropped first
+ * (Gemini CLI sends `"scope": ""`). Bodies that are not a JSON object pass through untouched for
+ * oidc-provider to refuse.
  */
 export function normalizeRegistration(body: unknown, knownScopes: readonly string[]): Record<string, unknown> | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const metadata = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== '' && value !== null));
+  const refusal = clientMetadataRefusal(metadata);
+  if (refusal) throw new OAuthHttpError(400, refusal.error, refusal.description);
+  return normalizeClientMetadata(metadata, knownScopes);
+}
+
+/**
+ * What this server refuses in any client's metadata, registered or published as a document:
+ * - `http:` redirect URIs that are not loopback (everything else needs TLS);
+ * - metadata that would make this server fetch a URL the client chose (`sector_identifier_uri`,
+ *   `jwks_uri`, `request_uris`): registration is open to anyone, and nothing here needs them.
+ * The error code is RFC 7591's; oidc-provider names it the same way when it refuses a redirect URI.
+ */
+export function clientMetadataRefusal(metadata: Record<string, unknown>): { error: 'invalid_redirect_uri' | 'invalid_client_metadata'; description: string } | undefined {
   for (const field of FETCHED_URLS) {
-    if (field in metadata) throw new OAuthHttpError(400, 'invalid_client_metadata', `${field} is not supported by this server`);
+    if (metadata[field] !== undefined) return { error: 'invalid_client_metadata', description: `${field} is not supported by this server` };
   }
-  const uris = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris : [];
-  const parsed = uris.map((uri) => (typeof uri === 'string' ? URL.parse(uri) : null));
-  for (const [index, url] of parsed.entries()) {
+  for (const [index, url] of redirectUrls(metadata).entries()) {
     if (url?.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
-      throw new OAuthHttpError(400, 'invalid_redirect_uri', `redirect_uris[${index}] uses http but is not loopback; use https, or http://127.0.0.1 / http://localhost for apps on this machine`);
+      return { error: 'invalid_redirect_uri', description: `redirect_uris[${index}] uses http but is not loopback; use https, or http://127.0.0.1 / http://localhost for apps on this machine` };
     }
   }
-  if (metadata.application_type === undefined && parsed.some((url) => url && isLoopbackHttp(url))) {
+  return undefined;
+}
+
+/**
+ * The rewrites every client's metadata gets before oidc-provider reads it:
+ * - a client with a loopback redirect URI and no `application_type` is `native`, so its redirect
+ *   matches on any port (RFC 8252 §7.3): these clients pick a new port each run;
+ * - no `grant_types` means authorization code plus refresh token, so the client can stay signed in;
+ * - a `scope` keeps only scopes this server knows (clients copy lists like "openid email profile"
+ *   from elsewhere: mcp-remote#204) and always allows `openid` and `offline_access`, which grant
+ *   nothing on /mcp; oidc-provider treats it as a ceiling on requests.
+ */
+export function normalizeClientMetadata(input: Record<string, unknown>, knownScopes: readonly string[]): Record<string, unknown> {
+  const metadata = { ...input };
+  if (metadata.application_type === undefined && redirectUrls(metadata).some((url) => url && isLoopbackHttp(url))) {
     metadata.application_type = 'native';
   }
   if (metadata.grant_types === undefined) {
@@ -49,6 +65,11 @@ export function normalizeRegistration(body: unknown, knownScopes: readonly strin
     else metadata.scope = [...new Set(['openid', 'offline_access', ...asked])].join(' ');
   }
   return metadata;
+}
+
+function redirectUrls(metadata: Record<string, unknown>): (URL | null)[] {
+  const uris = Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as unknown[]) : [];
+  return uris.map((uri) => (typeof uri === 'string' ? URL.parse(uri) : null));
 }
 
 /** POST /register and PUT /register/:id: the body normalized, then oidc-provider. */

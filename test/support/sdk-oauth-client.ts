@@ -10,6 +10,8 @@ export class InMemoryOAuthClient implements OAuthClientProvider {
   clientInfo: OAuthClientInformationMixed | undefined;
   savedTokens: OAuthTokens | undefined;
   authorizationUrl: URL | undefined;
+  /** Set: the SDK uses this URL as its client_id when the server supports metadata documents, instead of registering. */
+  clientMetadataUrl: string | undefined;
   #verifier: string | undefined;
 
   constructor(readonly redirectUrl: string, readonly clientMetadata: OAuthClientMetadata) {}

@@ -1,0 +1,209 @@
+import type { LookupAddress } from 'node:dns';
+import dns from 'node:dns/promises';
+import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { addressKind } from './address-kind.js';
+
+/**
+ * How this server fetches a URL that someone else chose (today: client ID metadata documents).
+ * Anyone can make it fetch one, so every fetch must be unable to reach what only this server can
+ * reach (SSRF), to hang, or to hand back more than asked for:
+ * - https only, no credentials in the URL, GET only;
+ * - the host name is resolved here, and if ANY address it resolves to is not public (loopback,
+ *   private, link-local, CGNAT, unique-local, multicast, reserved, documentation, or an IPv4-mapped
+ *   or NAT64 form of those) the fetch is refused before connecting;
+ * - the connection goes to an address from that vetted answer and no other: the socket's lookup is
+ *   pinned, so a second DNS answer (rebinding) cannot switch it. TLS still uses the host name for
+ *   SNI and certificate verification, and it is the Host header;
+ * - redirects are refused, not followed;
+ * - a 2xx answer must be JSON (Content-Type) and at most `maxBytes`;
+ * - the whole exchange, DNS lookup to last byte, has `timeoutMs`.
+ * Node's https module is used (not fetch) because it takes a `lookup` per request; it also trusts
+ * NODE_EXTRA_CA_CERTS. Refusals and failures are FetchRefused errors naming the host only.
+ */
+export interface FetchPolicy {
+  maxBytes: number;
+  timeoutMs: number;
+  /** TEST ONLY: loopback addresses may be fetched, so a test can serve a document on this machine. */
+  allowLoopback?: boolean;
+  /** Host name → addresses. Default: the system resolver (getaddrinfo, so /etc/hosts counts too). */
+  resolve?: (hostname: string) => Promise<LookupAddress[]>;
+  /** Trust anchors instead of the system's (tests); otherwise Node's store plus NODE_EXTRA_CA_CERTS. */
+  ca?: string | Buffer;
+}
+
+/** A fetch the policy refused, or one that failed; the message says why, `host` is the URL's host. */
+export class FetchRefused extends Error {
+  constructor(readonly host: string, reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'FetchRefused';
+  }
+}
+
+/** The parts of fetch's RequestInit this fetch honours (oidc-provider also passes options it ignores). */
+export interface SafeFetchInit {
+  method?: string;
+  headers?: ConstructorParameters<typeof Headers>[0];
+  signal?: AbortSignal | null;
+}
+
+export type SafeFetch = (input: string | URL, init?: SafeFetchInit) => Promise<Response>;
+
+const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+const systemResolve = (hostname: string) => dns.lookup(hostname, { all: true, verbatim: true });
+
+export function safeFetch(policy: FetchPolicy): SafeFetch {
+  const resolve = policy.resolve ?? systemResolve;
+
+  /** The addresses `hostname` may be reached at, all of them vetted; throws if any is not allowed. */
+  const vetted = async (hostname: string, host: string): Promise<LookupAddress[]> => {
+    const literal = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    const family = isIP(literal);
+    let addresses: LookupAddress[];
+    if (family !== 0) {
+      addresses = [{ address: literal, family }];
+    } else {
+      try {
+        addresses = await resolve(literal);
+      } catch (error) {
+        throw new FetchRefused(host, `cannot resolve ${literal} (${(error as { code?: string }).code ?? 'DNS error'})`, { cause: error });
+      }
+    }
+    if (addresses.length === 0) throw new FetchRefused(host, `${literal} resolves to no address`);
+    for (const { address } of addresses) {
+      const kind = addressKind(address);
+      if (kind === 'public' || (kind === 'loopback' && policy.allowLoopback)) continue;
+      const subject = address === literal ? address : `${literal} resolves to ${address}, which`;
+      throw new FetchRefused(host, `${subject} is not a public address (${kind})`);
+    }
+    return addresses;
+  };
+
+  return async (input, init = {}) => {
+    const url = new URL(input);
+    const host = url.host;
+    if (url.protocol !== 'https:') throw new FetchRefused(host, `only https URLs are fetched, not ${url.protocol}`);
+    if (url.username || url.password) throw new FetchRefused(host, 'URLs with credentials are not fetched');
+    const method = (init.method ?? 'GET').toUpperCase();
+    if (method !== 'GET') throw new FetchRefused(host, `only GET requests are made, not ${method}`);
+
+    const deadline = AbortSignal.timeout(policy.timeoutMs);
+    const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
+    const aborted = () => new FetchRefused(host, deadline.aborted ? `no complete answer within ${policy.timeoutMs} ms` : 'no complete answer in the time the caller allowed', { cause: signal.reason });
+    if (signal.aborted) throw aborted();
+    let stop: (() => void) | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      stop = () => reject(aborted());
+      signal.addEventListener('abort', stop, { once: true });
+    });
+    try {
+      const addresses = await Promise.race([vetted(url.hostname, host), gaveUp]);
+      return await Promise.race([get(url, addresses, requestHeaders(init.headers), signal, policy), gaveUp]);
+    } finally {
+      signal.removeEventListener('abort', stop!);
+      gaveUp.catch(() => undefined);
+    }
+  };
+}
+
+function requestHeaders(init: ConstructorParameters<typeof Headers>[0]): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  // Empty values (oidc-provider sends `user-agent: ''` to say nothing about itself) are left out.
+  new Headers(init).forEach((value, name) => {
+    if (value !== '') headers[name] = value;
+  });
+  return headers;
+}
+
+/** The socket's address lookup, answered from the vetted list: no second DNS query is made. */
+function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    const usable = options.family ? addresses.filter((entry) => entry.family === options.family) : addresses;
+    if (usable.length === 0) {
+      callback(Object.assign(new Error('no vetted address of the requested family'), { code: 'ENOTFOUND' }), '', 0);
+    } else if (options.all) {
+      callback(null, usable);
+    } else {
+      callback(null, usable[0]!.address, usable[0]!.family);
+    }
+  };
+}
+
+function get(url: URL, addresses: LookupAddress[], headers: Record<string, string>, signal: AbortSignal, policy: FetchPolicy): Promise<Response> {
+  const host = url.host;
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return new Promise<Response>((resolve, reject) => {
+    const request = https.request({
+      host: hostname,
+      port: url.port || 443,
+      path: `${url.pathname}${url.search}`,
+      method: 'GET',
+      headers,
+      // A fresh connection per fetch: a pooled socket could lead to an address vetted for another name.
+      agent: false,
+      lookup: pinnedLookup(addresses),
+      servername: isIP(hostname) === 0 ? hostname : undefined,
+      ca: policy.ca,
+      signal,
+    });
+    const fail = (reason: string) => {
+      const error = new FetchRefused(host, reason);
+      reject(error);
+      request.destroy(error);
+    };
+    request.on('error', (error: Error & { code?: string }) => {
+      reject(error instanceof FetchRefused ? error : new FetchRefused(host, `request failed (${error.code ?? error.message})`, { cause: error }));
+    });
+    request.on('response', (response: IncomingMessage) => {
+      const status = response.statusCode ?? 0;
+      if (status >= 300 && status < 400) {
+        fail(`answered with a redirect (HTTP ${status}); redirects are not followed`);
+        return;
+      }
+      const responseHeaders = headersOf(response);
+      if (status < 200 || status >= 300) {
+        // The caller only needs the status; the body is not read.
+        response.destroy();
+        resolve(new Response(null, { status, statusText: response.statusMessage, headers: responseHeaders }));
+        return;
+      }
+      const type = responseHeaders.get('content-type') ?? '';
+      if (!JSON_CONTENT_TYPE.test(type)) {
+        fail(`answered with content type "${type.slice(0, 100)}", not JSON`);
+        return;
+      }
+      const declared = Number(responseHeaders.get('content-length') ?? 0);
+      if (declared > policy.maxBytes) {
+        fail(`answer of ${declared} bytes is over the ${policy.maxBytes}-byte limit`);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      response.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > policy.maxBytes) fail(`answer is over the ${policy.maxBytes}-byte limit`);
+        else chunks.push(chunk);
+      });
+      response.on('end', () => {
+        const body = status === 204 || status === 205 ? null : Buffer.concat(chunks);
+        resolve(new Response(body, { status, statusText: response.statusMessage, headers: responseHeaders }));
+      });
+      response.on('error', (error) => reject(new FetchRefused(host, `answer cut off (${error.message})`, { cause: error })));
+    });
+    request.end();
+  });
+}
+
+function headersOf(response: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (let index = 0; index + 1 < response.rawHeaders.length; index += 2) {
+    try {
+      headers.append(response.rawHeaders[index]!, response.rawHeaders[index + 1]!);
+    } catch {
+      // A header a WHATWG Headers object cannot hold is not one this server reads.
+    }
+  }
+  return headers;
+}

@@ -1,0 +1,408 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config.js';
+import { compatibilitySuite } from '../support/compatibility.js';
+import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
+import { codeFrom, consentPage, signInPage } from '../support/flows.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
+import { MetadataDocumentServer } from '../support/metadata-document-server.js';
+import { RawOAuthClient, request, sleep, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
+import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
+import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
+import { restartServer } from '../support/restart-server.js';
+import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+import { dependencyVersion } from '../support/third-party.js';
+import { isUuidV4 } from '../support/uuids.js';
+
+/** Client metadata as Claude Code publishes it: portless loopback redirect URIs, no application_type. */
+function nativeDocument(clientId: string, name: string): Record<string, unknown> {
+  return {
+    client_id: clientId,
+    client_name: name,
+    redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  };
+}
+
+/** What a page says, without markup. */
+const textOf = (page: Page | RawResponse) => visibleText('html' in page ? page.html : page.text);
+
+/**
+ * A refused authorization request: the error page (400, HTML) naming the OAuth error code and why,
+ * and never a redirect, since the client and its redirect URI could not be validated.
+ */
+async function assertAuthorizationRefused(server: ServerLike, clientId: string, redirectUri: string, error: string, description: RegExp): Promise<void> {
+  const answer = await request(new RawOAuthClient(server, clientId, [redirectUri], {}).authorizationRequest().url);
+  assert.equal(answer.status, 400, `expected 400 ${error}, got ${answer.status}: ${textOf(answer).slice(0, 300)}`);
+  assert.equal(answer.headers.get('location'), null, 'never redirected');
+  assert.match(answer.headers.get('content-type') ?? '', /^text\/html/);
+  const text = textOf(answer);
+  assert.match(text, new RegExp(`Error code: ${error}\\.`), text);
+  assert.match(text, description, text);
+}
+
+/**
+ * The first line of the server's log (without its timestamp) that starts with `start`, waiting up
+ * to 5 s for it: the log is written after the response that caused it.
+ */
+async function logLine(server: ServerProcess, start: string): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const line = server.output().split('\n').map((text) => text.replace(/^\S+ /, '')).find((text) => text.startsWith(start));
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) assert.fail(`no log line starting with ${start}:\n${server.output().slice(-2000)}`);
+    await sleep(25);
+  }
+}
+
+describe('client ID metadata documents (a client_id that is the https URL of the client\'s metadata)', () => {
+  let certificates: TestCertificates;
+  let documents: MetadataDocumentServer;
+  let server: ServerProcess;
+  /** The server as the end-to-end tests run it: documents on this machine allowed, the test CA trusted. */
+  const testEnv = () => ({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', NODE_EXTRA_CA_CERTS: certificates.caFile });
+
+  before(async () => {
+    certificates = makeTestCertificates();
+    documents = await MetadataDocumentServer.start(certificates);
+    server = await startServerProcess({ env: testEnv() });
+  });
+  after(async () => {
+    await server?.stop();
+    await documents?.close();
+    for (const dir of [server?.dataDir, certificates?.dir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the authorization server metadata advertises them, with `none` among the token endpoint auth methods', async () => {
+    const metadata = (await request(`${server.url}/.well-known/oauth-authorization-server`)).json!;
+    assert.equal(metadata.client_id_metadata_document_supported, true);
+    assert.ok((metadata.token_endpoint_auth_methods_supported as string[]).includes('none'));
+  });
+
+  describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: dependencyVersion('@modelcontextprotocol/sdk'), transport: 'Streamable HTTP', registration: 'Client ID Metadata Document' }), () => {
+    const documentPath = '/oauth/sdk-client-metadata.json';
+    let documentUrl: string;
+    let publisher: string;
+    let recorder: FetchRecorder;
+    let redirect: string;
+    let oauth: InMemoryOAuthClient;
+    let browser: HeadlessBrowser;
+
+    before(() => {
+      documentUrl = documents.url(documentPath);
+      publisher = new URL(documentUrl).host;
+      documents.json(documentPath, nativeDocument(documentUrl, 'SDK metadata-document client'));
+      recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
+    });
+
+    it('clientMetadataUrl: no registration; sign-in and consent through the forms name the document\'s host; the code exchanged with the document URL as client_id', async () => {
+      redirect = loopbackRedirect(await freePort());
+      oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
+      oauth.clientMetadataUrl = documentUrl;
+      const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: recorder.fetch });
+      recorder.step();
+      await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
+      assert.equal(oauth.clientInfo?.client_id, documentUrl, 'the SDK uses the document URL as its client_id');
+      assert.equal(requestsTo(recorder.since(), 'POST', '/register').length, 0, 'no dynamic registration');
+      const authorizationUrl = oauth.authorizationUrl!;
+      assert.equal(authorizationUrl.searchParams.get('client_id'), documentUrl);
+
+      browser = new HeadlessBrowser(server.url);
+      const login = signInPage(await browser.open(authorizationUrl));
+      assert.match(textOf(login), new RegExp(`SDK metadata-document client \\(published by ${publisher} ?\\) wants to use this server`));
+      const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
+      assert.match(consent.html, /<h1>Allow access\?<\/h1>/);
+      assert.match(consent.html, new RegExp(`<span class="client-origin">\\(published by <strong>${publisher}</strong>\\)</span>`));
+      assert.match(textOf(consent), new RegExp(`It will receive the result at ${new URL(redirect).host} \\(an app on this computer\\)`));
+      const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirect, authorizationUrl.searchParams.get('state')!);
+      recorder.step();
+      await transport.finishAuth(code);
+      assertOneCodeExchange(recorder.since(), { clientId: documentUrl, redirectUri: redirect, resource: server.mcpUrl, codeChallenge: authorizationUrl.searchParams.get('code_challenge') });
+      assert.ok(oauth.savedTokens?.access_token && oauth.savedTokens.refresh_token, 'access and refresh token issued');
+
+      assert.ok(documents.hits(documentPath) >= 1, 'the server fetched the document');
+      assert.equal(await logLine(server, 'INFO client_metadata.fetched'), `INFO client_metadata.fetched host=${publisher}`, 'the fetch is logged with the host only');
+    });
+
+    it('generate_uuid with the token, then a refresh by the document URL client', async () => {
+      const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!));
+      await client.close();
+      const before = oauth.savedTokens!;
+      recorder.step();
+      assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
+      assertOneRefresh(recorder.since(), { refreshToken: before.refresh_token!, clientId: documentUrl, resource: server.mcpUrl });
+      assert.notEqual(oauth.savedTokens!.refresh_token, before.refresh_token, 'refresh tokens rotate');
+      const refreshed = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
+      await refreshed.close();
+    });
+
+    it('the same app on another loopback port: the document\'s portless redirect URI matches (RFC 8252 §7.3), and remembered consent asks only "Continue?"', async () => {
+      const secondRedirect = loopbackRedirect(await freePort());
+      const second = new InMemoryOAuthClient(secondRedirect, sdkClientMetadata(secondRedirect));
+      second.clientMetadataUrl = documentUrl;
+      second.clientInfo = oauth.clientInfo;
+      const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: second, fetch: recorder.fetch });
+      await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
+      const again = consentPage(await browser.open(second.authorizationUrl!), 'second run');
+      assert.match(again.html, /<h1>Continue\?<\/h1>/, 'remembered consent: only a confirmation');
+      assert.match(textOf(again), new RegExp(`published by ${publisher}`));
+      await transport.finishAuth(codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), secondRedirect));
+      const client = await connectSdkClient(server, second, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!));
+      await client.close();
+    });
+
+    it('after a restart the stored tokens still work, and a refresh makes the server fetch the document once again', async () => {
+      server = await restartServer(server, { env: testEnv() });
+      recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
+      const fetchesBefore = documents.hits(documentPath);
+      const stored = oauth.savedTokens!;
+      recorder.step();
+      const client = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(client))[0]!), 'the stored access token works after the restart');
+      await client.close();
+      assertMcpPostsCarried(recorder.since(), stored.access_token, 3);
+      recorder.step();
+      assert.equal(await auth(oauth, { serverUrl: server.mcpUrl, fetchFn: recorder.fetch }), 'AUTHORIZED');
+      assertOneRefresh(recorder.since(), { refreshToken: stored.refresh_token!, clientId: documentUrl, resource: server.mcpUrl });
+      assert.equal(documents.hits(documentPath), fetchesBefore + 1, 'the restarted server fetched the document once to know the client');
+      const refreshed = await connectSdkClient(server, oauth, { fetch: recorder.fetch });
+      assert.ok(isUuidV4((await generateUuids(refreshed))[0]!));
+      await refreshed.close();
+    });
+  });
+
+  it('a web client\'s document (https redirect URI): consent names its host and is remembered, so the second authorization skips the page', async () => {
+    const documentPath = '/web/client.json';
+    const documentUrl = documents.url(documentPath);
+    const redirectUri = 'https://web-client.example/oauth/callback';
+    documents.json(documentPath, { client_id: documentUrl, client_name: 'A web application', redirect_uris: [redirectUri] });
+    const client = new RawOAuthClient(server, documentUrl, [redirectUri], {});
+    const browser = new HeadlessBrowser(server.url);
+
+    const first = client.authorizationRequest();
+    const login = signInPage(await browser.open(first.url));
+    const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
+    assert.match(textOf(consent), new RegExp(`A web application \\(published by ${new URL(documentUrl).host} ?\\) wants to act as Administrator \\(admin\\)`));
+    assert.match(textOf(consent), /It will receive the result at web-client\.example ?\./);
+    const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirectUri, first.state);
+    tokensOf(await client.exchange(code, first.verifier));
+
+    const second = client.authorizationRequest();
+    const secondCode = codeFrom(await browser.open(second.url), redirectUri, second.state);
+    const tokens = tokensOf(await client.exchange(secondCode, second.verifier));
+    assert.ok(tokens.access_token);
+  });
+
+  describe('refusals: the error page with the OAuth error and why, status 400, never a redirect', () => {
+    const redirect = 'http://127.0.0.1:50123/callback';
+
+    /** Serves a native-client document at `path` with `changes` applied; returns its URL. */
+    const serveDocument = (path: string, changes: Record<string, unknown>) => {
+      const url = documents.url(path);
+      return documents.json(path, { ...nativeDocument(url, 'Refused client'), ...changes });
+    };
+
+    it('a document whose client_id is not its own URL', async () => {
+      const url = serveDocument('/refusals/other-id', { client_id: documents.url('/refusals/someone-else') });
+      await assertAuthorizationRefused(server, url, redirect, 'invalid_client_metadata', /client_id metadata document client_id does not match the expected value/);
+    });
+
+    it('a document with a client_secret', async () => {
+      const url = serveDocument('/refusals/secret', { client_secret: 'shared-secret-value' });
+      await assertAuthorizationRefused(server, url, redirect, 'invalid_client_metadata', /client_id metadata document must not contain client_secret/);
+    });
+
+    it('a document asking for a shared-secret auth method', async () => {
+      const url = serveDocument('/refusals/basic', { token_endpoint_auth_method: 'client_secret_basic' });
+      await assertAuthorizationRefused(server, url, redirect, 'invalid_client_metadata', /must not use shared-secret token endpoint authentication methods/);
+    });
+
+    it('a document with a plain-http redirect URI that is not loopback (as at registration)', async () => {
+      const url = serveDocument('/refusals/http-web', { redirect_uris: ['http://web-client.example/callback'] });
+      await assertAuthorizationRefused(server, url, 'http://web-client.example/callback', 'invalid_redirect_uri', /redirect_uris\[0\] uses http but is not loopback/);
+    });
+
+    it('a document naming a URL this server would fetch (jwks_uri)', async () => {
+      const url = serveDocument('/refusals/jwks', { jwks_uri: 'https://127.0.0.1:1/jwks' });
+      await assertAuthorizationRefused(server, url, redirect, 'invalid_client_metadata', /jwks_uri is not supported by this server/);
+    });
+
+    it('a redirect_uri the document does not list', async () => {
+      const url = serveDocument('/refusals/redirect-uri', {});
+      await assertAuthorizationRefused(server, url, 'http://127.0.0.1:50123/elsewhere', 'invalid_redirect_uri', /redirect_uri did not match any of the client's registered redirect_uris/);
+      await assertAuthorizationRefused(server, url, 'https://evil.example/callback', 'invalid_redirect_uri', /redirect_uri did not match/);
+    });
+
+    it('a document that is not served as JSON; it is fetched once (a failure is remembered briefly) and logged with the host only', async () => {
+      documents.route('/refusals/html', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end(JSON.stringify(nativeDocument(documents.url('/refusals/html'), 'HTML')));
+      });
+      await assertAuthorizationRefused(server, documents.url('/refusals/html'), redirect, 'invalid_client', /client_id metadata document fetch failed: answered with content type "text\/html", not JSON/);
+      assert.equal(documents.hits('/refusals/html'), 1);
+      assert.equal(
+        await logLine(server, 'WARN client_metadata.fetch_refused host=127.0.0.1:' + documents.port + ' reason="answered with content type'),
+        `WARN client_metadata.fetch_refused host=127.0.0.1:${documents.port} reason="answered with content type \\"text/html\\", not JSON"`,
+      );
+    });
+
+    it('a document over 5 KiB', async () => {
+      const url = serveDocument('/refusals/large', { client_name: 'x'.repeat(6 * 1024) });
+      await assertAuthorizationRefused(server, url, redirect, 'invalid_client', /fetch failed: answer (of \d+ bytes )?is over the 5120-byte limit/);
+    });
+
+    it('a redirect (3xx), whose target is never fetched', async () => {
+      const target = serveDocument('/refusals/redirect-target', {});
+      documents.route('/refusals/moved', (_req, res) => {
+        res.writeHead(302, { location: target });
+        res.end();
+      });
+      await assertAuthorizationRefused(server, documents.url('/refusals/moved'), redirect, 'invalid_client', /fetch failed: answered with a redirect \(HTTP 302\); redirects are not followed/);
+      assert.equal(documents.hits('/refusals/redirect-target'), 0);
+    });
+
+    it('a document that is not there (404)', async () => {
+      await assertAuthorizationRefused(server, documents.url('/refusals/missing'), redirect, 'invalid_client', /fetch failed: unexpected response status 404/);
+    });
+
+    it('a server too slow to answer: refused after 2.5 s', async () => {
+      const stalled: http.ServerResponse[] = [];
+      documents.route('/refusals/slow', (_req, res) => stalled.push(res));
+      const started = Date.now();
+      await assertAuthorizationRefused(server, documents.url('/refusals/slow'), redirect, 'invalid_client', /fetch failed: no complete answer/);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 2000 && elapsed < 10_000, `answered after ${elapsed} ms`);
+      stalled.forEach((res) => res.destroy());
+    });
+
+    it('an http:// client_id is not a metadata document URL: an unknown client, and nothing is fetched', async () => {
+      let connections = 0;
+      const plain = http.createServer((_req, res) => res.end('{}'));
+      plain.on('connection', () => (connections += 1));
+      await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/client.json`;
+        await assertAuthorizationRefused(server, url, redirect, 'invalid_client', /client is invalid/);
+        assert.equal(connections, 0);
+      } finally {
+        plain.close();
+      }
+    });
+
+    it('at the token endpoint, a client whose document cannot be fetched gets invalid_client as JSON', async () => {
+      const client = new RawOAuthClient(server, documents.url('/refusals/token-missing'), [redirect], {});
+      const answer = await client.refresh('not-a-refresh-token');
+      assert.equal(answer.status, 400, answer.text);
+      assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(answer.json?.error, 'invalid_client');
+      assert.equal(answer.json?.error_description, 'client_id metadata document fetch failed');
+    });
+  });
+
+  describe('without the test-only setting, documents on this machine or a private network are refused before connecting', () => {
+    let strict: ServerProcess;
+    let documentsV6: MetadataDocumentServer;
+    const redirect = 'http://127.0.0.1:50123/callback';
+    /** A valid document for whatever URL it is fetched at, so only the address policy can refuse it. */
+    const anyDocument = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(nativeDocument(`https://${req.headers.host}${req.url}`, 'Local document')));
+    };
+
+    before(async () => {
+      documentsV6 = await MetadataDocumentServer.start(certificates, '::1');
+      documentsV6.route('/local.json', anyDocument);
+      documents.route('/local.json', anyDocument);
+      // The test CA is trusted, so only the address policy stands between the server and these documents.
+      strict = await startServerProcess({ env: { NODE_EXTRA_CA_CERTS: certificates.caFile } });
+    });
+    after(async () => {
+      await strict?.stop();
+      await documentsV6?.close();
+      if (strict) fs.rmSync(strict.dataDir, { recursive: true, force: true });
+    });
+
+    it('localhost, 127.0.0.1 and [::1]: invalid_client, and no connection arrives', async () => {
+      const before = { v4: documents.connections, v6: documentsV6.connections };
+      await assertAuthorizationRefused(strict, `https://localhost:${documents.port}/local.json`, redirect, 'invalid_client', /fetch failed: localhost resolves to (127\.0\.0\.1|::1), which is not a public address \(loopback\)/);
+      await assertAuthorizationRefused(strict, documents.url('/local.json'), redirect, 'invalid_client', /fetch failed: 127\.0\.0\.1 is not a public address \(loopback\)/);
+      await assertAuthorizationRefused(strict, documentsV6.url('/local.json'), redirect, 'invalid_client', /fetch failed: ::1 is not a public address \(loopback\)/);
+      assert.deepEqual({ v4: documents.connections, v6: documentsV6.connections }, before, 'nothing connected');
+    });
+
+    it('a private address and the cloud metadata address: invalid_client, refused for the address itself', async () => {
+      await assertAuthorizationRefused(strict, 'https://10.0.0.1/client.json', redirect, 'invalid_client', /fetch failed: 10\.0\.0\.1 is not a public address \(private\)/);
+      await assertAuthorizationRefused(strict, 'https://169.254.169.254/latest/meta-data/client.json', redirect, 'invalid_client', /fetch failed: 169\.254\.169\.254 is not a public address \(link-local\)/);
+      assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=10.0.0.1 '), 'WARN client_metadata.fetch_refused host=10.0.0.1 reason="10.0.0.1 is not a public address (private)"');
+      assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=169.254.169.254 '), 'WARN client_metadata.fetch_refused host=169.254.169.254 reason="169.254.169.254 is not a public address (link-local)"');
+    });
+  });
+
+  describe('switched off (CLIENT_ID_METADATA_DOCUMENTS=false)', () => {
+    let off: ServerProcess;
+    before(async () => {
+      off = await startServerProcess({ env: { ...testEnv(), CLIENT_ID_METADATA_DOCUMENTS: 'false' } });
+    });
+    after(async () => {
+      await off?.stop();
+      if (off) fs.rmSync(off.dataDir, { recursive: true, force: true });
+    });
+
+    it('not advertised, and a document URL is an unknown client that is never fetched', async () => {
+      const metadata = (await request(`${off.url}/.well-known/oauth-authorization-server`)).json!;
+      assert.equal(metadata.client_id_metadata_document_supported, undefined);
+      const documentUrl = documents.url('/off/client.json');
+      documents.json('/off/client.json', nativeDocument(documentUrl, 'Not used'));
+      await assertAuthorizationRefused(off, documentUrl, 'http://127.0.0.1:50123/callback', 'invalid_client', /client is invalid/);
+      assert.equal(documents.hits('/off/client.json'), 0);
+    });
+  });
+
+  describe('the test-only setting', () => {
+    it('is refused unless PUBLIC_URL is loopback, at start-up with one line naming it', () => {
+      const env = { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '1' };
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && error.setting === 'TEST_ONLY_CIMD_ALLOW_LOOPBACK');
+      const dataDir = tempDir('refused');
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'index.js')], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      assert.equal(result.status, 2);
+      assert.match(result.stderr, /^Configuration error: TEST_ONLY_CIMD_ALLOW_LOOPBACK is for tests on this machine only; it is refused when PUBLIC_URL is not loopback \(https:\/\/mcp\.example\.com\)$/m);
+    });
+
+    it('is refused when the server listens beyond loopback, even with a loopback PUBLIC_URL', () => {
+      for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
+        assert.throws(() => loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', HOST: host }), (error: unknown) => error instanceof ConfigError && error.message.endsWith(`refused when HOST is not loopback (${host})`));
+      }
+      assert.deepEqual(loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', HOST: '127.0.0.1' }).bindHosts, ['127.0.0.1']);
+    });
+
+    it('is off by default, and documents are on by default', () => {
+      const config = loadConfig({});
+      assert.equal(config.testOnlyCimdAllowLoopback, false);
+      assert.equal(config.clientIdMetadataDocuments, true);
+      assert.equal(loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true' }).testOnlyCimdAllowLoopback, true);
+    });
+  });
+});

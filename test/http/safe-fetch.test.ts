@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import type { LookupAddress } from 'node:dns';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { FetchRefused, safeFetch, type FetchPolicy } from '../../src/http/safe-fetch.js';
+import { MetadataDocumentServer } from '../support/metadata-document-server.js';
+import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+
+const DOCUMENT = { client_id: 'x', client_name: 'A document' };
+
+/** The fetch must fail with a FetchRefused whose message matches `reason`. */
+async function assertRefused(attempt: Promise<Response>, reason: RegExp): Promise<FetchRefused> {
+  const error = await attempt.then(
+    (response) => assert.fail(`expected a refusal, got HTTP ${response.status}`),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof FetchRefused, `a FetchRefused, got ${String(error)}`);
+  assert.match(error.message, reason);
+  return error;
+}
+
+/** A resolver that answers from a table and counts its queries, as a test's stand-in for DNS. */
+function tableResolver(table: Record<string, string[]>) {
+  const queries: string[] = [];
+  const resolve = async (hostname: string): Promise<LookupAddress[]> => {
+    queries.push(hostname);
+    const addresses = table[hostname];
+    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  return { resolve, queries };
+}
+
+describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
+  let certificates: TestCertificates;
+  let documents: MetadataDocumentServer;
+  let documentsV6: MetadataDocumentServer;
+  let plain: http.Server;
+  let plainConnections = 0;
+  /** A policy that trusts the test CA and may reach loopback, as the TEST_ONLY setting allows. */
+  let testPolicy: FetchPolicy;
+
+  before(async () => {
+    certificates = makeTestCertificates();
+    documents = await MetadataDocumentServer.start(certificates, '127.0.0.1');
+    documentsV6 = await MetadataDocumentServer.start(certificates, '::1');
+    plain = http.createServer((_req, res) => res.end('{}'));
+    plain.on('connection', () => (plainConnections += 1));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    testPolicy = { maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, ca: certificates.ca };
+  });
+  after(async () => {
+    await documents?.close();
+    await documentsV6?.close();
+    plain?.closeAllConnections();
+    await new Promise<void>((resolve) => (plain ? plain.close(() => resolve()) : resolve()));
+    if (certificates) fs.rmSync(certificates.dir, { recursive: true, force: true });
+  });
+
+  describe('F1: https only', () => {
+    it('refuses http:, and other schemes, without connecting', async () => {
+      const port = (plain.address() as AddressInfo).port;
+      const fetch = safeFetch(testPolicy);
+      const error = await assertRefused(fetch(`http://127.0.0.1:${port}/doc`), /only https URLs are fetched, not http:/);
+      assert.equal(error.host, `127.0.0.1:${port}`);
+      await assertRefused(fetch('ftp://127.0.0.1/doc'), /only https/);
+      assert.equal(plainConnections, 0, 'nothing connected to the http server');
+    });
+
+    it('refuses URLs with credentials and any method but GET', async () => {
+      const fetch = safeFetch(testPolicy);
+      await assertRefused(fetch(`https://user:secret@127.0.0.1:${documents.port}/doc`), /credentials/);
+      await assertRefused(fetch(documents.url('/doc'), { method: 'POST' }), /only GET/);
+      assert.equal(documents.hits('/doc'), 0);
+    });
+  });
+
+  describe('F2: public addresses only, after resolving, and the connection pinned to them', () => {
+    it('refuses literal loopback, private, link-local and metadata-service addresses before connecting', async () => {
+      const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000 });
+      const before = { v4: documents.connections, v6: documentsV6.connections };
+      await assertRefused(fetch(documents.url('/doc')), /^127\.0\.0\.1 is not a public address \(loopback\)$/);
+      await assertRefused(fetch(documentsV6.url('/doc')), /^::1 is not a public address \(loopback\)$/);
+      await assertRefused(fetch('https://10.0.0.1/doc'), /\(private\)/);
+      await assertRefused(fetch('https://169.254.169.254/latest/meta-data/'), /\(link-local\)/);
+      await assertRefused(fetch('https://[::ffff:169.254.169.254]/'), /\(link-local\)/);
+      await assertRefused(fetch('https://[64:ff9b::a9fe:a9fe]/'), /\(link-local\)/);
+      await assertRefused(fetch('https://[fd00::1]/'), /\(unique-local\)/);
+      await assertRefused(fetch('https://0.0.0.0/'), /\(unspecified\)/);
+      await assertRefused(fetch('https://0x7f.1/'), /^127\.0\.0\.1 is not/); // the URL parser reads it as 127.0.0.1
+      assert.deepEqual({ v4: documents.connections, v6: documentsV6.connections }, before, 'no connection was made');
+    });
+
+    it('refuses a name if any address it resolves to is not public, and names that do not resolve', async () => {
+      const dns = tableResolver({ 'mixed.example': ['93.184.215.14', '10.1.2.3'], 'internal.example': ['fd00::5'], 'mapped.example': ['::ffff:127.0.0.1'] });
+      const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: dns.resolve });
+      await assertRefused(fetch('https://mixed.example/doc'), /^mixed\.example resolves to 10\.1\.2\.3, which is not a public address \(private\)$/);
+      await assertRefused(fetch('https://internal.example/doc'), /fd00::5, which is not a public address \(unique-local\)/);
+      await assertRefused(fetch('https://mapped.example/doc'), /\(loopback\)/);
+      await assertRefused(fetch('https://nowhere.example/doc'), /cannot resolve nowhere\.example \(ENOTFOUND\)/);
+    });
+
+    it('resolves localhost with the system resolver (/etc/hosts) and refuses it', async () => {
+      const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, ca: certificates.ca });
+      const before = documents.connections;
+      await assertRefused(fetch(`https://localhost:${documents.port}/doc`), /^localhost resolves to (127\.0\.0\.1|::1), which is not a public address \(loopback\)$/);
+      assert.equal(documents.connections, before);
+    });
+
+    it('the test-only loopback allowance admits loopback and nothing else', async () => {
+      const fetch = safeFetch(testPolicy);
+      documents.json('/allowed', DOCUMENT);
+      const response = await fetch(documents.url('/allowed'));
+      assert.equal(response.status, 200);
+      assert.deepEqual(await response.json(), DOCUMENT);
+      await assertRefused(fetch('https://10.0.0.1/doc'), /\(private\)/);
+      await assertRefused(fetch('https://169.254.169.254/doc'), /\(link-local\)/);
+    });
+
+    it('connects to the vetted address only (one DNS query, so a rebinding answer cannot switch it), with SNI and Host for the name', async () => {
+      const dns = tableResolver({ 'cimd.test': ['127.0.0.1'] });
+      const fetch = safeFetch({ ...testPolicy, resolve: dns.resolve });
+      documents.json('/pinned', DOCUMENT);
+      const response = await fetch(`https://cimd.test:${documents.port}/pinned`);
+      assert.equal(response.status, 200);
+      assert.deepEqual(dns.queries, ['cimd.test'], 'resolved exactly once');
+      const seen = documents.requests.at(-1)!;
+      assert.equal(seen.path, '/pinned');
+      assert.equal(seen.host, `cimd.test:${documents.port}`, 'Host is the name');
+      assert.equal(seen.servername, 'cimd.test', 'SNI is the name');
+    });
+
+    it('verifies the certificate for the host name, against the trusted roots', async () => {
+      const dns = tableResolver({ 'other.test': ['127.0.0.1'], 'cimd.test': ['127.0.0.1'] });
+      documents.json('/cert', DOCUMENT);
+      await assertRefused(safeFetch({ ...testPolicy, resolve: dns.resolve })(`https://other.test:${documents.port}/cert`), /ERR_TLS_CERT_ALTNAME_INVALID/);
+      // Without the test CA the certificate chains to nothing this process trusts.
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, resolve: dns.resolve })(`https://cimd.test:${documents.port}/cert`), /request failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
+      assert.equal(documents.hits('/cert'), 0, 'no request was sent over an unverified connection');
+    });
+  });
+
+  describe('F3: no redirects', () => {
+    for (const status of [301, 302, 303, 307, 308]) {
+      it(`an HTTP ${status} is a refusal, and its target is never requested`, async () => {
+        documents.json(`/target-${status}`, DOCUMENT);
+        documents.route(`/moved-${status}`, (_req, res) => {
+          res.writeHead(status, { location: documents.url(`/target-${status}`) });
+          res.end();
+        });
+        await assertRefused(safeFetch(testPolicy)(documents.url(`/moved-${status}`)), new RegExp(`redirect \\(HTTP ${status}\\); redirects are not followed`));
+        assert.equal(documents.hits(`/target-${status}`), 0);
+      });
+    }
+  });
+
+  describe('F4: a size cap and a timeout on the whole exchange', () => {
+    it('refuses a body over the cap, announced or not, and accepts one exactly at it', async () => {
+      const body = (size: number) => JSON.stringify({ pad: 'x'.repeat(size - 10) });
+      assert.equal(body(1024).length, 1024);
+      documents.route('/announced', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2048' });
+        res.end(body(2048));
+      });
+      documents.route('/chunked', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(body(1025).slice(0, 600));
+        res.end(body(1025).slice(600));
+      });
+      documents.route('/exact', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(body(1024));
+      });
+      const fetch = safeFetch(testPolicy);
+      await assertRefused(fetch(documents.url('/announced')), /answer of 2048 bytes is over the 1024-byte limit/);
+      await assertRefused(fetch(documents.url('/chunked')), /answer is over the 1024-byte limit/);
+      assert.equal((await (await fetch(documents.url('/exact'))).text()).length, 1024);
+    });
+
+    it('gives up on a server that never answers, or answers too slowly, after timeoutMs', async () => {
+      const stalled: http.ServerResponse[] = [];
+      documents.route('/silent', (_req, res) => stalled.push(res));
+      documents.route('/trickle', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"client_id":');
+        stalled.push(res);
+      });
+      const fetch = safeFetch({ ...testPolicy, timeoutMs: 400 });
+      for (const path of ['/silent', '/trickle']) {
+        const started = Date.now();
+        await assertRefused(fetch(documents.url(path)), /no complete answer within 400 ms/);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 350 && elapsed < 2000, `${path}: gave up after ${elapsed} ms`);
+      }
+      stalled.forEach((res) => res.destroy());
+    });
+
+    it('stops when the caller\'s own signal aborts', async () => {
+      const stalled: http.ServerResponse[] = [];
+      documents.route('/caller-abort', (_req, res) => stalled.push(res));
+      const started = Date.now();
+      await assertRefused(safeFetch(testPolicy)(documents.url('/caller-abort'), { signal: AbortSignal.timeout(150) }), /in the time the caller allowed/);
+      assert.ok(Date.now() - started < 900);
+      stalled.forEach((res) => res.destroy());
+    });
+  });
+
+  describe('F5: JSON only', () => {
+    it('refuses a 2xx that is not JSON, and accepts JSON with parameters or a +json type', async () => {
+      const serveAs = (path: string, type: string | undefined) => documents.route(path, (_req, res) => {
+        res.writeHead(200, type ? { 'content-type': type } : {});
+        res.end(JSON.stringify(DOCUMENT));
+      });
+      const fetch = safeFetch(testPolicy);
+      await assertRefused(fetch(serveAs('/html', 'text/html')), /content type "text\/html", not JSON/);
+      await assertRefused(fetch(serveAs('/text', 'text/plain; charset=utf-8')), /not JSON/);
+      await assertRefused(fetch(serveAs('/none', undefined)), /content type "", not JSON/);
+      await assertRefused(fetch(serveAs('/jsonp', 'application/javascript')), /not JSON/);
+      await assertRefused(fetch(serveAs('/jsonish', 'application/jsonx')), /not JSON/);
+      for (const [path, type] of [['/charset', 'application/json; charset=utf-8'], ['/plus', 'application/vnd.example+json'], ['/upper', 'Application/JSON']] as const) {
+        const response = await fetch(serveAs(path, type));
+        assert.deepEqual(await response.json(), DOCUMENT, type);
+      }
+    });
+
+    it('hands other statuses back unread, for the caller to judge', async () => {
+      const response = await safeFetch(testPolicy)(documents.url('/no-such-document'));
+      assert.equal(response.status, 404);
+      assert.equal(await response.text(), '');
+    });
+  });
+});
