@@ -96,7 +96,7 @@ function summarize(fullRun) {
     .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
   const conformance = readJsonLines(CONFORMANCE_FILE);
   if (clients.length === 0 && conformance.length === 0) return;
-  console.log('\nClients, driven end to end with their own code:');
+  if (clients.length > 0) console.log('\nClients, driven end to end with their own code:');
   for (const entry of clients) console.log(`  ${entry.result}  ${entry.client} ${entry.version} · ${entry.transport} · ${entry.registration}`);
   if (conformance.length > 0) console.log('\nMCP conformance suite:');
   for (const entry of conformance) console.log(`  ${entry.failed === 0 ? 'PASS' : 'FAIL'}  ${entry.package} ${entry.version} ${entry.suite}: ${entry.passed} passed, ${entry.failed} failed`);
