@@ -13,6 +13,8 @@ export const ADMIN: Person = { username: 'admin', password: 'test-admin-password
 export interface ServerProcess {
   url: string;
   mcpUrl: string;
+  /** The legacy HTTP+SSE endpoint (served unless LEGACY_SSE=false or STATELESS=true). */
+  sseUrl: string;
   port: number;
   dataDir: string;
   child: ChildProcess;
@@ -92,6 +94,7 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   return {
     url,
     mcpUrl: `${url}/mcp`,
+    sseUrl: `${url}/sse`,
     port,
     dataDir,
     child,
