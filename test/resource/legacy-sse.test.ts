@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { compatibilitySuite } from '../support/compatibility.js';
 import { consentPage, codeFrom, introspect } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Person } from '../support/headless-browser.js';
@@ -20,6 +21,7 @@ import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { call, nextMessage, openLegacySession, postMessage, SseStream, type LegacySession } from '../support/sse-stream.js';
+import { dependencyVersion } from '../support/third-party.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**
@@ -280,6 +282,17 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     const tokens = tokensOf(await app.exchange(code, authRequest.verifier, { resource: server.sseUrl }));
     const legacy = await session(tokens.access_token);
     assert.equal((await initialize(legacy, tokens.access_token)).protocolVersion, LEGACY_PROTOCOL);
+  });
+
+});
+
+describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v1)', version: dependencyVersion('@modelcontextprotocol/sdk'), transport: 'HTTP+SSE (2024-11-05)', registration: 'dynamic registration' }), () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
   });
 
   it('the official SDK client: SSEClientTransport with an OAuthClientProvider discovers from /sse, registers, signs in, gets a token for /sse and calls tools over the stream', async () => {
