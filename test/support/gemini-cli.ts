@@ -176,8 +176,6 @@ export function writeTokenFile(file: string, credentials: OAuthCredentials[]): v
   fs.writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
 }
 
-/** Kept here for the Gemini tests that import it from this file. */
-export { within } from './time-limit.js';
 
 /** Everything a suite driving Gemini needs, filled in by the hooks geminiTestbed() registers. */
 export interface GeminiTestbed {
