@@ -10,7 +10,7 @@ import { acceptJsonBodies } from './authorization/json-form-bodies.js';
 import { AS_ROUTES, createProvider, isAuthorizationServerPath } from './authorization/provider.js';
 import { registrationEndpoint } from './authorization/registration.js';
 import { advertisedScopes } from './authorization/scopes.js';
-import type { Config } from './config.js';
+import { mcpResources, type Config } from './config.js';
 import { JsonRpcCode } from './errors.js';
 import { accessLog } from './http/access-log.js';
 import { cors } from './http/cors.js';
@@ -24,6 +24,7 @@ import type { LineSink, Logger } from './log.js';
 import { PUBLIC_DIR } from './paths.js';
 import { bearerGuard } from './resource/bearer.js';
 import { addConformanceFixtures } from './resource/conformance-fixtures.js';
+import { LEGACY_SSE_PATHS, legacySseEndpoint } from './resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from './resource/mcp-endpoint.js';
 import { resourceMetadataRoutes, resourceMetadataUrl } from './resource/metadata.js';
 import { SessionRegistry } from './resource/sessions.js';
@@ -52,7 +53,7 @@ const AUTHORIZATION_BODY_LIMIT = 32 * 1024;
 export async function createApp({ config, store, log, accessLogSink }: AppDeps): Promise<App> {
   const keys = await loadServerKeys(store.secrets);
   const accounts = new Accounts(store, config.passwordHashCost);
-  const consent = new ConsentMemory(store.consents, config.mcpUrl, config.grantTtl * 1000);
+  const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
   const provider = createProvider({ config, store, accounts, consent, keys, log });
   const authorizationServer = provider.callback();
   const sessions = config.stateless ? undefined : new SessionRegistry({
@@ -92,7 +93,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     res.set('Cache-Control', 'no-cache').send(homePage(config.mcpUrl));
   });
 
-  // 3. Resource server: metadata, then /mcp with CORS, the Origin check and the bearer guard before any routing.
+  // 3. Resource server: metadata, then /mcp (and the legacy /sse) with CORS, the Origin check and the bearer guard before any routing.
   app.use(resourceMetadataRoutes(config));
   app.use('/mcp', cors({
     methods: ['GET', 'POST', 'DELETE'],
@@ -111,6 +112,19 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     log,
     maxBodyBytes: MCP_BODY_LIMIT,
   }));
+  // The legacy HTTP+SSE transport (/sse, /messages) the same way, guarding its own resource, /sse.
+  if (sessions && config.legacySseUrl) {
+    const legacyCors = (method: string) => cors({ methods: [method], allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Last-Event-ID'], exposeHeaders: ['WWW-Authenticate'] });
+    app.use(LEGACY_SSE_PATHS.stream, legacyCors('GET'));
+    app.use(LEGACY_SSE_PATHS.messages, legacyCors('POST'));
+    app.use(legacySseEndpoint({
+      guards: [browserOrigins, bearerGuard(provider, { mcpUrl: config.legacySseUrl, resourceMetadataUrl: resourceMetadataUrl(config, config.legacySseUrl) })],
+      createServer: () => createMcpServer(tools),
+      sessions,
+      log,
+      maxBodyBytes: MCP_BODY_LIMIT,
+    }));
+  }
 
   // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.
   app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit }));

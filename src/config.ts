@@ -48,6 +48,11 @@ export interface Config {
   clientIdMetadataDocuments: boolean;
   /** TEST ONLY: metadata documents may be fetched from loopback addresses (only when publicUrl and bindHosts are loopback). */
   testOnlyCimdAllowLoopback: boolean;
+  /**
+   * The 2024-11-05 HTTP+SSE endpoint (`GET /sse`, `POST /messages`), a second RFC 8707 resource next
+   * to mcpUrl; undefined when LEGACY_SSE is off (and always in stateless mode).
+   */
+  legacySseUrl: string | undefined;
 }
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
@@ -133,6 +138,7 @@ const schema = z.object({
   TEST_ONLY_CONFORMANCE_FIXTURES: bool.default(false),
   CLIENT_ID_METADATA_DOCUMENTS: bool.default(true),
   TEST_ONLY_CIMD_ALLOW_LOOPBACK: bool.default(false),
+  LEGACY_SSE: bool.optional(),
 });
 
 type Raw = z.output<typeof schema>;
@@ -182,6 +188,10 @@ function derive(raw: Raw, cwd: string): Config {
       throw new ConfigError('ALLOWED_ORIGINS', `"${origin}" is not an origin like https://app.example.com`);
     }
   }
+  if (raw.LEGACY_SSE === true && raw.STATELESS) {
+    // An SSE session lives in this process for as long as its GET stream is open: it cannot be stateless.
+    throw new ConfigError('LEGACY_SSE', 'is true but STATELESS is true: the HTTP+SSE transport keeps a session per open stream; set LEGACY_SSE=false or leave it unset');
+  }
   return {
     port: raw.PORT,
     bindHosts: hosts,
@@ -211,7 +221,13 @@ function derive(raw: Raw, cwd: string): Config {
     testOnlyConformanceFixtures: raw.TEST_ONLY_CONFORMANCE_FIXTURES,
     clientIdMetadataDocuments: raw.CLIENT_ID_METADATA_DOCUMENTS,
     testOnlyCimdAllowLoopback: raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK,
+    legacySseUrl: (raw.LEGACY_SSE ?? !raw.STATELESS) ? `${publicUrl}/sse` : undefined,
   };
+}
+
+/** Every RFC 8707 resource this server issues tokens for: /mcp, and /sse while the legacy transport is on. */
+export function mcpResources(config: Pick<Config, 'mcpUrl' | 'legacySseUrl'>): string[] {
+  return config.legacySseUrl ? [config.mcpUrl, config.legacySseUrl] : [config.mcpUrl];
 }
 
 /** A server whose public URL is loopback listens on loopback only, unless HOST says otherwise. */

@@ -78,6 +78,16 @@ describe('configuration from the environment', () => {
     refuses({ PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '0' }, 'TRUST_PROXY', /TLS proxy/);
   });
 
+  it('serves the legacy HTTP+SSE transport at PUBLIC_URL/sse unless LEGACY_SSE=false; never in stateless mode', () => {
+    assert.equal(load({}).legacySseUrl, 'http://localhost:8080/sse');
+    assert.equal(load({ PUBLIC_URL: 'https://mcp.example.com' }).legacySseUrl, 'https://mcp.example.com/sse');
+    assert.equal(load({ LEGACY_SSE: 'false' }).legacySseUrl, undefined);
+    assert.equal(load({ STATELESS: 'true' }).legacySseUrl, undefined, 'off by default in stateless mode');
+    assert.equal(load({ STATELESS: 'true', LEGACY_SSE: 'false' }).legacySseUrl, undefined);
+    refuses({ STATELESS: 'true', LEGACY_SSE: 'true' }, 'LEGACY_SSE', /STATELESS/);
+    refuses({ LEGACY_SSE: 'sometimes' }, 'LEGACY_SSE', /boolean/);
+  });
+
   it('keeps access tokens at 10 minutes or more unless short ones are explicitly allowed', () => {
     refuses({ ACCESS_TOKEN_TTL: '60' }, 'ACCESS_TOKEN_TTL', /600s or more/);
     assert.equal(load({ ACCESS_TOKEN_TTL: '60', ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true' }).accessTokenTtl, 60);

@@ -26,7 +26,8 @@ const isOidcScope = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope);
  * takes down another.
  */
 export class ConsentMemory {
-  constructor(private readonly consents: ConsentStore, private readonly resource: string, private readonly lifetimeMs: number) {}
+  /** `resources`: every resource indicator the MCP scopes apply to (/mcp, and /sse when served). */
+  constructor(private readonly consents: ConsentStore, private readonly resources: string[], private readonly lifetimeMs: number) {}
 
   /**
    * oidc-provider's `loadExistingGrant`: the grant the user approved in this interaction, else a new
@@ -73,11 +74,15 @@ export class ConsentMemory {
     return consent && Date.now() - consent.grantedAt < this.lifetimeMs ? consent : undefined;
   }
 
-  /** Every known scope is also an authorization-server scope (see provider.ts); MCP ones are granted on /mcp too. */
+  /**
+   * Every known scope is also an authorization-server scope (see provider.ts); MCP ones are granted
+   * on each MCP resource too: the user approved what the application may do, whichever transport
+   * (/mcp or the legacy /sse) it then uses.
+   */
   #apply(grant: Grant, scopes: string[]): void {
     const known = scopes.filter((scope) => isOidcScope(scope) || isMcpScope(scope));
     const mcp = scopes.filter(isMcpScope);
     if (known.length) grant.addOIDCScope(known.join(' '));
-    if (mcp.length) grant.addResourceScope(this.resource, mcp.join(' '));
+    if (mcp.length) for (const resource of this.resources) grant.addResourceScope(resource, mcp.join(' '));
   }
 }

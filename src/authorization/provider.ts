@@ -2,7 +2,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import { errorPage } from '../../views/error.js';
 import { SafeHtml } from '../../views/html.js';
 import { signedOutPage, signOutPage } from '../../views/signed-out.js';
-import type { Config } from '../config.js';
+import { mcpResources, type Config } from '../config.js';
 import { pageHeaders } from '../http/page-headers.js';
 import type { Logger } from '../log.js';
 import { providerAdapter } from '../storage/provider-adapter.js';
@@ -53,6 +53,7 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   const { config, store, accounts, consent, keys, log } = deps;
   const secureCookies = config.publicUrl.startsWith('https:');
   const documents = clientMetadataDocuments(config, log, advertisedScopes);
+  const resources = mcpResources(config);
 
   const configuration: Configuration = {
     adapter: providerAdapter(store.models, { consumedGraceMs: { RefreshToken: config.refreshReuseGrace * 1000 } }),
@@ -104,16 +105,18 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       dPoP: { enabled: false },
       resourceIndicators: {
         enabled: true,
-        // Clients that send no `resource` still get a token for /mcp: it is the only resource here.
+        // Clients that send no `resource` still get a token for /mcp, the main resource here.
         defaultResource: async () => config.mcpUrl,
         useGrantedResource: async () => true,
+        // /mcp, and /sse when the legacy transport is on (clients configured with …/sse ask for it,
+        // as its metadata says). Each token's audience is the one resource it was asked for.
         getResourceServerInfo: async (_ctx, resourceIndicator) => {
-          if (resourceIndicator !== config.mcpUrl) {
-            throw new errors.InvalidTarget(`unknown resource; this server issues tokens only for ${config.mcpUrl}`);
+          if (!resources.includes(resourceIndicator)) {
+            throw new errors.InvalidTarget(`unknown resource; this server issues tokens only for ${resources.join(' and ')}`);
           }
           return {
             scope: mcpScopeNames.join(' '),
-            audience: config.mcpUrl,
+            audience: resourceIndicator,
             accessTokenTTL: config.accessTokenTtl,
             accessTokenFormat: 'opaque',
           };

@@ -2,10 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import morgan from 'morgan';
 import type { LineSink } from '../log.js';
 
-/** Query parameters whose values are secrets or one-time credentials; the access log shows them as "REDACTED". */
+/**
+ * Query parameters whose values are secrets or one-time credentials; the access log shows them as
+ * "REDACTED". The legacy transport's `sessionId` too: logs name sessions by their first 8 characters.
+ */
 const SECRET_PARAMS = new Set([
   'code', 'code_verifier', 'state', 'access_token', 'refresh_token', 'id_token', 'id_token_hint', 'token',
   'client_secret', 'password', 'registration_access_token', 'logout_token', 'assertion', 'client_assertion',
+  'sessionid',
 ]);
 
 export function redactUrl(url: string | undefined): string {

@@ -8,7 +8,7 @@ import { setPageHeaders } from './page-headers.js';
 export type Area = 'mcp' | 'page' | 'oauth';
 
 export function areaOf(req: Request): Area {
-  if (req.path === '/mcp' || req.path.startsWith('/mcp/')) return 'mcp';
+  if (req.path === '/mcp' || req.path.startsWith('/mcp/') || req.path === '/sse' || req.path === '/messages') return 'mcp';
   if (req.path.startsWith('/interaction/') || req.path === '/') return 'page';
   return 'oauth';
 }

@@ -47,6 +47,13 @@ export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
  * resource_metadata="…"` for an unknown, expired or revoked token, or one issued for another
  * resource. A request with no credentials at all gets the challenge without an error code
  * (RFC 6750 §3.1), which is all a client needs to start discovery.
+ *
+ * `mcpUrl` is the resource this guard protects: /mcp, or /sse for the legacy transport (whose
+ * /messages belongs to it). Each accepts only tokens whose audience is itself, so a token for /mcp
+ * is refused at /sse and the other way round (RFC 8707 audience restriction; the MCP authorization
+ * spec's "MUST validate that access tokens were issued specifically for them"). Both serve the
+ * same tools, but their metadata documents name different resources, and a client holds a token
+ * for the URL it was configured with; the 401 points it at the right metadata to get one.
  */
 export function bearerGuard(provider: Provider, options: { mcpUrl: string; resourceMetadataUrl: string }): RequestHandler {
   const verify = requireBearerAuth({

@@ -61,11 +61,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId) {
-      const session = registry.get(sessionId);
-      if (!session || !SessionRegistry.owns(session, caller)) {
-        if (session) log.warn('mcp.session_owner_mismatch', { session: sessionId.slice(0, 8), account: caller.subject, client: caller.clientId, owner: session.owner.subject });
-        throw new JsonRpcHttpError(404, JsonRpcCode.SessionNotFound, 'Session not found');
-      }
+      const session = registry.sessionOf(sessionId, StreamableHTTPServerTransport, caller);
       registry.track(session, res);
       await session.transport.handleRequest(req, res, req.body);
       return;

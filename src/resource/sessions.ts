@@ -1,14 +1,18 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Caller } from './bearer.js';
 
+/** A session's transport: Streamable HTTP (/mcp) or the legacy HTTP+SSE one (/sse and /messages). */
+export type SessionTransport = StreamableHTTPServerTransport | SSEServerTransport;
+
 /** A stateful MCP session: its server and transport, and who it belongs to. */
-export interface McpSession {
+export interface McpSession<T extends SessionTransport = SessionTransport> {
   id: string;
   server: McpServer;
-  transport: StreamableHTTPServerTransport;
+  transport: T;
   /** The account and client that opened it; requests from anyone else are refused. */
   owner: Caller;
   lastSeen: number;
@@ -27,7 +31,9 @@ export interface SessionLimits {
 /**
  * Live sessions, evicted after `idleTtlMs` without a request, and capped: clients often just
  * disconnect (the SDK client's close() sends no DELETE), and one token could otherwise open
- * sessions until memory runs out.
+ * sessions until memory runs out. Streamable HTTP and legacy SSE sessions share the caps: each
+ * costs the same (an McpServer), and a caller should not double their allowance by switching
+ * transport. A session is only ever found through the transport that opened it.
  */
 export class SessionRegistry {
   readonly #sessions = new Map<string, McpSession>();
@@ -46,8 +52,23 @@ export class SessionRegistry {
     return session.owner.subject === caller.subject && session.owner.clientId === caller.clientId;
   }
 
-  get(id: string): McpSession | undefined {
-    return this.#sessions.get(id);
+  get(id: string): McpSession | undefined;
+  /** The session with this id if it was opened through a `kind` transport. */
+  get<T extends SessionTransport>(id: string, kind: abstract new (...args: never[]) => T): McpSession<T> | undefined;
+  get(id: string, kind?: abstract new (...args: never[]) => SessionTransport): McpSession | undefined {
+    const session = this.#sessions.get(id);
+    return session && (!kind || session.transport instanceof kind) ? session : undefined;
+  }
+
+  /**
+   * The session `id` that `caller` opened through a `kind` transport, or 404. Another caller's
+   * session is never handed over, only logged: a session id is not a credential.
+   */
+  sessionOf<T extends SessionTransport>(id: string, kind: abstract new (...args: never[]) => T, caller: Caller): McpSession<T> {
+    const session = this.get(id, kind);
+    if (session && SessionRegistry.owns(session, caller)) return session;
+    if (session) this.log.warn('mcp.session_owner_mismatch', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId, owner: session.owner.subject });
+    throw new JsonRpcHttpError(404, JsonRpcCode.SessionNotFound, 'Session not found');
   }
 
   /** Makes room for one more session of `caller`, or refuses. Call before creating it. */

@@ -184,6 +184,7 @@ function fakeContext(accountId: string, clientId: string): KoaContextWithOIDC {
 
 describe('ConsentMemory: remembered consent expires', () => {
   const RESOURCE = 'http://localhost:8080/mcp';
+  const LEGACY_RESOURCE = 'http://localhost:8080/sse';
   const LIFETIME_MS = 400;
   let dir: string;
   let store: Store;
@@ -196,21 +197,21 @@ describe('ConsentMemory: remembered consent expires', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('rebuilds a grant from a consent saved just now, with the remembered scopes for the authorization server and the MCP resource', async () => {
-    const memory = new ConsentMemory(store.consents, RESOURCE, LIFETIME_MS);
+  it('rebuilds a grant from a consent saved just now, with the remembered scopes for the authorization server and each MCP resource', async () => {
+    const memory = new ConsentMemory(store.consents, [RESOURCE, LEGACY_RESOURCE], LIFETIME_MS);
     await store.consents.save({ accountId: 'alice', clientId: 'app-1', scopes: ['openid', 'uuid:generate'], grantedAt: Date.now() });
     const grant = (await memory.loadExistingGrant(fakeContext('alice', 'app-1'))) as unknown as FakeGrant | undefined;
     assert.ok(grant instanceof FakeGrant, 'a grant rebuilt from the remembered consent');
     assert.deepEqual(grant.init, { accountId: 'alice', clientId: 'app-1' });
     assert.deepEqual(grant.oidcScopes.sort(), ['openid', 'uuid:generate']);
-    assert.deepEqual(grant.resourceScopes, { [RESOURCE]: ['uuid:generate'] });
+    assert.deepEqual(grant.resourceScopes, { [RESOURCE]: ['uuid:generate'], [LEGACY_RESOURCE]: ['uuid:generate'] }, 'one approval covers /mcp and the legacy /sse');
     assert.ok(FakeGrant.saved.includes(grant), 'the grant was saved');
     assert.equal(await memory.loadExistingGrant(fakeContext('alice', 'another-app')), undefined, 'another client has no consent');
     assert.equal(await memory.loadExistingGrant(fakeContext('bob', 'app-1')), undefined, 'another account has no consent');
   });
 
   it('after its lifetime a remembered consent gives no grant, though the record is still stored', async () => {
-    const memory = new ConsentMemory(store.consents, RESOURCE, LIFETIME_MS);
+    const memory = new ConsentMemory(store.consents, [RESOURCE], LIFETIME_MS);
     await store.consents.save({ accountId: 'carol', clientId: 'app-2', scopes: ['uuid:generate', 'profile:read'], grantedAt: Date.now() });
     assert.ok(await memory.loadExistingGrant(fakeContext('carol', 'app-2')), 'in force right after it was given');
     await sleep(LIFETIME_MS + 100);

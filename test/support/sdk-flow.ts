@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -11,11 +12,23 @@ import { ADMIN } from './server-process.js';
 interface Target {
   url: string;
   mcpUrl: string;
+  /** The legacy HTTP+SSE URL, for `transport: 'sse'`. */
+  sseUrl?: string;
+}
+
+/** Which of the SDK's client transports: Streamable HTTP to /mcp, or the deprecated HTTP+SSE one to /sse. */
+export type SdkTransport = 'streamable-http' | 'sse';
+
+function sdkTransport(server: Target, oauth: InMemoryOAuthClient, options: { fetch?: FetchLike; transport?: SdkTransport }): StreamableHTTPClientTransport | SSEClientTransport {
+  const settings = { authProvider: oauth, fetch: options.fetch };
+  if ((options.transport ?? 'streamable-http') === 'streamable-http') return new StreamableHTTPClientTransport(new URL(server.mcpUrl), settings);
+  if (!server.sseUrl) throw new Error('this server has no sseUrl');
+  return new SSEClientTransport(new URL(server.sseUrl), settings);
 }
 
 /** Connects the official SDK client with its stored tokens; `fetch` is the transport's (to record its requests). */
-export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { fetch?: FetchLike } = {}): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: options.fetch });
+export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { fetch?: FetchLike; transport?: SdkTransport } = {}): Promise<Client> {
+  const transport = sdkTransport(server, oauth, options);
   const client = new Client({ name: 'sdk-e2e', version: '1.0.0' });
   await client.connect(transport);
   return client;
@@ -26,8 +39,8 @@ export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClien
  * authorization URL; the person signs in and allows in `browser`; the SDK exchanges the code.
  * Returns where the browser was sent back to.
  */
-export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person; fetch?: FetchLike } = {}): Promise<URL> {
-  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider: oauth, fetch: options.fetch });
+export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person; fetch?: FetchLike; transport?: SdkTransport } = {}): Promise<URL> {
+  const transport = sdkTransport(server, oauth, options);
   oauth.authorizationUrl = undefined;
   await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
   assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');

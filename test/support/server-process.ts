@@ -13,6 +13,8 @@ export const ADMIN: Person = { username: 'admin', password: 'test-admin-password
 export interface ServerProcess {
   url: string;
   mcpUrl: string;
+  /** The legacy HTTP+SSE endpoint (served unless LEGACY_SSE=false or STATELESS=true). */
+  sseUrl: string;
   port: number;
   dataDir: string;
   child: ChildProcess;
@@ -73,7 +75,11 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   }));
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Not left running: its open pipes would keep the test process alive until the runner's timeout.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 20 s:\n${output}`));
+    }, 20_000);
     const check = () => {
       if (output.includes(' is running at ')) {
         clearTimeout(timer);
@@ -92,6 +98,7 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   return {
     url,
     mcpUrl: `${url}/mcp`,
+    sseUrl: `${url}/sse`,
     port,
     dataDir,
     child,
