@@ -92,6 +92,12 @@ export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform' }).end();
   });
   router.get(stream, openStream);
+  // A client given a /sse URL first tries Streamable HTTP there: a POST. The MCP spec lets the
+  // answer be 404 or 405; Gemini CLI falls back to SSE after signing in only on a 404
+  // (mcp-client.js retryWithOAuth), so the POST gets 404, and other methods 405.
+  router.post(stream, () => {
+    throw new JsonRpcHttpError(404, JsonRpcCode.ServerError, `Not Found: POST ${stream} is not an MCP endpoint; Streamable HTTP is at /mcp, and this transport posts to ${messages}`);
+  });
   router.all(stream, methodNotAllowed('GET, HEAD, OPTIONS'));
   router.post(messages, requireJson, json, postMessage);
   router.all(messages, methodNotAllowed('POST, OPTIONS'));

@@ -47,7 +47,7 @@ const MINUTE = 60_000;
 async function assertConnectedOverSse(requests: RecordedRequest[], token: string, log: ServerLog): Promise<void> {
   const probe = requests.find((request) => request.url.pathname === '/sse' && request.method === 'POST');
   assert.ok(probe, 'Gemini first tried Streamable HTTP at the url (POST /sse)');
-  assert.equal(probe.status, 405, 'the server says POST is not a method of /sse, and Gemini falls back to SSE');
+  assert.equal(probe.status, 404, 'the server says /sse is no Streamable HTTP endpoint, and Gemini falls back to SSE');
   const streams = requests.filter((request) => request.url.pathname === '/sse' && request.method === 'GET');
   assert.equal(streams.length, 1, 'one event stream');
   assert.equal(streams[0]!.status, 200);
@@ -93,7 +93,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION
     assert.equal(((await introspection.json()) as { aud?: string }).aud, bed.server.sseUrl, 'the token is bound to /sse');
   });
 
-  it('connect with the stored token: Streamable HTTP refused (405), then the SSE stream: tools/list and tools/call through Gemini\'s own MCP client', { timeout: 60_000 }, async () => {
+  it('connect with the stored token: Streamable HTTP refused (404), then the SSE stream: tools/list and tools/call through Gemini\'s own MCP client', { timeout: 60_000 }, async () => {
     const before = stored();
     bed.step();
     const log = await serverLog(bed.server);
@@ -102,7 +102,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION
     await assertConnectedOverSse(bed.since(), before.token.accessToken, log);
     assert.equal(requestsTo(bed.since(), 'POST', '/token').length, 0, 'no refresh needed for a fresh token');
     assert.equal(stored().token.accessToken, before.token.accessToken);
-    assert.match(bed.debugLog.lines.join('\n'), /HTTP connection failed, attempting SSE fallback/, 'Gemini says why it switched');
+    assert.match(bed.debugLog.lines.join('\n'), /HTTP returned 404, trying SSE transport/, 'Gemini says why it switched');
   });
 
   it('refresh ahead of expiry: Gemini refreshes a token within 5 minutes of expiring (resource=/sse), and the tools still work over SSE', { timeout: 60_000 }, async () => {
@@ -144,13 +144,12 @@ describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION
 
 /**
  * Signing in from the startup connect itself (oauth.enabled and no stored token), which Gemini
- * does without `/mcp auth`. With `"type": "sse"` it works: the 401 on GET /sse starts Gemini's
- * discovery and sign-in, and its retry builds an SSE transport with the new token. With a `url`
- * and no `type` it does not, in Gemini 0.61.0: the first attempt is Streamable HTTP (POST → 401),
- * so after signing in `retryWithOAuth` retries Streamable HTTP and falls back to SSE only if that
- * error's text contains "404" (`String(httpError).includes('404')`); this server answers the
- * POST with 405 Method Not Allowed, the status the MCP spec's backwards-compatibility section
- * names, so the connect fails. The token is stored, though, and the next start connects.
+ * does without `/mcp auth`. With `"type": "sse"` the 401 on GET /sse starts Gemini's discovery and
+ * sign-in, and its retry builds an SSE transport with the new token. With a `url` and no `type`
+ * the first attempt is Streamable HTTP (POST → 401); after signing in, Gemini 0.61.0's
+ * `retryWithOAuth` retries Streamable HTTP and falls back to SSE only if that error's text
+ * contains "404" (`String(httpError).includes('404')`): this is why the server answers a POST to
+ * /sse with 404 rather than 405 (the MCP spec's backwards-compatibility section allows either).
  */
 describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
   const bed = geminiTestbed();
@@ -184,32 +183,27 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
     assert.ok(!requests.some((request) => request.url.pathname === '/sse' && request.method === 'POST'), 'no Streamable HTTP attempt with "type": "sse"');
   });
 
-  it('with a url and no type: the sign-in completes and the token is stored, but the connect fails on 405 (Gemini 0.61.0 falls back to SSE after sign-in only on 404); the next connect uses the token', { timeout: 60_000 }, async () => {
+  it('with a url and no type: the connect signs in, its Streamable HTTP retry gets 404, and it connects over SSE with the new token', { timeout: 60_000 }, async () => {
     bed.step();
     const config: MCPServerConfig = { url: bed.server.sseUrl, oauth: { enabled: true } };
-    let failure: unknown;
-    await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-url', config).then(
-      async (client) => {
-        await client.close();
-        assert.fail('Gemini 0.61.0 connected after signing in: its retry now falls back to SSE on 405, and this test can say so');
-      },
-      (error: unknown) => {
-        failure = error;
-      },
-    )).catch(bed.explain);
-    assert.match(String(failure), /Error POSTing to endpoint[^]*Method not allowed/, `the retry's error: ${String(failure)}`);
+    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-url', config)).catch(bed.explain);
+    const client = signIn.result;
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((tool) => tool.name).sort(), ['generate_uuid', 'get_user_profile']);
+    } finally {
+      await client.close();
+    }
+    assert.equal(signIn.authUrl.searchParams.get('resource'), bed.server.sseUrl);
     const credentials = credentialsFor('uuid-url');
-    assert.ok(credentials, 'the token was stored');
+    assert.ok(credentials, 'Gemini stored the token');
     assert.equal(credentials.mcpServerUrl, bed.server.sseUrl);
-    const posts = bed.since().filter((request) => request.url.pathname === '/sse' && request.method === 'POST');
-    assert.deepEqual(posts.map((request) => request.status), [401, 405], 'Streamable HTTP without a token (401), then with the new one (405)');
+    const requests = bed.since();
+    const posts = requests.filter((request) => request.url.pathname === '/sse' && request.method === 'POST');
+    assert.deepEqual(posts.map((request) => request.status), [401, 404], 'Streamable HTTP without a token (401), then with the new one (404)');
     assert.equal(posts[1]!.authorization, `Bearer ${credentials.token.accessToken}`);
-    assert.ok(!bed.since().some((request) => request.url.pathname === '/sse' && request.method === 'GET'), 'no SSE attempt after the sign-in');
-
-    bed.step();
-    const log = await serverLog(bed.server);
-    const uuid = await withGeminiTools(bed.gemini, 'uuid-url', config, mcpContext, async ({ run }) => run('generate_uuid')).catch(bed.explain);
-    assert.ok(isUuidV4(uuid.trim()), uuid);
-    await assertConnectedOverSse(bed.since(), credentials.token.accessToken, log);
+    const streams = requests.filter((request) => request.url.pathname === '/sse' && request.method === 'GET');
+    assert.deepEqual(streams.map((request) => request.status), [200], 'then one event stream, opened with the new token');
+    assert.equal(streams[0]!.authorization, `Bearer ${credentials.token.accessToken}`);
   });
 });

@@ -231,9 +231,14 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     assert.equal(legacy.stream.pending.length, 0, 'no error was sent down the stream');
   });
 
-  it('wrong methods get 405 with Allow, after the token check; HEAD with a token opens no session', async () => {
-    for (const [method, path, allow] of [['POST', '/sse', 'GET, HEAD, OPTIONS'], ['DELETE', '/sse', 'GET, HEAD, OPTIONS'], ['GET', '/messages', 'POST, OPTIONS'], ['PUT', '/messages', 'POST, OPTIONS']] as const) {
-      const body = method === 'POST' || method === 'PUT' ? JSON.stringify(legacyInitialize(1)) : undefined;
+  it('POST /sse (a client probing for Streamable HTTP) gets 404, other wrong methods 405 with Allow, all after the token check; HEAD with a token opens no session', async () => {
+    const probe = { method: 'POST', body: JSON.stringify(legacyInitialize(1)) };
+    assertChallenge(await request(server.sseUrl, probe), sseMetadataUrl(server), undefined, 'POST /sse without a token');
+    const notFound = await request(server.sseUrl, { ...probe, headers: { authorization: `Bearer ${sseTokens.access_token}`, 'content-type': 'application/json' } });
+    jsonRpcError(notFound, 404, -32000, 'POST /sse');
+    assert.match(String((notFound.json?.error as { message?: string } | undefined)?.message), /Streamable HTTP is at \/mcp/);
+    for (const [method, path, allow] of [['DELETE', '/sse', 'GET, HEAD, OPTIONS'], ['PUT', '/sse', 'GET, HEAD, OPTIONS'], ['GET', '/messages', 'POST, OPTIONS'], ['PUT', '/messages', 'POST, OPTIONS']] as const) {
+      const body = method === 'PUT' ? JSON.stringify(legacyInitialize(1)) : undefined;
       assertChallenge(await request(`${server.url}${path}`, { method, body }), sseMetadataUrl(server), undefined, `${method} ${path} without a token`);
       const reply = await request(`${server.url}${path}`, { method, body, headers: { authorization: `Bearer ${sseTokens.access_token}`, 'content-type': 'application/json' } });
       jsonRpcError(reply, 405, -32000, `${method} ${path}`);
