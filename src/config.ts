@@ -176,11 +176,13 @@ function derive(raw: Raw, cwd: string): Config {
   }
   const loopbackOnly = isLoopbackHostname(new URL(publicUrl).hostname);
   const hosts = bindHosts(raw.HOST, loopbackOnly);
-  if (raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK) {
-    // It lets anyone who can reach the server make it fetch from the server's own machine.
-    if (!loopbackOnly) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when PUBLIC_URL is not loopback (${publicUrl})`);
+  // Test-only settings (fixture tools, fetching documents from this machine) must never reach a
+  // server others can use: they are refused unless the server is on loopback in every sense.
+  for (const setting of ['TEST_ONLY_CONFORMANCE_FIXTURES', 'TEST_ONLY_CIMD_ALLOW_LOOPBACK'] as const) {
+    if (!raw[setting]) continue;
+    if (!loopbackOnly) throw new ConfigError(setting, `is for tests on this machine only; it is refused when PUBLIC_URL is not loopback (${publicUrl})`);
     const exposed = hosts.find((host) => host !== 'localhost' && addressKind(host) !== 'loopback');
-    if (exposed) throw new ConfigError('TEST_ONLY_CIMD_ALLOW_LOOPBACK', `is for tests on this machine only; it is refused when HOST is not loopback (${exposed})`);
+    if (exposed) throw new ConfigError(setting, `is for tests on this machine only; it is refused when HOST is not loopback (${exposed})`);
   }
   const allowedOrigins = raw.ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean);
   for (const origin of allowedOrigins) {

@@ -88,6 +88,16 @@ describe('configuration from the environment', () => {
     refuses({ LEGACY_SSE: 'sometimes' }, 'LEGACY_SSE', /boolean/);
   });
 
+  it('refuses every TEST_ONLY_ setting unless the server is on loopback (its public URL and every address it binds)', () => {
+    for (const setting of ['TEST_ONLY_CONFORMANCE_FIXTURES', 'TEST_ONLY_CIMD_ALLOW_LOOPBACK']) {
+      refuses({ [setting]: 'true', PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '1' }, setting, /is for tests on this machine only; it is refused when PUBLIC_URL is not loopback \(https:\/\/mcp\.example\.com\)$/);
+      refuses({ [setting]: 'true', HOST: '0.0.0.0' }, setting, /refused when HOST is not loopback \(0\.0\.0\.0\)$/);
+      assert.doesNotThrow(() => load({ [setting]: 'true', HOST: '127.0.0.1' }));
+    }
+    assert.equal(load({ TEST_ONLY_CONFORMANCE_FIXTURES: 'true' }).testOnlyConformanceFixtures, true);
+    assert.equal(load({}).testOnlyConformanceFixtures, false);
+  });
+
   it('keeps access tokens at 10 minutes or more unless short ones are explicitly allowed', () => {
     refuses({ ACCESS_TOKEN_TTL: '60' }, 'ACCESS_TOKEN_TTL', /600s or more/);
     assert.equal(load({ ACCESS_TOKEN_TTL: '60', ALLOW_SHORT_ACCESS_TOKEN_TTL: 'true' }).accessTokenTtl, 60);
