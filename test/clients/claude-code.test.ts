@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { accessLog, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { eventually } from '../support/eventually.js';
@@ -35,23 +36,21 @@ const TOOL = `mcp__${NAME}__generate_uuid`;
 const MINUTE = 60_000;
 
 /**
- * How Claude Code registers. Only dynamic registration for now; a Client ID Metadata Document
- * variant (MCP_OAUTH_CLIENT_METADATA_URL pointing at a local https document, with the server's
- * test-only setting to fetch it) can reuse the same suite with its own server environment, Claude
- * Code environment and registration check.
+ * How Claude Code registers, and what that needs around it. Only dynamic registration for now: the
+ * server has no Client ID Metadata Documents yet. A CIMD variant reuses the whole suite with its
+ * own `prepare` (a local https document, the server's test-only setting to fetch it, Claude Code's
+ * MCP_OAUTH_CLIENT_METADATA_URL) and `check` (no /register; the document's URL as client id).
  */
 interface Registration {
   name: string;
-  serverEnv: Record<string, string>;
-  claudeEnv: Record<string, string>;
+  prepare(): Promise<{ serverEnv: Record<string, string>; claudeEnv: Record<string, string>; close(): Promise<void> }>;
   /** Checks the registration (or its absence) and returns the client id Claude Code uses. */
   check(context: { server: ServerProcess; log: AccessLogEntry[]; authUrl: URL }): Promise<string>;
 }
 
 const dynamicRegistration: Registration = {
   name: 'dynamic registration',
-  serverEnv: {},
-  claudeEnv: {},
+  prepare: async () => ({ serverEnv: {}, claudeEnv: {}, close: async () => {} }),
   async check({ server, log, authUrl }) {
     const registrations = log.filter((entry) => entry.url.pathname === '/register');
     assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(log)}`);
@@ -86,6 +85,8 @@ function claudeCodeRecipe(registration: Registration): void {
     let claude: ClaudeSandbox;
     let model: FakeModelApi;
     let clientId: string;
+    let prepared: Awaited<ReturnType<Registration['prepare']>> | undefined;
+    let login: CliRun | undefined;
     /** How many access-log lines of the current server process came before the current step. */
     let mark = 0;
     const log = () => accessLog(server.output(), server.url);
@@ -97,19 +98,22 @@ function claudeCodeRecipe(registration: Registration): void {
     before(async () => {
       launches = browserLaunches();
       claude = claudeSandbox(launches.bin, launches.browserCommand);
-      [server, model] = await Promise.all([startServerProcess({ env: registration.serverEnv }), startFakeAnthropicApi(TOOL)]);
+      prepared = await registration.prepare();
+      [server, model] = await Promise.all([startServerProcess({ env: prepared.serverEnv }), startFakeAnthropicApi(TOOL)]);
     }, { timeout: 60_000 });
 
     after(async () => {
+      login?.stop();
       await server?.stop();
       await model?.close();
+      await prepared?.close();
       if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
       claude?.remove();
       launches?.remove();
     }, { timeout: 30_000 });
 
     const run = (args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) =>
-      claude.run(args, { ...options, env: { ...registration.claudeEnv, ...options.env } });
+      claude.run(args, { ...options, env: { ...prepared!.claudeEnv, ...options.env } });
 
     /** `claude mcp get uuid`, which health-checks the server: its Status line. */
     const status = async (): Promise<string> => {
@@ -188,7 +192,7 @@ function claudeCodeRecipe(registration: Registration): void {
       step();
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
-      const login = claude.startInTerminal(command.slice(1), { env: registration.claudeEnv, timeoutMs: 120_000 });
+      login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
       const authUrl = await Promise.race([
         launches.next(0, 60_000, login.output),
         login.result.then((result) => assert.fail(`claude mcp login ended before opening the browser:\n${result.text}`)),
@@ -295,7 +299,7 @@ function claudeCodeRecipe(registration: Registration): void {
       const before = stored();
       const { dataDir, port, url } = server;
       assert.equal(await server.stop(), 0, 'clean shutdown');
-      server = await startServerProcess({ dataDir, port, env: registration.serverEnv });
+      server = await startServerProcess({ dataDir, port, env: prepared!.serverEnv });
       assert.equal(server.url, url);
       mark = 0;
       assert.equal(await status(), '✔ Connected');

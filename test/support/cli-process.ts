@@ -42,6 +42,8 @@ export interface CliRun {
   /** stdout and stderr so far, as plain text. */
   output(): string;
   result: Promise<CliResult>;
+  /** Ends it and what it started, if still running (a test that fails while it waits). */
+  stop(): void;
 }
 
 export function startCli(command: string, args: string[], options: CliOptions): CliRun {
@@ -75,7 +77,7 @@ export function startCli(command: string, args: string[], options: CliOptions): 
     });
   });
   result.catch(() => {}); // awaited by the caller; a rejection before that is not "unhandled"
-  return { output: () => plainText(both), result };
+  return { output: () => plainText(both), result, stop: () => killGroup(child) };
 }
 
 export function runCli(command: string, args: string[], options: CliOptions): Promise<CliResult> {
