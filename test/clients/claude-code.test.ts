@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { accessLog, describeRequests, type AccessLogEntry } from '../support/access-log.js';
+import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
@@ -87,13 +87,7 @@ function claudeCodeRecipe(registration: Registration): void {
     let clientId: string;
     let prepared: Awaited<ReturnType<Registration['prepare']>> | undefined;
     let login: CliRun | undefined;
-    /** How many access-log lines of the current server process came before the current step. */
-    let mark = 0;
-    const log = () => accessLog(server.output(), server.url);
-    const step = () => {
-      mark = log().length;
-    };
-    const since = () => log().slice(mark);
+    const accessLog = new AccessLogSteps(() => server);
 
     before(async () => {
       launches = browserLaunches();
@@ -175,12 +169,12 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('before signing in: `claude mcp list` and `claude mcp get` say "Needs authentication", after discovering the server from its 401', { timeout: 60_000 }, async () => {
-      step();
+      accessLog.step();
       const list = await run(['mcp', 'list']);
       assert.equal(list.code, 0, list.text);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ! Needs authentication`), list.text);
       assert.equal(await status(), '! Needs authentication');
-      const seen = since();
+      const seen = accessLog.since();
       assert.ok(seen.some((entry) => entry.method === 'POST' && entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-protected-resource/mcp' && entry.status === 200), describeRequests(seen));
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-authorization-server' && entry.status === 200), describeRequests(seen));
@@ -189,7 +183,7 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('`claude mcp login uuid`: registration, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file', { timeout: 150_000 }, async () => {
-      step();
+      accessLog.step();
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
@@ -215,11 +209,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(params.prompt, 'consent');
       assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
       assert.ok(params.state, 'state');
-      const seen = await eventually(() => {
-        const entries = since();
-        assert.ok(entries.some((entry) => entry.url.pathname === '/token'), `the token exchange is in the access log:\n${describeRequests(entries)}`);
-        return entries;
-      });
+      const seen = await accessLog.sinceIncluding('/token');
       const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
       assert.equal(authorizations.length, 1, describeRequests(seen));
       assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
@@ -253,17 +243,17 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('after signing in: `claude mcp list` and `claude mcp get` say "✔ Connected", with the stored token', { timeout: 60_000 }, async () => {
-      step();
+      accessLog.step();
       const list = await run(['mcp', 'list']);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ✔ Connected`), list.text);
       assert.equal(await status(), '✔ Connected');
-      assertMcpAccepted(since());
+      assertMcpAccepted(accessLog.since());
     });
 
     it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Claude Code\'s MCP client calls the server and returns a v4 UUID', { timeout: 150_000 }, async () => {
-      step();
+      accessLog.step();
       await generateUuidThroughClaude();
-      const seen = since();
+      const seen = accessLog.since();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
       assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${clientId}`));
@@ -274,13 +264,9 @@ function claudeCodeRecipe(registration: Registration): void {
       const [key] = Object.keys(claude.mcpCredentials()).filter((candidate) => candidate.startsWith(`${NAME}|`));
       // Claude Code refreshes a stored token that expires within 300 s (its provider's tokens()).
       claude.writeMcpCredentials({ ...claude.mcpCredentials(), [key!]: { ...before, expiresAt: Date.now() + MINUTE } });
-      step();
+      accessLog.step();
       assert.equal(await status(), '✔ Connected');
-      const seen = await eventually(() => {
-        const entries = since();
-        assert.ok(entries.some((entry) => entry.url.pathname === '/token'), `a refresh in the access log:\n${describeRequests(entries)}`);
-        return entries;
-      });
+      const seen = await accessLog.sinceIncluding('/token');
       const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -301,10 +287,10 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(await server.stop(), 0, 'clean shutdown');
       server = await startServerProcess({ dataDir, port, env: prepared!.serverEnv });
       assert.equal(server.url, url);
-      mark = 0;
+      accessLog.restarted();
       assert.equal(await status(), '✔ Connected');
       await generateUuidThroughClaude();
-      const seen = log();
+      const seen = accessLog.all();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
       assert.deepEqual(stored(), before, 'the credentials file is unchanged');
@@ -313,12 +299,12 @@ function claudeCodeRecipe(registration: Registration): void {
 
     it('`claude mcp logout uuid` revokes both tokens at the server: the access token is then refused at /mcp, the refresh token at /token', { timeout: 60_000 }, async () => {
       const before = stored();
-      step();
+      accessLog.step();
       const result = await run(['mcp', 'logout', NAME]);
       assert.equal(result.code, 0, result.text);
       const seen = await eventually(() => {
-        const entries = since().filter((entry) => entry.url.pathname === '/revoke');
-        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(since())}`);
+        const entries = accessLog.since().filter((entry) => entry.url.pathname === '/revoke');
+        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(accessLog.since())}`);
         return entries;
       });
       assert.deepEqual(seen.map((entry) => `${entry.method} ${entry.status}`), ['POST 200', 'POST 200']);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { accessLog, describeRequests, type AccessLogEntry } from '../support/access-log.js';
+import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { eventually } from '../support/eventually.js';
@@ -39,12 +39,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   let gemini: GeminiCliSandbox;
   let model: FakeModelApi;
   let terminal: TerminalSession | undefined;
-  let mark = 0;
-  const log = () => accessLog(server.output(), server.url);
-  const step = () => {
-    mark = log().length;
-  };
-  const since = () => log().slice(mark);
+  const accessLog = new AccessLogSteps(() => server);
 
   before(async () => {
     launches = browserLaunches();
@@ -108,18 +103,18 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   });
 
   it('before signing in: `gemini mcp list` says Disabled in an untrusted folder, Disconnected in a trusted one, after the server\'s 401', { timeout: 120_000 }, async () => {
-    step();
+    accessLog.step();
     assert.equal(await listed({ GEMINI_CLI_TRUST_WORKSPACE: undefined }), `○ ${NAME}: ${server.mcpUrl} (http) - Disabled`);
-    assert.deepEqual(since(), [], 'in an untrusted folder Gemini does not contact the server');
+    assert.deepEqual(accessLog.since(), [], 'in an untrusted folder Gemini does not contact the server');
     assert.equal(await listed(), `✗ ${NAME}: ${server.mcpUrl} (http) - Disconnected`);
-    const seen = since();
+    const seen = accessLog.since();
     assert.ok(seen.some((entry) => entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
     assert.deepEqual(launches.urls(), [], 'and opens no browser');
   });
 
   it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
-    step();
+    accessLog.step();
     terminal = gemini.startInteractive();
     await terminal.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
     terminal.type(`/mcp auth ${NAME}`);
@@ -154,11 +149,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(params.scope, 'openid offline_access uuid:generate profile:read', 'every scope the server advertises');
     assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
     assert.ok(params.state);
-    const seen = await eventually(() => {
-      const entries = since();
-      assert.ok(entries.some((entry) => entry.url.pathname === '/token'), `the token exchange is in the access log:\n${describeRequests(entries)}`);
-      return entries;
-    });
+    const seen = await accessLog.sinceIncluding('/token');
     const registrations = seen.filter((entry) => entry.url.pathname === '/register');
     assert.deepEqual(registrations.map((entry) => `${entry.method} ${entry.status}`), ['POST 201'], `Gemini registered once:\n${describeRequests(seen)}`);
     const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
@@ -202,15 +193,15 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   });
 
   it('after signing in: `gemini mcp list` says Connected, with the stored token', { timeout: 120_000 }, async () => {
-    step();
+    accessLog.step();
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    assertMcpAccepted(since());
+    assertMcpAccepted(accessLog.since());
   });
 
   it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Gemini CLI\'s MCP client calls the server and returns a v4 UUID', { timeout: 180_000 }, async () => {
-    step();
+    accessLog.step();
     await generateUuidThroughGemini();
-    const seen = since();
+    const seen = accessLog.since();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
     assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${stored().clientId}`));
@@ -220,13 +211,9 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     const before = stored();
     // Gemini counts a token as expired five minutes early (MCPOAuthTokenStorage.isTokenExpired) and then refreshes it.
     writeTokenFile(gemini.tokenFile, [{ ...before, token: { ...before.token, expiresAt: Date.now() + MINUTE } }]);
-    step();
+    accessLog.step();
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    const seen = await eventually(() => {
-      const entries = since();
-      assert.ok(entries.some((entry) => entry.url.pathname === '/token'), `a refresh in the access log:\n${describeRequests(entries)}`);
-      return entries;
-    });
+    const seen = await accessLog.sinceIncluding('/token');
     const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
     assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -245,10 +232,10 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(await server.stop(), 0, 'clean shutdown');
     server = await startServerProcess({ dataDir, port });
     assert.equal(server.url, url);
-    mark = 0;
+    accessLog.restarted();
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
     await generateUuidThroughGemini();
-    const seen = log();
+    const seen = accessLog.all();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
     assert.deepEqual(stored(), before, 'the token file is unchanged');
