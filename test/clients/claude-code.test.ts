@@ -50,7 +50,9 @@ interface Registration {
 
 const dynamicRegistration: Registration = {
   name: 'dynamic registration',
-  prepare: async () => ({ serverEnv: {}, claudeEnv: {}, close: async () => {} }),
+  // A server that offers metadata documents (CLIENT_ID_METADATA_DOCUMENTS, from the CIMD work; ignored
+  // by a server without them) would get Claude Code's claude.ai document URL instead of a registration.
+  prepare: async () => ({ serverEnv: { CLIENT_ID_METADATA_DOCUMENTS: 'false' }, claudeEnv: {}, close: async () => {} }),
   async check({ server, log, authUrl }) {
     const registrations = log.filter((entry) => entry.url.pathname === '/register');
     assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(log)}`);
@@ -302,6 +304,7 @@ function claudeCodeRecipe(registration: Registration): void {
       accessLog.step();
       const result = await run(['mcp', 'logout', NAME]);
       assert.equal(result.code, 0, result.text);
+      assert.match(result.text, new RegExp(`Signed out of "${NAME}"`));
       const seen = await eventually(() => {
         const entries = accessLog.since().filter((entry) => entry.url.pathname === '/revoke');
         assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(accessLog.since())}`);
