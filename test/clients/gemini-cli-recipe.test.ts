@@ -5,10 +5,9 @@ import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { eventually } from '../support/eventually.js';
 import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { writeTokenFile } from '../support/gemini-cli.js';
-import { GEMINI_CLI_VERSION, geminiCliSandbox, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
+import { GEMINI_CLI_VERSION, geminiCliSandbox, submitSlashCommand, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
 import { readmeCommand } from '../support/readme-recipes.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import type { TerminalSession } from '../support/terminal-session.js';
@@ -115,30 +114,27 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
 
   it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
     accessLog.step();
-    terminal = gemini.startInteractive();
-    await terminal.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
-    terminal.type(`/mcp auth ${NAME}`);
-    await terminal.waitFor(new RegExp(`> /mcp auth ${NAME}`), 10_000, 'the command typed');
-    terminal.press('Enter');
-    // The completion menu may take the first Enter (completing the name already typed); a second submits.
-    const prompt = /Do you want to continue\?/;
-    const asked = await terminal.waitFor(prompt, 10_000, 'Gemini asking before it opens the browser').catch(() => {
-      terminal!.press('Enter');
-      return terminal!.waitFor(prompt, 20_000, 'Gemini asking before it opens the browser');
-    });
-    assert.match(asked, new RegExp(`Authentication required for MCP Server: '${NAME}\\.'`));
-    assert.match(asked, /● 1\. Yes/, '"Yes" is selected');
-    terminal.press('Enter');
-    const authUrl = await launches.next(0, 60_000, () => terminal!.screen());
-    const returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
-    assert.equal(returned.status, 200, `Gemini's callback accepted the redirect: ${returned.page}`);
-    assert.match(returned.page, /Authentication Successful/);
-    await terminal.waitFor(new RegExp(`Successfully authenticated and reloaded tools for '${NAME}'`), 60_000, 'Gemini reporting the sign-in');
-    terminal.type('/quit');
-    terminal.press('Enter');
-    await eventually(() => assert.ok(terminal!.exited(), `Gemini CLI quit:\n${terminal!.screen()}`), 30_000, 500);
-    terminal.kill();
-    terminal = undefined;
+    const tui = gemini.startInteractive();
+    terminal = tui;
+    let authUrl: URL;
+    let returned: Awaited<ReturnType<typeof signInAllowAndReturn>>;
+    try {
+      await tui.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
+      const asked = await submitSlashCommand(tui, `/mcp auth ${NAME}`, (screen) => /Do you want to continue\?/.test(screen), 30_000, 'Gemini asking before it opens the browser');
+      assert.match(asked, new RegExp(`Authentication required for MCP Server: '${NAME}\\.'`));
+      assert.match(asked, /● 1\. Yes/, '"Yes" is selected');
+      tui.press('Enter');
+      authUrl = await launches.next(0, 60_000, () => tui.screen());
+      returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
+      assert.equal(returned.status, 200, `Gemini's callback accepted the redirect: ${returned.page}`);
+      assert.match(returned.page, /Authentication Successful/);
+      await tui.waitFor(new RegExp(`Successfully authenticated and reloaded tools for '${NAME}'`), 60_000, 'Gemini reporting the sign-in');
+      await submitSlashCommand(tui, '/quit', () => false, 30_000, 'Gemini CLI quitting');
+    } finally {
+      // Also when a step failed: a Gemini left running would keep its MCP session into the next steps.
+      tui.kill();
+      terminal = undefined;
+    }
 
     // The authorization request Gemini opened, and the server saw.
     assert.equal(`${authUrl.origin}${authUrl.pathname}`, `${server.url}/auth`);

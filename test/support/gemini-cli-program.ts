@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
 import { runCli, type CliResult } from './cli-process.js';
 import { readTokenFile } from './gemini-cli.js';
@@ -76,4 +77,34 @@ export function geminiCliSandbox(browserBin: string, modelUrl: string): GeminiCl
       fs.rmSync(project, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Types a slash command into Gemini CLI's input box and submits it, then waits until `done` holds
+ * (or the program has exited, for /quit). Its completion menu can take an Enter (completing what
+ * is already typed); while the command still sits in the input box (below the last rule of
+ * dashes) a few seconds after an Enter, Enter is pressed again.
+ */
+export async function submitSlashCommand(terminal: TerminalSession, command: string, done: (screen: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+  const pending = (screen: string) => {
+    const lines = screen.split('\n');
+    const rule = lines.findLastIndex((line) => /^─{10,}/.test(line.trim()));
+    return lines.slice(rule + 1).some((line) => line.trim() === `> ${command}`);
+  };
+  terminal.type(command);
+  await terminal.waitFor(new RegExp(`> ${command.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`), 10_000, `${command} typed`);
+  const deadline = Date.now() + timeoutMs;
+  let presses = 0;
+  let lastPress = 0;
+  for (;;) {
+    const screen = terminal.screen();
+    if (done(screen) || terminal.exited()) return screen;
+    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms of submitting ${command}; the screen:\n${screen}`);
+    if (presses === 0 || (pending(screen) && presses < 3 && Date.now() - lastPress >= 4_000)) {
+      terminal.press('Enter');
+      presses += 1;
+      lastPress = Date.now();
+    }
+    await delay(500);
+  }
 }

@@ -41,8 +41,13 @@ export class TerminalSession {
     // The pane stays readable after the program exits, so a crash can be reported with its last screen.
     fs.writeFileSync(config, 'set -g remain-on-exit on\nset -g default-terminal xterm-256color\nset -g history-limit 5000\n');
     const session = new TerminalSession(socket, options.env, configDir);
-    session.#tmux(['-f', config, 'new-session', '-d', '-s', 'main', '-x', String(options.columns ?? 160), '-y', String(options.rows ?? 50), '-c', options.cwd, command.map(shellQuote).join(' ')]);
     live.add(session);
+    try {
+      session.#tmux(['-f', config, 'new-session', '-d', '-s', 'main', '-x', String(options.columns ?? 160), '-y', String(options.rows ?? 50), '-c', options.cwd, command.map(shellQuote).join(' ')]);
+    } catch (error) {
+      session.kill();
+      throw error;
+    }
     return session;
   }
 
