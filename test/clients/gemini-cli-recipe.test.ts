@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { createSqliteStore } from '../../src/storage/sqlite/index.js';
+import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
+import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import { compatibilitySuite } from '../support/compatibility.js';
+import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
+import { writeTokenFile } from '../support/gemini-cli.js';
+import { GEMINI_CLI_VERSION, geminiCliSandbox, submitSlashCommand, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
+import { readmeCommand } from '../support/readme-recipes.js';
+import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import type { TerminalSession } from '../support/terminal-session.js';
+import { isUuidV4 } from '../support/uuids.js';
+
+/**
+ * The full Gemini CLI (`@google/gemini-cli`, the program people install) through the README's
+ * recipe: `gemini mcp add --transport http …` as the README prints it, `gemini mcp list` before
+ * and after signing in (and in an untrusted folder), `/mcp auth uuid` typed into its interactive UI
+ * (in tmux: Gemini offers sign-in nowhere else), with the person played on our real sign-in and
+ * consent forms, a real tools/call with `gemini -p`, its refresh ahead of expiry, and a server
+ * restart.
+ *
+ * The tools/call runs against a stand-in for the Gemini API on 127.0.0.1
+ * (test/support/fake-model-apis.ts): it replaces only the model's choice to call the tool. Gemini
+ * CLI's own MCP client makes the call to the server, with the token Gemini CLI stored.
+ * test/clients/gemini-cli.test.ts drives the same OAuth code in-process, through its library.
+ */
+
+const NAME = 'uuid';
+const TOOL = `mcp_${NAME}_generate_uuid`;
+const MINUTE = 60_000;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+
+describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_CLI_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
+  let server: ServerProcess;
+  let launches: BrowserLaunches;
+  let gemini: GeminiCliSandbox;
+  let model: FakeModelApi;
+  let terminal: TerminalSession | undefined;
+  const accessLog = new AccessLogSteps(() => server);
+
+  before(async () => {
+    launches = browserLaunches();
+    model = await startFakeGeminiApi(TOOL);
+    gemini = geminiCliSandbox(launches.bin, model.url);
+    server = await startServerProcess();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    terminal?.kill();
+    await server?.stop();
+    await model?.close();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
+    gemini?.remove();
+    launches?.remove();
+  }, { timeout: 30_000 });
+
+  /** `gemini mcp list`: the server's line. */
+  const listed = async (env: NodeJS.ProcessEnv = {}): Promise<string> => {
+    const result = await gemini.run(['mcp', 'list'], { env });
+    assert.equal(result.code, 0, result.text);
+    const line = result.text.split('\n').find((candidate) => candidate.includes(`${NAME}: ${server.mcpUrl}`));
+    assert.ok(line, `${NAME} in \`gemini mcp list\`:\n${result.text}`);
+    return line.trim();
+  };
+
+  const stored = () => {
+    const all = gemini.storedTokens();
+    assert.equal(all.length, 1, `one server in Gemini's token file (${gemini.tokenFile})`);
+    return all[0]!;
+  };
+
+  /** `gemini --yolo -p` with the stand-in model: the UUID the tool returned through Gemini CLI. */
+  const generateUuidThroughGemini = async (): Promise<string> => {
+    const before = model.toolResults.length;
+    // --yolo: the tool call runs without a confirmation prompt (there is no one to answer it in -p mode).
+    const result = await gemini.run(['--yolo', '-p', 'generate a uuid'], { timeoutMs: 150_000 });
+    assert.equal(result.code, 0, `gemini -p failed:\n${result.text}`);
+    assert.ok(model.requests.some((request) => request.tools.includes(TOOL)), `Gemini offered ${TOOL} to the model:\n${model.requests.map((request) => request.tools.join(',')).join('\n')}`);
+    assert.equal(model.toolResults.length, before + 1, `Gemini sent the tool's result back to the model:\n${result.text}`);
+    const uuid = UUID.exec(model.toolResults.at(-1)!)?.[0];
+    assert.ok(uuid && isUuidV4(uuid), `a v4 UUID in the tool result: ${model.toolResults.at(-1)}`);
+    assert.ok(result.stdout.includes(uuid), `Gemini printed the answer built from the tool result:\n${result.text}`);
+    return uuid;
+  };
+
+  /** Gemini CLI's requests to /mcp in `entries` were all accepted (there is at least one). */
+  const assertMcpAccepted = (entries: AccessLogEntry[]) => {
+    const mcp = entries.filter((entry) => entry.url.pathname === '/mcp');
+    assert.ok(mcp.length > 0, `Gemini CLI called /mcp:\n${describeRequests(entries)}`);
+    for (const entry of mcp) assert.ok([200, 202].includes(entry.status), `accepted: ${entry.line}`);
+  };
+
+  it('the README\'s `gemini mcp add --transport http uuid <URL>` writes the server into the folder\'s .gemini/settings.json', { timeout: 120_000 }, async () => {
+    const command = readmeCommand('gemini mcp add', server.mcpUrl);
+    assert.deepEqual(command, ['gemini', 'mcp', 'add', '--transport', 'http', NAME, server.mcpUrl]);
+    const result = await gemini.run(command.slice(1));
+    assert.equal(result.code, 0, result.text);
+    assert.match(result.text, new RegExp(`MCP server "${NAME}" added to project settings\\. \\(http\\)`));
+    assert.deepEqual(gemini.projectSettings().mcpServers?.[NAME], { url: server.mcpUrl, type: 'http' }, 'what `mcp add` wrote');
+  });
+
+  it('before signing in: `gemini mcp list` says Disabled in an untrusted folder, Disconnected in a trusted one, after the server\'s 401', { timeout: 120_000 }, async () => {
+    accessLog.step();
+    assert.equal(await listed({ GEMINI_CLI_TRUST_WORKSPACE: undefined }), `○ ${NAME}: ${server.mcpUrl} (http) - Disabled`);
+    assert.deepEqual(accessLog.since(), [], 'in an untrusted folder Gemini does not contact the server');
+    assert.equal(await listed(), `✗ ${NAME}: ${server.mcpUrl} (http) - Disconnected`);
+    const seen = accessLog.since();
+    assert.ok(seen.some((entry) => entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
+    assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
+    assert.deepEqual(launches.urls(), [], 'and opens no browser');
+  });
+
+  it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
+    accessLog.step();
+    const tui = gemini.startInteractive();
+    terminal = tui;
+    let authUrl: URL;
+    let returned: Awaited<ReturnType<typeof signInAllowAndReturn>>;
+    try {
+      await tui.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
+      const asked = await submitSlashCommand(tui, `/mcp auth ${NAME}`, (screen) => /Do you want to continue\?/.test(screen), 30_000, 'Gemini asking before it opens the browser');
+      assert.match(asked, new RegExp(`Authentication required for MCP Server: '${NAME}\\.'`));
+      assert.match(asked, /● 1\. Yes/, '"Yes" is selected');
+      tui.press('Enter');
+      authUrl = await launches.next(0, 60_000, () => tui.screen());
+      returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
+      assert.equal(returned.status, 200, `Gemini's callback accepted the redirect: ${returned.page}`);
+      assert.match(returned.page, /Authentication Successful/);
+      await tui.waitFor(new RegExp(`Successfully authenticated and reloaded tools for '${NAME}'`), 60_000, 'Gemini reporting the sign-in');
+      await submitSlashCommand(tui, '/quit', () => false, 30_000, 'Gemini CLI quitting');
+    } finally {
+      // Also when a step failed: a Gemini left running would keep its MCP session into the next steps.
+      tui.kill();
+      terminal = undefined;
+    }
+
+    // The authorization request Gemini opened, and the server saw.
+    assert.equal(`${authUrl.origin}${authUrl.pathname}`, `${server.url}/auth`);
+    const params = Object.fromEntries(authUrl.searchParams);
+    assert.equal(params.response_type, 'code');
+    assert.equal(params.code_challenge_method, 'S256');
+    assert.match(params.redirect_uri ?? '', /^http:\/\/localhost:\d+\/oauth\/callback$/);
+    assert.equal(params.scope, 'openid offline_access uuid:generate profile:read', 'every scope the server advertises');
+    assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
+    assert.ok(params.state);
+    const seen = await accessLog.sinceIncluding('/token');
+    const registrations = seen.filter((entry) => entry.url.pathname === '/register');
+    assert.deepEqual(registrations.map((entry) => `${entry.method} ${entry.status}`), ['POST 201'], `Gemini registered once:\n${describeRequests(seen)}`);
+    const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
+    assert.equal(authorizations.length, 1, describeRequests(seen));
+    assert.equal(authorizations[0]!.url.searchParams.get('client_id'), params.client_id);
+    assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
+    const exchanges = seen.filter((entry) => entry.url.pathname === '/token');
+    assert.deepEqual(exchanges.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], 'one token exchange');
+    assert.ok(seen.indexOf(registrations[0]!) < seen.indexOf(authorizations[0]!) && seen.indexOf(authorizations[0]!) < seen.indexOf(exchanges[0]!));
+
+    // What Gemini asked to be registered as, as the server registered it (the body itself is not logged).
+    const store = createSqliteStore(server.dataDir);
+    try {
+      const client = (await store.models.find('Client', params.client_id!))?.payload;
+      assert.ok(client, `the server registered ${params.client_id}`);
+      assert.equal(client.client_name, 'Gemini CLI MCP Client');
+      assert.deepEqual(client.redirect_uris, [params.redirect_uri]);
+      assert.equal(client.token_endpoint_auth_method, 'none');
+      assert.deepEqual([...(client.grant_types as string[])].sort(), ['authorization_code', 'refresh_token']);
+      assert.equal(client.application_type, 'native', 'a loopback redirect makes it a native app');
+    } finally {
+      await store.close();
+    }
+
+    // The redirect back carried the issuer (RFC 9207), which Gemini accepted.
+    assert.equal(`${returned.callback.origin}${returned.callback.pathname}`, params.redirect_uri);
+    assert.equal(returned.callback.searchParams.get('state'), params.state);
+    assert.equal(returned.callback.searchParams.get('iss'), server.url);
+    assert.match(server.output(), new RegExp(`login\\.succeeded user=admin .*client=${params.client_id}`));
+
+    // What Gemini keeps: ~/.gemini/mcp-oauth-tokens.json.
+    const credentials = stored();
+    assert.equal(credentials.serverName, NAME);
+    assert.equal(credentials.clientId, params.client_id);
+    assert.equal(credentials.tokenUrl, `${server.url}/token`);
+    assert.equal(credentials.mcpServerUrl, server.mcpUrl);
+    assert.ok(credentials.token.accessToken, 'access token stored');
+    assert.ok(credentials.token.refreshToken, 'refresh token stored');
+    assert.ok(credentials.token.expiresAt! > Date.now() + 50 * MINUTE, 'expiresAt from expires_in (1 h)');
+    assert.equal(launches.urls().length, 1, 'one browser launch');
+  });
+
+  it('after signing in: `gemini mcp list` says Connected, with the stored token', { timeout: 120_000 }, async () => {
+    accessLog.step();
+    assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
+    assertMcpAccepted(accessLog.since());
+  });
+
+  it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Gemini CLI\'s MCP client calls the server and returns a v4 UUID', { timeout: 180_000 }, async () => {
+    accessLog.step();
+    await generateUuidThroughGemini();
+    const seen = accessLog.since();
+    assertMcpAccepted(seen);
+    assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
+    assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${stored().clientId}`));
+  });
+
+  it('refresh: with the stored token within five minutes of expiry, Gemini CLI refreshes it at /token (rotated), and stays connected', { timeout: 120_000 }, async () => {
+    const before = stored();
+    // Gemini counts a token as expired five minutes early (MCPOAuthTokenStorage.isTokenExpired) and then refreshes it.
+    writeTokenFile(gemini.tokenFile, [{ ...before, token: { ...before.token, expiresAt: Date.now() + MINUTE } }]);
+    accessLog.step();
+    assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
+    const seen = await accessLog.sinceIncluding('/token');
+    const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
+    assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
+    assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
+    const after = stored();
+    assert.notEqual(after.token.accessToken, before.token.accessToken, 'a new access token');
+    assert.notEqual(after.token.refreshToken, before.token.refreshToken, 'the refresh token rotated');
+    assert.equal(after.clientId, before.clientId);
+    assert.ok(after.token.expiresAt! > Date.now() + 50 * MINUTE);
+    assertMcpAccepted(seen.slice(seen.indexOf(refreshes[0]!)));
+    assert.equal(launches.urls().length, 1, 'no browser');
+  });
+
+  it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 240_000 }, async () => {
+    const before = stored();
+    const { dataDir, port, url } = server;
+    assert.equal(await server.stop(), 0, 'clean shutdown');
+    server = await startServerProcess({ dataDir, port });
+    assert.equal(server.url, url);
+    accessLog.restarted();
+    assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
+    await generateUuidThroughGemini();
+    const seen = accessLog.all();
+    assertMcpAccepted(seen);
+    assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
+    assert.deepEqual(stored(), before, 'the token file is unchanged');
+    assert.equal(launches.urls().length, 1, 'no browser');
+  });
+});
