@@ -7,7 +7,7 @@ import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { eventually } from '../support/eventually.js';
+import { eventually } from '../support/time-limit.js';
 import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
 import { request } from '../support/raw-oauth.js';

@@ -1,4 +1,4 @@
-import { eventually } from './eventually.js';
+import { eventually } from './time-limit.js';
 
 /**
  * The server's access log (src/http/access-log.ts, morgan "combined" with secrets in URLs
