@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
-import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import { browserShim, signInAtLaunch, type BrowserShim } from '../support/browser-shim.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
@@ -83,7 +83,7 @@ const dynamicRegistration: Registration = {
 function claudeCodeRecipe(registration: Registration): void {
   describe(compatibilitySuite({ client: 'Claude Code', version: CLAUDE_CODE_VERSION, transport: 'Streamable HTTP', registration: registration.name }), () => {
     let server: ServerProcess;
-    let launches: BrowserLaunches;
+    let browser: BrowserShim;
     let claude: ClaudeSandbox;
     let model: FakeModelApi;
     let clientId: string;
@@ -92,8 +92,8 @@ function claudeCodeRecipe(registration: Registration): void {
     const accessLog = new AccessLogSteps(() => server);
 
     before(async () => {
-      launches = browserLaunches();
-      claude = claudeSandbox(launches.bin, launches.browserCommand);
+      browser = browserShim();
+      claude = claudeSandbox(browser.bin, browser.command);
       prepared = await registration.prepare();
       [server, model] = await Promise.all([startServerProcess({ env: prepared.serverEnv }), startFakeAnthropicApi(TOOL)]);
     }, { timeout: 60_000 });
@@ -105,7 +105,7 @@ function claudeCodeRecipe(registration: Registration): void {
       await prepared?.close();
       if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
       claude?.remove();
-      launches?.remove();
+      browser?.remove();
     }, { timeout: 30_000 });
 
     const run = (args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) =>
@@ -181,7 +181,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-protected-resource/mcp' && entry.status === 200), describeRequests(seen));
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-authorization-server' && entry.status === 200), describeRequests(seen));
       assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
-      assert.deepEqual(launches.urls(), [], 'and opens no browser');
+      assert.deepEqual(browser.launches(), [], 'and opens no browser');
     });
 
     it('`claude mcp login uuid`: registration, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file', { timeout: 150_000 }, async () => {
@@ -189,13 +189,10 @@ function claudeCodeRecipe(registration: Registration): void {
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
-      const authUrl = await Promise.race([
-        launches.next(0, 60_000, login.output),
-        login.result.then((result) => assert.fail(`claude mcp login ended before opening the browser:\n${result.text}`)),
-      ]);
       // The person: sign in and allow on the server's own pages; the browser then follows the redirect to Claude Code.
-      const returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
-      assert.equal(returned.status, 200, `Claude Code's callback accepted the redirect: ${returned.page}`);
+      const person = await signInAtLaunch(browser, 0, server.url, ADMIN, { abort: login.result, describe: login.output, timeoutMs: 60_000 });
+      const authUrl = person.authorizationUrl;
+      assert.equal(person.delivered.status, 200, `Claude Code's callback accepted the redirect: ${person.delivered.text}`);
       const result = await login.result;
       assert.equal(result.code, 0, result.text);
       assert.match(result.text, new RegExp(`Authenticated with "${NAME}"`));
@@ -221,9 +218,9 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(params.client_id, clientId);
 
       // The redirect back: code, state and the issuer (RFC 9207), which Claude Code accepted.
-      assert.equal(`${returned.callback.origin}${returned.callback.pathname}`, params.redirect_uri);
-      assert.equal(returned.callback.searchParams.get('state'), params.state);
-      assert.equal(returned.callback.searchParams.get('iss'), server.url);
+      assert.equal(`${person.callback.origin}${person.callback.pathname}`, params.redirect_uri);
+      assert.equal(person.callback.searchParams.get('state'), params.state);
+      assert.equal(person.callback.searchParams.get('iss'), server.url);
       const exchanges = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(exchanges.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], 'one token exchange');
       assert.ok(seen.indexOf(authorizations[0]!) < seen.indexOf(exchanges[0]!));
@@ -241,7 +238,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.ok(credentials.refreshToken, 'refresh token stored');
       assert.ok(credentials.expiresAt! > Date.now() + 50 * MINUTE, `expiresAt from expires_in (1 h): ${credentials.expiresAt}`);
       await assertTokenAccepted(server, credentials.accessToken, 'the stored access token');
-      assert.equal(launches.urls().length, 1, 'one browser launch');
+      assert.equal(browser.launches().length, 1, 'one browser launch');
     });
 
     it('after signing in: `claude mcp list` and `claude mcp get` say "✔ Connected", with the stored token', { timeout: 60_000 }, async () => {
@@ -280,7 +277,7 @@ function claudeCodeRecipe(registration: Registration): void {
       const mcpAfterRefresh = seen.slice(seen.indexOf(refreshes[0]!)).filter((entry) => entry.url.pathname === '/mcp');
       assert.ok(mcpAfterRefresh.some((entry) => entry.status === 200), `the new token was used at /mcp:\n${describeRequests(seen)}`);
       await assertTokenAccepted(server, after.accessToken, 'the refreshed access token');
-      assert.equal(launches.urls().length, 1, 'no browser');
+      assert.equal(browser.launches().length, 1, 'no browser');
     });
 
     it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 180_000 }, async () => {
@@ -296,7 +293,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
       assert.deepEqual(stored(), before, 'the credentials file is unchanged');
-      assert.equal(launches.urls().length, 1, 'no browser');
+      assert.equal(browser.launches().length, 1, 'no browser');
     });
 
     it('`claude mcp logout uuid` revokes both tokens at the server: the access token is then refused at /mcp, the refresh token at /token', { timeout: 60_000 }, async () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
-import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { writeTokenFile } from '../support/gemini-cli.js';
@@ -34,16 +34,16 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_CLI_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
   let server: ServerProcess;
-  let launches: BrowserLaunches;
+  let browser: BrowserShim;
   let gemini: GeminiCliSandbox;
   let model: FakeModelApi;
   let terminal: TerminalSession | undefined;
   const accessLog = new AccessLogSteps(() => server);
 
   before(async () => {
-    launches = browserLaunches();
+    browser = browserShim();
     model = await startFakeGeminiApi(TOOL);
-    gemini = geminiCliSandbox(launches.bin, model.url);
+    gemini = geminiCliSandbox(browser.bin, model.url);
     server = await startServerProcess();
   }, { timeout: 60_000 });
 
@@ -53,7 +53,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     await model?.close();
     if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
     gemini?.remove();
-    launches?.remove();
+    browser?.remove();
   }, { timeout: 30_000 });
 
   /** `gemini mcp list`: the server's line. */
@@ -109,25 +109,23 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     const seen = accessLog.since();
     assert.ok(seen.some((entry) => entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
-    assert.deepEqual(launches.urls(), [], 'and opens no browser');
+    assert.deepEqual(browser.launches(), [], 'and opens no browser');
   });
 
   it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
     accessLog.step();
     const tui = gemini.startInteractive();
     terminal = tui;
-    let authUrl: URL;
-    let returned: Awaited<ReturnType<typeof signInAllowAndReturn>>;
+    let person: PersonAtBrowser;
     try {
       await tui.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
       const asked = await submitSlashCommand(tui, `/mcp auth ${NAME}`, (screen) => /Do you want to continue\?/.test(screen), 30_000, 'Gemini asking before it opens the browser');
       assert.match(asked, new RegExp(`Authentication required for MCP Server: '${NAME}\\.'`));
       assert.match(asked, /● 1\. Yes/, '"Yes" is selected');
       tui.press('Enter');
-      authUrl = await launches.next(0, 60_000, () => tui.screen());
-      returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
-      assert.equal(returned.status, 200, `Gemini's callback accepted the redirect: ${returned.page}`);
-      assert.match(returned.page, /Authentication Successful/);
+      person = await signInAtLaunch(browser, 0, server.url, ADMIN, { describe: () => tui.screen(), timeoutMs: 60_000 });
+      assert.equal(person.delivered.status, 200, `Gemini's callback accepted the redirect: ${person.delivered.text}`);
+      assert.match(person.delivered.text, /Authentication Successful/);
       await tui.waitFor(new RegExp(`Successfully authenticated and reloaded tools for '${NAME}'`), 60_000, 'Gemini reporting the sign-in');
       await submitSlashCommand(tui, '/quit', () => false, 30_000, 'Gemini CLI quitting');
     } finally {
@@ -137,6 +135,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     }
 
     // The authorization request Gemini opened, and the server saw.
+    const authUrl = person.authorizationUrl;
     assert.equal(`${authUrl.origin}${authUrl.pathname}`, `${server.url}/auth`);
     const params = Object.fromEntries(authUrl.searchParams);
     assert.equal(params.response_type, 'code');
@@ -171,9 +170,9 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     }
 
     // The redirect back carried the issuer (RFC 9207), which Gemini accepted.
-    assert.equal(`${returned.callback.origin}${returned.callback.pathname}`, params.redirect_uri);
-    assert.equal(returned.callback.searchParams.get('state'), params.state);
-    assert.equal(returned.callback.searchParams.get('iss'), server.url);
+    assert.equal(`${person.callback.origin}${person.callback.pathname}`, params.redirect_uri);
+    assert.equal(person.callback.searchParams.get('state'), params.state);
+    assert.equal(person.callback.searchParams.get('iss'), server.url);
     assert.match(server.output(), new RegExp(`login\\.succeeded user=admin .*client=${params.client_id}`));
 
     // What Gemini keeps: ~/.gemini/mcp-oauth-tokens.json.
@@ -185,7 +184,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.ok(credentials.token.accessToken, 'access token stored');
     assert.ok(credentials.token.refreshToken, 'refresh token stored');
     assert.ok(credentials.token.expiresAt! > Date.now() + 50 * MINUTE, 'expiresAt from expires_in (1 h)');
-    assert.equal(launches.urls().length, 1, 'one browser launch');
+    assert.equal(browser.launches().length, 1, 'one browser launch');
   });
 
   it('after signing in: `gemini mcp list` says Connected, with the stored token', { timeout: 120_000 }, async () => {
@@ -219,7 +218,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(after.clientId, before.clientId);
     assert.ok(after.token.expiresAt! > Date.now() + 50 * MINUTE);
     assertMcpAccepted(seen.slice(seen.indexOf(refreshes[0]!)));
-    assert.equal(launches.urls().length, 1, 'no browser');
+    assert.equal(browser.launches().length, 1, 'no browser');
   });
 
   it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 240_000 }, async () => {
@@ -235,6 +234,6 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
     assert.deepEqual(stored(), before, 'the token file is unchanged');
-    assert.equal(launches.urls().length, 1, 'no browser');
+    assert.equal(browser.launches().length, 1, 'no browser');
   });
 });

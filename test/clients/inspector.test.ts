@@ -97,7 +97,7 @@ describe(compatibilitySuite({ client: 'MCP Inspector CLI', version: installedVer
     const log = await serverLog(server);
     const seen = sandbox.browser.launches().length;
     const run: InspectorRun = sandbox.start([server.mcpUrl, '--method', 'tools/list', '--callback-url', redirectUri, '--format', 'json']);
-    const person = await signInAtLaunch(sandbox.browser, seen, server.url, ADMIN, run.exited).catch(async (error: unknown) => {
+    const person = await signInAtLaunch(sandbox.browser, seen, server.url, ADMIN, { abort: run.exited }).catch(async (error: unknown) => {
       run.kill();
       assert.fail(`${error instanceof Error ? error.message : String(error)}\n${explain(await run.exited, log)}`);
     });

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
-import { browserShim } from './browser-shim.js';
+import { browserShim, signInAndReturn } from './browser-shim.js';
 import { assertOneCodeExchange, recordingFetch, type RecordedRequest } from './fetch-recorder.js';
-import { HeadlessBrowser, signInAndAllow, type Person } from './headless-browser.js';
+import type { Person } from './headless-browser.js';
 import { startServerProcess, tempDir, type ServerProcess } from './server-process.js';
 import { installedVersion } from './third-party.js';
 import { within } from './time-limit.js';
@@ -36,9 +36,6 @@ const ENV_KEYS = [
   'PATH',
 ] as const;
 
-/** The commands Gemini's `openBrowserSecurely` tries on Linux/BSD, in order (xdg-open, then fallbacks). */
-const BROWSER_COMMANDS = ['xdg-open', 'gnome-open', 'kde-open', 'firefox', 'chromium', 'google-chrome', 'open'];
-
 export interface GeminiSandbox {
   /** PATH as it was before the browser shims were put in front. */
   originalPath: string;
@@ -57,7 +54,8 @@ export interface GeminiSandbox {
 export function geminiSandbox(): GeminiSandbox {
   const saved = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
   const home = tempDir('gemini-home');
-  const browser = browserShim(BROWSER_COMMANDS);
+  // The shim stands under every command Gemini's `openBrowserSecurely` tries on Linux (xdg-open, then fallbacks).
+  const browser = browserShim();
   process.env.GEMINI_CLI_HOME = home;
   // Gemini treats CI=true as headless unless this is set; it changes nothing else in the package.
   process.env.GEMINI_CLI_INTEGRATION_TEST = 'true';
@@ -276,11 +274,9 @@ export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: stri
   try {
     const authUrl = await Promise.race([shown.url, flow.then(() => assert.fail('the flow finished without showing an authorization URL'))]);
     pendingCallback = authUrl.searchParams.get('redirect_uri') ?? undefined;
-    const callback = await within(signInAndAllow(new HeadlessBrowser(serverUrl), authUrl, person), 15_000, 'signing in and allowing');
-    const delivered = await fetch(callback, { signal: AbortSignal.timeout(10_000) });
-    const page = await delivered.text();
-    assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${page}`);
-    assert.match(page, /Authentication Successful/);
+    const { callback, delivered } = await signInAndReturn(serverUrl, authUrl, person);
+    assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${delivered.text}`);
+    assert.match(delivered.text, /Authentication Successful/);
     pendingCallback = undefined;
     const result = await within(flow, 15_000, 'the flow after the callback');
     return { result, authUrl, callback, prompts: consent.prompts };
