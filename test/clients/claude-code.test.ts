@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserShim, signInAtLaunch, type BrowserShim } from '../support/browser-shim.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
@@ -12,7 +11,9 @@ import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-
 import { assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
 import { request } from '../support/raw-oauth.js';
 import { readmeCommand } from '../support/readme-recipes.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /**
@@ -89,7 +90,8 @@ function claudeCodeRecipe(registration: Registration): void {
     let clientId: string;
     let prepared: Awaited<ReturnType<Registration['prepare']>> | undefined;
     let login: CliRun | undefined;
-    const accessLog = new AccessLogSteps(() => server);
+    /** The server's log since the current step began. */
+  let log: ServerLog;
 
     before(async () => {
       browser = browserShim();
@@ -171,12 +173,12 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('before signing in: `claude mcp list` and `claude mcp get` say "Needs authentication", after discovering the server from its 401', { timeout: 60_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       const list = await run(['mcp', 'list']);
       assert.equal(list.code, 0, list.text);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ! Needs authentication`), list.text);
       assert.equal(await status(), '! Needs authentication');
-      const seen = accessLog.since();
+      const seen = log.access();
       assert.ok(seen.some((entry) => entry.method === 'POST' && entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-protected-resource/mcp' && entry.status === 200), describeRequests(seen));
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-authorization-server' && entry.status === 200), describeRequests(seen));
@@ -185,7 +187,7 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('`claude mcp login uuid`: registration, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file', { timeout: 150_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
@@ -208,7 +210,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(params.prompt, 'consent');
       assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
       assert.ok(params.state, 'state');
-      const seen = await accessLog.sinceIncluding('/token');
+      const seen = await log.including('/token');
       const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
       assert.equal(authorizations.length, 1, describeRequests(seen));
       assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
@@ -242,17 +244,17 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('after signing in: `claude mcp list` and `claude mcp get` say "✔ Connected", with the stored token', { timeout: 60_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       const list = await run(['mcp', 'list']);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ✔ Connected`), list.text);
       assert.equal(await status(), '✔ Connected');
-      assertMcpAccepted(accessLog.since());
+      assertMcpAccepted(log.access());
     });
 
     it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Claude Code\'s MCP client calls the server and returns a v4 UUID', { timeout: 150_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       await generateUuidThroughClaude();
-      const seen = accessLog.since();
+      const seen = log.access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
       assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${clientId}`));
@@ -263,9 +265,9 @@ function claudeCodeRecipe(registration: Registration): void {
       const [key] = Object.keys(claude.mcpCredentials()).filter((candidate) => candidate.startsWith(`${NAME}|`));
       // Claude Code refreshes a stored token that expires within 300 s (its provider's tokens()).
       claude.writeMcpCredentials({ ...claude.mcpCredentials(), [key!]: { ...before, expiresAt: Date.now() + MINUTE } });
-      accessLog.step();
+      log = await serverLog(server);
       assert.equal(await status(), '✔ Connected');
-      const seen = await accessLog.sinceIncluding('/token');
+      const seen = await log.including('/token');
       const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -282,14 +284,11 @@ function claudeCodeRecipe(registration: Registration): void {
 
     it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 180_000 }, async () => {
       const before = stored();
-      const { dataDir, port, url } = server;
-      assert.equal(await server.stop(), 0, 'clean shutdown');
-      server = await startServerProcess({ dataDir, port, env: prepared!.serverEnv });
-      assert.equal(server.url, url);
-      accessLog.restarted();
+      server = await restartServer(server, { env: prepared!.serverEnv });
+      log = new ServerLog(server);
       assert.equal(await status(), '✔ Connected');
       await generateUuidThroughClaude();
-      const seen = accessLog.all();
+      const seen = log.access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
       assert.deepEqual(stored(), before, 'the credentials file is unchanged');
@@ -298,13 +297,13 @@ function claudeCodeRecipe(registration: Registration): void {
 
     it('`claude mcp logout uuid` revokes both tokens at the server: the access token is then refused at /mcp, the refresh token at /token', { timeout: 60_000 }, async () => {
       const before = stored();
-      accessLog.step();
+      log = await serverLog(server);
       const result = await run(['mcp', 'logout', NAME]);
       assert.equal(result.code, 0, result.text);
       assert.match(result.text, new RegExp(`Signed out of "${NAME}"`));
       const seen = await eventually(() => {
-        const entries = accessLog.since().filter((entry) => entry.url.pathname === '/revoke');
-        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(accessLog.since())}`);
+        const entries = log.access().filter((entry) => entry.url.pathname === '/revoke');
+        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(log.access())}`);
         return entries;
       });
       assert.deepEqual(seen.map((entry) => `${entry.method} ${entry.status}`), ['POST 200', 'POST 200']);

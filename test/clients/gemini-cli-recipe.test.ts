@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
 import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { writeTokenFile } from '../support/gemini-cli.js';
 import { GEMINI_CLI_VERSION, geminiCliSandbox, submitSlashCommand, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
 import { readmeCommand } from '../support/readme-recipes.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
 import type { TerminalSession } from '../support/terminal-session.js';
 import { isUuidV4 } from '../support/uuids.js';
 
@@ -38,7 +39,8 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   let gemini: GeminiCliSandbox;
   let model: FakeModelApi;
   let terminal: TerminalSession | undefined;
-  const accessLog = new AccessLogSteps(() => server);
+  /** The server's log since the current step began. */
+  let log: ServerLog;
 
   before(async () => {
     browser = browserShim();
@@ -102,18 +104,18 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   });
 
   it('before signing in: `gemini mcp list` says Disabled in an untrusted folder, Disconnected in a trusted one, after the server\'s 401', { timeout: 120_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed({ GEMINI_CLI_TRUST_WORKSPACE: undefined }), `○ ${NAME}: ${server.mcpUrl} (http) - Disabled`);
-    assert.deepEqual(accessLog.since(), [], 'in an untrusted folder Gemini does not contact the server');
+    assert.deepEqual(log.access(), [], 'in an untrusted folder Gemini does not contact the server');
     assert.equal(await listed(), `✗ ${NAME}: ${server.mcpUrl} (http) - Disconnected`);
-    const seen = accessLog.since();
+    const seen = log.access();
     assert.ok(seen.some((entry) => entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
     assert.deepEqual(browser.launches(), [], 'and opens no browser');
   });
 
   it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     const tui = gemini.startInteractive();
     terminal = tui;
     let person: PersonAtBrowser;
@@ -144,7 +146,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(params.scope, 'openid offline_access uuid:generate profile:read', 'every scope the server advertises');
     assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
     assert.ok(params.state);
-    const seen = await accessLog.sinceIncluding('/token');
+    const seen = await log.including('/token');
     const registrations = seen.filter((entry) => entry.url.pathname === '/register');
     assert.deepEqual(registrations.map((entry) => `${entry.method} ${entry.status}`), ['POST 201'], `Gemini registered once:\n${describeRequests(seen)}`);
     const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
@@ -188,15 +190,15 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   });
 
   it('after signing in: `gemini mcp list` says Connected, with the stored token', { timeout: 120_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    assertMcpAccepted(accessLog.since());
+    assertMcpAccepted(log.access());
   });
 
   it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Gemini CLI\'s MCP client calls the server and returns a v4 UUID', { timeout: 180_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     await generateUuidThroughGemini();
-    const seen = accessLog.since();
+    const seen = log.access();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
     assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${stored().clientId}`));
@@ -206,9 +208,9 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     const before = stored();
     // Gemini counts a token as expired five minutes early (MCPOAuthTokenStorage.isTokenExpired) and then refreshes it.
     writeTokenFile(gemini.tokenFile, [{ ...before, token: { ...before.token, expiresAt: Date.now() + MINUTE } }]);
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    const seen = await accessLog.sinceIncluding('/token');
+    const seen = await log.including('/token');
     const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
     assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -223,14 +225,11 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
 
   it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 240_000 }, async () => {
     const before = stored();
-    const { dataDir, port, url } = server;
-    assert.equal(await server.stop(), 0, 'clean shutdown');
-    server = await startServerProcess({ dataDir, port });
-    assert.equal(server.url, url);
-    accessLog.restarted();
+    server = await restartServer(server);
+    log = new ServerLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
     await generateUuidThroughGemini();
-    const seen = accessLog.all();
+    const seen = log.access();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
     assert.deepEqual(stored(), before, 'the token file is unchanged');
