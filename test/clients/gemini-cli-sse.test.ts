@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import type { MCPServerConfig } from '@google/gemini-cli-core';
+import type { MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
 import { compatibilitySuite } from '../support/compatibility.js';
 import {
   assertGeminiAuthorized,
@@ -159,10 +159,10 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
     bed.gemini.connectToMcpServer(GEMINI_CORE_VERSION, name, config, false, new bed.gemini.WorkspaceContext(process.cwd()), mcpContext);
   const credentialsFor = (name: string) => (fs.existsSync(bed.tokenFile) ? readTokenFile(bed.tokenFile).find((entry) => entry.serverName === name) : undefined);
 
-  it('with "type": "sse": the connect signs in (resource=/sse) and connects over SSE with the new token', { timeout: 60_000 }, async () => {
+  /** The connect signs in as `name` (the person plays along) and then lists both tools; returns what it stored and the requests it made. */
+  async function signInFromConnect(name: string, config: MCPServerConfig): Promise<{ credentials: OAuthCredentials; requests: RecordedRequest[] }> {
     bed.step();
-    const config: MCPServerConfig = { url: bed.server.sseUrl, type: 'sse', oauth: { enabled: true } };
-    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-sse', config)).catch(bed.explain);
+    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect(name, config)).catch(bed.explain);
     const client = signIn.result;
     try {
       const { tools } = await client.listTools();
@@ -171,9 +171,13 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
       await client.close();
     }
     assert.equal(signIn.authUrl.searchParams.get('resource'), bed.server.sseUrl);
-    const credentials = credentialsFor('uuid-sse');
+    const credentials = credentialsFor(name);
     assert.ok(credentials, 'Gemini stored the token');
-    const requests = bed.since();
+    return { credentials, requests: bed.since() };
+  }
+
+  it('with "type": "sse": the connect signs in (resource=/sse) and connects over SSE with the new token', { timeout: 60_000 }, async () => {
+    const { credentials, requests } = await signInFromConnect('uuid-sse', { url: bed.server.sseUrl, type: 'sse', oauth: { enabled: true } });
     const firstGet = requests.find((request) => request.method === 'GET' && request.url.pathname === '/sse');
     assert.equal(firstGet?.status, 401, 'the first GET /sse had no token and was refused');
     assert.equal(firstGet?.authorization, null);
@@ -184,21 +188,8 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
   });
 
   it('with a url and no type: the connect signs in, its Streamable HTTP retry gets 404, and it connects over SSE with the new token', { timeout: 60_000 }, async () => {
-    bed.step();
-    const config: MCPServerConfig = { url: bed.server.sseUrl, oauth: { enabled: true } };
-    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-url', config)).catch(bed.explain);
-    const client = signIn.result;
-    try {
-      const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((tool) => tool.name).sort(), ['generate_uuid', 'get_user_profile']);
-    } finally {
-      await client.close();
-    }
-    assert.equal(signIn.authUrl.searchParams.get('resource'), bed.server.sseUrl);
-    const credentials = credentialsFor('uuid-url');
-    assert.ok(credentials, 'Gemini stored the token');
+    const { credentials, requests } = await signInFromConnect('uuid-url', { url: bed.server.sseUrl, oauth: { enabled: true } });
     assert.equal(credentials.mcpServerUrl, bed.server.sseUrl);
-    const requests = bed.since();
     const posts = requests.filter((request) => request.url.pathname === '/sse' && request.method === 'POST');
     assert.deepEqual(posts.map((request) => request.status), [401, 404], 'Streamable HTTP without a token (401), then with the new one (404)');
     assert.equal(posts[1]!.authorization, `Bearer ${credentials.token.accessToken}`);
