@@ -17,12 +17,13 @@ import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
-import { RawOAuthClient, request, sleep, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
+import { RawOAuthClient, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { restartServer } from '../support/restart-server.js';
 import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+import { eventually } from '../support/time-limit.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { isUuidV4 } from '../support/uuids.js';
 
@@ -59,14 +60,12 @@ async function assertAuthorizationRefused(server: ServerLike, clientId: string, 
  * The first line of the server's log (without its timestamp) that starts with `start`, waiting up
  * to 5 s for it: the log is written after the response that caused it.
  */
-async function logLine(server: ServerProcess, start: string): Promise<string> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
+function logLine(server: ServerProcess, start: string): Promise<string> {
+  return eventually(() => {
     const line = server.output().split('\n').map((text) => text.replace(/^\S+ /, '')).find((text) => text.startsWith(start));
-    if (line !== undefined) return line;
-    if (Date.now() > deadline) assert.fail(`no log line starting with ${start}:\n${server.output().slice(-2000)}`);
-    await sleep(25);
-  }
+    assert.ok(line !== undefined, `no log line starting with ${start}:\n${server.output().slice(-2000)}`);
+    return line;
+  }, 5_000, 25);
 }
 
 describe('client ID metadata documents (a client_id that is the https URL of the client\'s metadata)', () => {
