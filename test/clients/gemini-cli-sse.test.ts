@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import type { MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
 import { compatibilitySuite } from '../support/compatibility.js';
+import { introspect } from '../support/flows.js';
 import {
   assertGeminiAuthorized,
   assertToolOutputs,
@@ -84,13 +85,8 @@ describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION
     const credentials = stored();
     assert.equal(credentials.serverName, NAME);
     await assertGeminiAuthorized({ gemini: bed.gemini, requests: bed.since(), serverUrl: bed.server.url, resource: bed.server.sseUrl, signIn, browserLaunches: bed.sandbox.browserLaunches(), tokenFile: bed.tokenFile, credentials });
-    const introspection = await fetch(`${bed.server.url}/introspect`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: credentials.token.accessToken, client_id: credentials.clientId! }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    assert.equal(((await introspection.json()) as { aud?: string }).aud, bed.server.sseUrl, 'the token is bound to /sse');
+    const introspection = await introspect(bed.server, credentials.clientId!, credentials.token.accessToken);
+    assert.equal(introspection.json?.aud, bed.server.sseUrl, 'the token is bound to /sse');
   });
 
   it('connect with the stored token: Streamable HTTP refused (404), then the SSE stream: tools/list and tools/call through Gemini\'s own MCP client', { timeout: 60_000 }, async () => {
