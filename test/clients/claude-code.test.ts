@@ -1,28 +1,34 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { browserShim, signInAtLaunch, type BrowserShim } from '../support/browser-shim.js';
+import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { eventually } from '../support/time-limit.js';
 import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { asPage, HeadlessBrowser } from '../support/headless-browser.js';
+import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { request } from '../support/raw-oauth.js';
 import { readmeCommand } from '../support/readme-recipes.js';
 import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
+import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /**
  * Claude Code (`@anthropic-ai/claude-code`, its own native binary) through the README's recipe:
  * `claude mcp add --transport http …` as the README prints it, `claude mcp list` before and after
- * signing in, `claude mcp login` (its discovery, registration, PKCE, browser launch, callback
- * server, token exchange and credentials file) with the person played on our real sign-in and
- * consent forms, a real tools/call, its own refresh ahead of expiry, a server restart, and
- * `claude mcp logout` revoking the tokens.
+ * signing in, `claude mcp login` (its discovery, registration or metadata document, PKCE, browser
+ * launch, callback server, token exchange and credentials file) with the person played on our
+ * real sign-in and consent forms, a real tools/call, its own refresh ahead of expiry, a server
+ * restart, and `claude mcp logout` revoking the tokens. Twice: with dynamic registration, and
+ * with its Client ID Metadata Document, the way it takes by default against this server.
  *
  * The tools/call runs `claude -p` against a stand-in for Anthropic's Messages API on 127.0.0.1
  * (test/support/fake-model-apis.ts): it replaces only the model's choice to call the tool. Claude
@@ -37,26 +43,28 @@ const TOOL = `mcp__${NAME}__generate_uuid`;
 const MINUTE = 60_000;
 
 /**
- * How Claude Code registers, and what that needs around it. Only dynamic registration for now: the
- * server has no Client ID Metadata Documents yet. A CIMD variant reuses the whole suite with its
- * own `prepare` (a local https document, the server's test-only setting to fetch it, Claude Code's
- * MCP_OAUTH_CLIENT_METADATA_URL) and `check` (no /register; the document's URL as client id).
+ * How Claude Code registers, and what that needs around it: `prepare` sets up the surroundings
+ * (the server's and Claude Code's environment), `check` looks at the sign-in for the registration
+ * (or its absence) and returns the client id Claude Code uses.
  */
 interface Registration {
   name: string;
+  /** How Claude Code makes itself known at sign-in, in the login test's title. */
+  how: string;
   prepare(): Promise<{ serverEnv: Record<string, string>; claudeEnv: Record<string, string>; close(): Promise<void> }>;
-  /** Checks the registration (or its absence) and returns the client id Claude Code uses. */
-  check(context: { server: ServerProcess; log: AccessLogEntry[]; authUrl: URL }): Promise<string>;
+  check(context: { server: ServerProcess; log: ServerLog; seen: AccessLogEntry[]; person: PersonAtBrowser }): Promise<string>;
 }
 
 const dynamicRegistration: Registration = {
   name: 'dynamic registration',
+  how: 'registration',
   // A server that offers metadata documents (CLIENT_ID_METADATA_DOCUMENTS, from the CIMD work; ignored
   // by a server without them) would get Claude Code's claude.ai document URL instead of a registration.
   prepare: async () => ({ serverEnv: { CLIENT_ID_METADATA_DOCUMENTS: 'false' }, claudeEnv: {}, close: async () => {} }),
-  async check({ server, log, authUrl }) {
-    const registrations = log.filter((entry) => entry.url.pathname === '/register');
-    assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(log)}`);
+  async check({ server, seen, person }) {
+    const authUrl = person.authorizationUrl;
+    const registrations = seen.filter((entry) => entry.url.pathname === '/register');
+    assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(seen)}`);
     assert.equal(registrations[0]!.method, 'POST');
     assert.equal(registrations[0]!.status, 201);
     const clientId = authUrl.searchParams.get('client_id')!;
@@ -81,6 +89,39 @@ const dynamicRegistration: Registration = {
   },
 };
 
+/**
+ * What Claude Code does by default with a server that offers metadata documents: no registration;
+ * its client_id is the https URL of its metadata document, which the server fetches. Its real one
+ * is https://claude.ai/oauth/claude-code-client-metadata; here the same document is served from
+ * this machine, and Claude Code's own setting MCP_OAUTH_CLIENT_METADATA_URL points it there.
+ */
+function metadataDocument(): Registration {
+  const path = '/claude-code-client-metadata';
+  let local: LocalMetadataDocuments;
+  let documentUrl: string;
+  return {
+    name: 'Client ID Metadata Document',
+    how: 'no registration, the server fetches its metadata document',
+    async prepare() {
+      local = await startLocalMetadataDocuments('localhost');
+      documentUrl = local.publishNative(path, 'Claude Code');
+      return { serverEnv: local.serverEnv, claudeEnv: { MCP_OAUTH_CLIENT_METADATA_URL: documentUrl }, close: () => local.close() };
+    },
+    async check({ log, seen, person }) {
+      assert.equal(documentUrl, `https://localhost:${local.documents.port}${path}`);
+      assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), `no registration:\n${describeRequests(seen)}`);
+      assert.equal(person.authorizationUrl.searchParams.get('client_id'), documentUrl, 'the document\'s URL is the client_id');
+      const publisher = new URL(documentUrl).host;
+      assert.ok(log.events('client_metadata.fetched').some((event) => event.fields.host === publisher), `the server logged fetching the document from ${publisher}`);
+      assert.ok(local.documents.hits(path) >= 1, 'the document server was asked for it');
+      // Who asks, as the person was shown it: the document's name, and the host that published it.
+      assert.equal(person.pages.length, 2, 'a sign-in page, then a consent page');
+      for (const page of person.pages) assert.match(visibleText(page.html), new RegExp(`Claude Code \\(published by ${publisher} ?\\)`));
+      return documentUrl;
+    },
+  };
+}
+
 function claudeCodeRecipe(registration: Registration): void {
   describe(compatibilitySuite({ client: 'Claude Code', version: CLAUDE_CODE_VERSION, transport: 'Streamable HTTP', registration: registration.name }), () => {
     let server: ServerProcess;
@@ -91,7 +132,7 @@ function claudeCodeRecipe(registration: Registration): void {
     let prepared: Awaited<ReturnType<Registration['prepare']>> | undefined;
     let login: CliRun | undefined;
     /** The server's log since the current step began. */
-  let log: ServerLog;
+    let log: ServerLog;
 
     before(async () => {
       browser = browserShim();
@@ -186,7 +227,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.deepEqual(browser.launches(), [], 'and opens no browser');
     });
 
-    it('`claude mcp login uuid`: registration, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file', { timeout: 150_000 }, async () => {
+    it(`\`claude mcp login uuid\`: ${registration.how}, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file`, { timeout: 150_000 }, async () => {
       log = await serverLog(server);
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
@@ -216,7 +257,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
       assert.equal(authorizations[0]!.url.searchParams.get('client_id'), params.client_id);
 
-      clientId = await registration.check({ server, log: seen, authUrl });
+      clientId = await registration.check({ server, log, seen, person });
       assert.equal(params.client_id, clientId);
 
       // The redirect back: code, state and the issuer (RFC 9207), which Claude Code accepted.
@@ -324,3 +365,67 @@ function claudeCodeRecipe(registration: Registration): void {
 }
 
 claudeCodeRecipe(dynamicRegistration);
+claudeCodeRecipe(metadataDocument());
+
+/**
+ * With metadata documents on and a document the server cannot fetch. Claude Code's own document
+ * is at https://claude.ai/…, which a test may not reach (and which a machine with internet access
+ * would fetch, changing the outcome); an https URL on this machine where nothing listens stands
+ * for it. Claude Code sends the person to the authorization URL without asking the server first,
+ * so the error reaches the person, not Claude Code: it waits for its callback until cancelled.
+ */
+describe('Claude Code with metadata documents on, when the server cannot fetch its document', () => {
+  let server: ServerProcess;
+  let browser: BrowserShim;
+  let claude: ClaudeSandbox;
+  let login: CliRun | undefined;
+  let documentUrl: string;
+
+  before(async () => {
+    browser = browserShim();
+    claude = claudeSandbox(browser.bin, browser.command);
+    documentUrl = `https://localhost:${await freePort()}/claude-code-client-metadata`;
+    server = await startServerProcess({ env: { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true' } });
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    login?.stop();
+    await login?.result.catch(() => {});
+    await server?.stop();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
+    claude?.remove();
+    browser?.remove();
+  }, { timeout: 30_000 });
+
+  it('the person gets our invalid_client page at once, naming the failed document fetch; Claude Code registers nothing and keeps waiting, storing nothing', { timeout: 120_000 }, async () => {
+    const env = { MCP_OAUTH_CLIENT_METADATA_URL: documentUrl };
+    const added = await claude.run(['mcp', 'add', '--transport', 'http', NAME, server.mcpUrl], { env });
+    assert.equal(added.code, 0, added.text);
+    const log = await serverLog(server);
+    login = claude.startInTerminal(['mcp', 'login', NAME], { env, timeoutMs: 90_000 });
+    const authUrl = await browser.nextLaunch(0, 60_000, { abort: login.result, describe: login.output });
+    assert.equal(authUrl.searchParams.get('client_id'), documentUrl, 'Claude Code uses its document URL as client_id');
+
+    const page = asPage(await new HeadlessBrowser(server.url).open(authUrl));
+    const text = visibleText(page.html);
+    assert.equal(page.status, 400, text);
+    assert.match(text, /This sign-in request cannot continue/);
+    assert.match(text, /client_id metadata document fetch failed: request failed \(\w+\)/);
+    assert.match(text, /Error code: invalid_client\./);
+
+    await log.settle();
+    assert.deepEqual(log.requests('POST', '/register'), [], 'no registration');
+    assert.deepEqual(log.requests('GET', '/auth').map((entry) => entry.status), [400]);
+    const publisher = new URL(documentUrl).host;
+    assert.ok(log.events('client_metadata.fetch_refused').some((event) => event.fields.host === publisher && event.fields.reason?.startsWith('request failed')), log.lines().join('\n'));
+    assert.ok(log.events('oauth.authorization_refused').some((event) => event.fields.code === 'invalid_client'), log.lines().join('\n'));
+
+    // Claude Code learns nothing of it: it still waits for the redirect (or a pasted URL) until the person cancels.
+    const state = await Promise.race([login.result.then(() => 'ended'), delay(2_000).then(() => 'waiting')]);
+    assert.equal(state, 'waiting', login.output());
+    assert.match(login.output(), /Waiting for authorization/);
+    login.stop();
+    await login.result;
+    assert.ok(!Object.keys(claude.mcpCredentials()).some((key) => key.startsWith(`${NAME}|`) && claude.mcpCredentials()[key]!.accessToken), 'no tokens stored');
+  });
+});
