@@ -5,8 +5,7 @@ import { auth, Client, IssuerMismatchError, StreamableHTTPClientTransport, Unaut
 import { MCP_SCOPES, OIDC_SCOPES } from '../../src/authorization/scopes.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
-import { consentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
-import { visibleText } from '../support/forms.js';
+import { assertPublishedBy, consentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
@@ -276,11 +275,10 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     assert.equal(authorizationUrl.searchParams.get('redirect_uri'), redirect);
 
     const publisher = new URL(documentUrl).host;
-    const named = new RegExp(`SDK v2 metadata-document client \\(published by ${publisher.replace(/\./g, '\\.')} ?\\)`);
     const signIn = signInPage(await bed.browser.open(authorizationUrl));
-    assert.match(visibleText(signIn.html), named);
+    assertPublishedBy(signIn, 'SDK v2 metadata-document client', publisher);
     const consent = consentPage(await bed.browser.submit(signIn, formWithAction(signIn, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-    assert.match(visibleText(consent.html), named);
+    assertPublishedBy(consent, 'SDK v2 metadata-document client', publisher);
     const callback = await allow(bed, consent);
     assert.ok(local.documents.hits(path) >= 1, 'the server fetched the document');
 
