@@ -23,8 +23,8 @@ import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../sup
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { restartServer } from '../support/restart-server.js';
 import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
-import { eventually } from '../support/time-limit.js';
 import { dependencyVersion } from '../support/third-party.js';
+import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /** What a page says, without markup. */
