@@ -16,27 +16,16 @@ import { codeFrom, consentPage, signInPage } from '../support/flows.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
+import { nativeClientMetadata, startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
-import { RawOAuthClient, request, sleep, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
+import { RawOAuthClient, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { restartServer } from '../support/restart-server.js';
 import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
-import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
 import { dependencyVersion } from '../support/third-party.js';
+import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
-
-/** Client metadata as Claude Code publishes it: portless loopback redirect URIs, no application_type. */
-function nativeDocument(clientId: string, name: string): Record<string, unknown> {
-  return {
-    client_id: clientId,
-    client_name: name,
-    redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  };
-}
 
 /** What a page says, without markup. */
 const textOf = (page: Page | RawResponse) => visibleText('html' in page ? page.html : page.text);
@@ -59,32 +48,30 @@ async function assertAuthorizationRefused(server: ServerLike, clientId: string, 
  * The first line of the server's log (without its timestamp) that starts with `start`, waiting up
  * to 5 s for it: the log is written after the response that caused it.
  */
-async function logLine(server: ServerProcess, start: string): Promise<string> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
+function logLine(server: ServerProcess, start: string): Promise<string> {
+  return eventually(() => {
     const line = server.output().split('\n').map((text) => text.replace(/^\S+ /, '')).find((text) => text.startsWith(start));
-    if (line !== undefined) return line;
-    if (Date.now() > deadline) assert.fail(`no log line starting with ${start}:\n${server.output().slice(-2000)}`);
-    await sleep(25);
-  }
+    assert.ok(line !== undefined, `no log line starting with ${start}:\n${server.output().slice(-2000)}`);
+    return line;
+  }, 5_000, 25);
 }
 
 describe('client ID metadata documents (a client_id that is the https URL of the client\'s metadata)', () => {
-  let certificates: TestCertificates;
+  let local: LocalMetadataDocuments;
   let documents: MetadataDocumentServer;
   let server: ServerProcess;
   /** The server as the end-to-end tests run it: documents on this machine allowed, the test CA trusted. */
-  const testEnv = () => ({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', NODE_EXTRA_CA_CERTS: certificates.caFile });
+  const testEnv = () => local.serverEnv;
 
   before(async () => {
-    certificates = makeTestCertificates();
-    documents = await MetadataDocumentServer.start(certificates);
+    local = await startLocalMetadataDocuments();
+    documents = local.documents;
     server = await startServerProcess({ env: testEnv() });
   });
   after(async () => {
     await server?.stop();
-    await documents?.close();
-    for (const dir of [server?.dataDir, certificates?.dir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await local?.close();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
   });
 
   it('the authorization server metadata advertises them, with `none` among the token endpoint auth methods', async () => {
@@ -103,9 +90,8 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     let browser: HeadlessBrowser;
 
     before(() => {
-      documentUrl = documents.url(documentPath);
+      documentUrl = local.publishNative(documentPath, 'SDK metadata-document client');
       publisher = new URL(documentUrl).host;
-      documents.json(documentPath, nativeDocument(documentUrl, 'SDK metadata-document client'));
       recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
     });
 
@@ -216,7 +202,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     /** Serves a native-client document at `path` with `changes` applied; returns its URL. */
     const serveDocument = (path: string, changes: Record<string, unknown>) => {
       const url = documents.url(path);
-      return documents.json(path, { ...nativeDocument(url, 'Refused client'), ...changes });
+      return documents.json(path, { ...nativeClientMetadata(url, 'Refused client'), ...changes });
     };
 
     it('a document whose client_id is not its own URL', async () => {
@@ -253,7 +239,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     it('a document that is not served as JSON; it is fetched once (a failure is remembered briefly) and logged with the host only', async () => {
       documents.route('/refusals/html', (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });
-        res.end(JSON.stringify(nativeDocument(documents.url('/refusals/html'), 'HTML')));
+        res.end(JSON.stringify(nativeClientMetadata(documents.url('/refusals/html'), 'HTML')));
       });
       await assertAuthorizationRefused(server, documents.url('/refusals/html'), redirect, 'invalid_client', /client_id metadata document fetch failed: answered with content type "text\/html", not JSON/);
       assert.equal(documents.hits('/refusals/html'), 1);
@@ -323,15 +309,15 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     /** A valid document for whatever URL it is fetched at, so only the address policy can refuse it. */
     const anyDocument = (req: http.IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(nativeDocument(`https://${req.headers.host}${req.url}`, 'Local document')));
+      res.end(JSON.stringify(nativeClientMetadata(`https://${req.headers.host}${req.url}`, 'Local document')));
     };
 
     before(async () => {
-      documentsV6 = await MetadataDocumentServer.start(certificates, '::1');
+      documentsV6 = await MetadataDocumentServer.start(local.certificates, '::1');
       documentsV6.route('/local.json', anyDocument);
       documents.route('/local.json', anyDocument);
       // The test CA is trusted, so only the address policy stands between the server and these documents.
-      strict = await startServerProcess({ env: { NODE_EXTRA_CA_CERTS: certificates.caFile } });
+      strict = await startServerProcess({ env: { NODE_EXTRA_CA_CERTS: local.certificates.caFile } });
     });
     after(async () => {
       await strict?.stop();
@@ -369,7 +355,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const metadata = (await request(`${off.url}/.well-known/oauth-authorization-server`)).json!;
       assert.equal(metadata.client_id_metadata_document_supported, undefined);
       const documentUrl = documents.url('/off/client.json');
-      documents.json('/off/client.json', nativeDocument(documentUrl, 'Not used'));
+      documents.json('/off/client.json', nativeClientMetadata(documentUrl, 'Not used'));
       await assertAuthorizationRefused(off, documentUrl, 'http://127.0.0.1:50123/callback', 'invalid_client', /client is invalid/);
       assert.equal(documents.hits('/off/client.json'), 0);
     });

@@ -1,27 +1,34 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
-import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { eventually } from '../support/eventually.js';
 import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-apis.js';
-import { assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
+import { assertPublishedBy, assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { asPage, HeadlessBrowser } from '../support/headless-browser.js';
+import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { request } from '../support/raw-oauth.js';
 import { readmeCommand } from '../support/readme-recipes.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
+import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /**
  * Claude Code (`@anthropic-ai/claude-code`, its own native binary) through the README's recipe:
  * `claude mcp add --transport http …` as the README prints it, `claude mcp list` before and after
- * signing in, `claude mcp login` (its discovery, registration, PKCE, browser launch, callback
- * server, token exchange and credentials file) with the person played on our real sign-in and
- * consent forms, a real tools/call, its own refresh ahead of expiry, a server restart, and
- * `claude mcp logout` revoking the tokens.
+ * signing in, `claude mcp login` (its discovery, registration or metadata document, PKCE, browser
+ * launch, callback server, token exchange and credentials file) with the person played on our
+ * real sign-in and consent forms, a real tools/call, its own refresh ahead of expiry, a server
+ * restart, and `claude mcp logout` revoking the tokens. Twice: with dynamic registration, and
+ * with its Client ID Metadata Document, the way it takes by default against this server.
  *
  * The tools/call runs `claude -p` against a stand-in for Anthropic's Messages API on 127.0.0.1
  * (test/support/fake-model-apis.ts): it replaces only the model's choice to call the tool. Claude
@@ -36,26 +43,28 @@ const TOOL = `mcp__${NAME}__generate_uuid`;
 const MINUTE = 60_000;
 
 /**
- * How Claude Code registers, and what that needs around it. Only dynamic registration for now: the
- * server has no Client ID Metadata Documents yet. A CIMD variant reuses the whole suite with its
- * own `prepare` (a local https document, the server's test-only setting to fetch it, Claude Code's
- * MCP_OAUTH_CLIENT_METADATA_URL) and `check` (no /register; the document's URL as client id).
+ * How Claude Code registers, and what that needs around it: `prepare` sets up the surroundings
+ * (the server's and Claude Code's environment), `check` looks at the sign-in for the registration
+ * (or its absence) and returns the client id Claude Code uses.
  */
 interface Registration {
   name: string;
+  /** How Claude Code makes itself known at sign-in, in the login test's title. */
+  how: string;
   prepare(): Promise<{ serverEnv: Record<string, string>; claudeEnv: Record<string, string>; close(): Promise<void> }>;
-  /** Checks the registration (or its absence) and returns the client id Claude Code uses. */
-  check(context: { server: ServerProcess; log: AccessLogEntry[]; authUrl: URL }): Promise<string>;
+  check(context: { server: ServerProcess; log: ServerLog; seen: AccessLogEntry[]; person: PersonAtBrowser }): Promise<string>;
 }
 
 const dynamicRegistration: Registration = {
   name: 'dynamic registration',
+  how: 'registration',
   // A server that offers metadata documents (CLIENT_ID_METADATA_DOCUMENTS, from the CIMD work; ignored
   // by a server without them) would get Claude Code's claude.ai document URL instead of a registration.
   prepare: async () => ({ serverEnv: { CLIENT_ID_METADATA_DOCUMENTS: 'false' }, claudeEnv: {}, close: async () => {} }),
-  async check({ server, log, authUrl }) {
-    const registrations = log.filter((entry) => entry.url.pathname === '/register');
-    assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(log)}`);
+  async check({ server, seen, person }) {
+    const authUrl = person.authorizationUrl;
+    const registrations = seen.filter((entry) => entry.url.pathname === '/register');
+    assert.equal(registrations.length, 1, `Claude Code registered once:\n${describeRequests(seen)}`);
     assert.equal(registrations[0]!.method, 'POST');
     assert.equal(registrations[0]!.status, 201);
     const clientId = authUrl.searchParams.get('client_id')!;
@@ -80,20 +89,54 @@ const dynamicRegistration: Registration = {
   },
 };
 
+/**
+ * What Claude Code does by default with a server that offers metadata documents: no registration;
+ * its client_id is the https URL of its metadata document, which the server fetches. Its real one
+ * is https://claude.ai/oauth/claude-code-client-metadata; here the same document is served from
+ * this machine, and Claude Code's own setting MCP_OAUTH_CLIENT_METADATA_URL points it there.
+ */
+function metadataDocument(): Registration {
+  const path = '/claude-code-client-metadata';
+  let local: LocalMetadataDocuments;
+  let documentUrl: string;
+  return {
+    name: 'Client ID Metadata Document',
+    how: 'no registration, the server fetches its metadata document',
+    async prepare() {
+      local = await startLocalMetadataDocuments('localhost');
+      documentUrl = local.publishNative(path, 'Claude Code');
+      return { serverEnv: local.serverEnv, claudeEnv: { MCP_OAUTH_CLIENT_METADATA_URL: documentUrl }, close: () => local.close() };
+    },
+    async check({ log, seen, person }) {
+      assert.equal(documentUrl, `https://localhost:${local.documents.port}${path}`);
+      assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), `no registration:\n${describeRequests(seen)}`);
+      assert.equal(person.authorizationUrl.searchParams.get('client_id'), documentUrl, 'the document\'s URL is the client_id');
+      const publisher = new URL(documentUrl).host;
+      assert.ok(log.events('client_metadata.fetched').some((event) => event.fields.host === publisher), `the server logged fetching the document from ${publisher}`);
+      assert.ok(local.documents.hits(path) >= 1, 'the document server was asked for it');
+      // Who asks, as the person was shown it: the document's name, and the host that published it.
+      assert.equal(person.pages.length, 2, 'a sign-in page, then a consent page');
+      for (const page of person.pages) assertPublishedBy(page, 'Claude Code', publisher);
+      return documentUrl;
+    },
+  };
+}
+
 function claudeCodeRecipe(registration: Registration): void {
   describe(compatibilitySuite({ client: 'Claude Code', version: CLAUDE_CODE_VERSION, transport: 'Streamable HTTP', registration: registration.name }), () => {
     let server: ServerProcess;
-    let launches: BrowserLaunches;
+    let browser: BrowserShim;
     let claude: ClaudeSandbox;
     let model: FakeModelApi;
     let clientId: string;
     let prepared: Awaited<ReturnType<Registration['prepare']>> | undefined;
     let login: CliRun | undefined;
-    const accessLog = new AccessLogSteps(() => server);
+    /** The server's log since the current step began. */
+    let log: ServerLog;
 
     before(async () => {
-      launches = browserLaunches();
-      claude = claudeSandbox(launches.bin, launches.browserCommand);
+      browser = browserShim();
+      claude = claudeSandbox(browser.bin, browser.command);
       prepared = await registration.prepare();
       [server, model] = await Promise.all([startServerProcess({ env: prepared.serverEnv }), startFakeAnthropicApi(TOOL)]);
     }, { timeout: 60_000 });
@@ -105,7 +148,7 @@ function claudeCodeRecipe(registration: Registration): void {
       await prepared?.close();
       if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
       claude?.remove();
-      launches?.remove();
+      browser?.remove();
     }, { timeout: 30_000 });
 
     const run = (args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) =>
@@ -171,31 +214,28 @@ function claudeCodeRecipe(registration: Registration): void {
     });
 
     it('before signing in: `claude mcp list` and `claude mcp get` say "Needs authentication", after discovering the server from its 401', { timeout: 60_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       const list = await run(['mcp', 'list']);
       assert.equal(list.code, 0, list.text);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ! Needs authentication`), list.text);
       assert.equal(await status(), '! Needs authentication');
-      const seen = accessLog.since();
+      const seen = log.access();
       assert.ok(seen.some((entry) => entry.method === 'POST' && entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-protected-resource/mcp' && entry.status === 200), describeRequests(seen));
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-authorization-server' && entry.status === 200), describeRequests(seen));
       assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
-      assert.deepEqual(launches.urls(), [], 'and opens no browser');
+      assert.deepEqual(browser.launches(), [], 'and opens no browser');
     });
 
-    it('`claude mcp login uuid`: registration, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file', { timeout: 150_000 }, async () => {
-      accessLog.step();
+    it(`\`claude mcp login uuid\`: ${registration.how}, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file`, { timeout: 150_000 }, async () => {
+      log = await serverLog(server);
       const command = readmeCommand('claude mcp login', server.mcpUrl);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
-      const authUrl = await Promise.race([
-        launches.next(0, 60_000, login.output),
-        login.result.then((result) => assert.fail(`claude mcp login ended before opening the browser:\n${result.text}`)),
-      ]);
       // The person: sign in and allow on the server's own pages; the browser then follows the redirect to Claude Code.
-      const returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
-      assert.equal(returned.status, 200, `Claude Code's callback accepted the redirect: ${returned.page}`);
+      const person = await signInAtLaunch(browser, 0, server.url, ADMIN, { abort: login.result, describe: login.output, timeoutMs: 60_000 });
+      const authUrl = person.authorizationUrl;
+      assert.equal(person.delivered.status, 200, `Claude Code's callback accepted the redirect: ${person.delivered.text}`);
       const result = await login.result;
       assert.equal(result.code, 0, result.text);
       assert.match(result.text, new RegExp(`Authenticated with "${NAME}"`));
@@ -211,19 +251,19 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(params.prompt, 'consent');
       assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
       assert.ok(params.state, 'state');
-      const seen = await accessLog.sinceIncluding('/token');
+      const seen = await log.including('/token');
       const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
       assert.equal(authorizations.length, 1, describeRequests(seen));
       assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
       assert.equal(authorizations[0]!.url.searchParams.get('client_id'), params.client_id);
 
-      clientId = await registration.check({ server, log: seen, authUrl });
+      clientId = await registration.check({ server, log, seen, person });
       assert.equal(params.client_id, clientId);
 
       // The redirect back: code, state and the issuer (RFC 9207), which Claude Code accepted.
-      assert.equal(`${returned.callback.origin}${returned.callback.pathname}`, params.redirect_uri);
-      assert.equal(returned.callback.searchParams.get('state'), params.state);
-      assert.equal(returned.callback.searchParams.get('iss'), server.url);
+      assert.equal(`${person.callback.origin}${person.callback.pathname}`, params.redirect_uri);
+      assert.equal(person.callback.searchParams.get('state'), params.state);
+      assert.equal(person.callback.searchParams.get('iss'), server.url);
       const exchanges = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(exchanges.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], 'one token exchange');
       assert.ok(seen.indexOf(authorizations[0]!) < seen.indexOf(exchanges[0]!));
@@ -241,21 +281,21 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.ok(credentials.refreshToken, 'refresh token stored');
       assert.ok(credentials.expiresAt! > Date.now() + 50 * MINUTE, `expiresAt from expires_in (1 h): ${credentials.expiresAt}`);
       await assertTokenAccepted(server, credentials.accessToken, 'the stored access token');
-      assert.equal(launches.urls().length, 1, 'one browser launch');
+      assert.equal(browser.launches().length, 1, 'one browser launch');
     });
 
     it('after signing in: `claude mcp list` and `claude mcp get` say "✔ Connected", with the stored token', { timeout: 60_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       const list = await run(['mcp', 'list']);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ✔ Connected`), list.text);
       assert.equal(await status(), '✔ Connected');
-      assertMcpAccepted(accessLog.since());
+      assertMcpAccepted(log.access());
     });
 
     it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Claude Code\'s MCP client calls the server and returns a v4 UUID', { timeout: 150_000 }, async () => {
-      accessLog.step();
+      log = await serverLog(server);
       await generateUuidThroughClaude();
-      const seen = accessLog.since();
+      const seen = log.access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
       assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${clientId}`));
@@ -266,9 +306,9 @@ function claudeCodeRecipe(registration: Registration): void {
       const [key] = Object.keys(claude.mcpCredentials()).filter((candidate) => candidate.startsWith(`${NAME}|`));
       // Claude Code refreshes a stored token that expires within 300 s (its provider's tokens()).
       claude.writeMcpCredentials({ ...claude.mcpCredentials(), [key!]: { ...before, expiresAt: Date.now() + MINUTE } });
-      accessLog.step();
+      log = await serverLog(server);
       assert.equal(await status(), '✔ Connected');
-      const seen = await accessLog.sinceIncluding('/token');
+      const seen = await log.including('/token');
       const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -280,34 +320,31 @@ function claudeCodeRecipe(registration: Registration): void {
       const mcpAfterRefresh = seen.slice(seen.indexOf(refreshes[0]!)).filter((entry) => entry.url.pathname === '/mcp');
       assert.ok(mcpAfterRefresh.some((entry) => entry.status === 200), `the new token was used at /mcp:\n${describeRequests(seen)}`);
       await assertTokenAccepted(server, after.accessToken, 'the refreshed access token');
-      assert.equal(launches.urls().length, 1, 'no browser');
+      assert.equal(browser.launches().length, 1, 'no browser');
     });
 
     it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 180_000 }, async () => {
       const before = stored();
-      const { dataDir, port, url } = server;
-      assert.equal(await server.stop(), 0, 'clean shutdown');
-      server = await startServerProcess({ dataDir, port, env: prepared!.serverEnv });
-      assert.equal(server.url, url);
-      accessLog.restarted();
+      server = await restartServer(server, { env: prepared!.serverEnv });
+      log = new ServerLog(server);
       assert.equal(await status(), '✔ Connected');
       await generateUuidThroughClaude();
-      const seen = accessLog.all();
+      const seen = log.access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
       assert.deepEqual(stored(), before, 'the credentials file is unchanged');
-      assert.equal(launches.urls().length, 1, 'no browser');
+      assert.equal(browser.launches().length, 1, 'no browser');
     });
 
     it('`claude mcp logout uuid` revokes both tokens at the server: the access token is then refused at /mcp, the refresh token at /token', { timeout: 60_000 }, async () => {
       const before = stored();
-      accessLog.step();
+      log = await serverLog(server);
       const result = await run(['mcp', 'logout', NAME]);
       assert.equal(result.code, 0, result.text);
       assert.match(result.text, new RegExp(`Signed out of "${NAME}"`));
       const seen = await eventually(() => {
-        const entries = accessLog.since().filter((entry) => entry.url.pathname === '/revoke');
-        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(accessLog.since())}`);
+        const entries = log.access().filter((entry) => entry.url.pathname === '/revoke');
+        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(log.access())}`);
         return entries;
       });
       assert.deepEqual(seen.map((entry) => `${entry.method} ${entry.status}`), ['POST 200', 'POST 200']);
@@ -328,3 +365,67 @@ function claudeCodeRecipe(registration: Registration): void {
 }
 
 claudeCodeRecipe(dynamicRegistration);
+claudeCodeRecipe(metadataDocument());
+
+/**
+ * With metadata documents on and a document the server cannot fetch. Claude Code's own document
+ * is at https://claude.ai/…, which a test may not reach (and which a machine with internet access
+ * would fetch, changing the outcome); an https URL on this machine where nothing listens stands
+ * for it. Claude Code sends the person to the authorization URL without asking the server first,
+ * so the error reaches the person, not Claude Code: it waits for its callback until cancelled.
+ */
+describe('Claude Code with metadata documents on, when the server cannot fetch its document', () => {
+  let server: ServerProcess;
+  let browser: BrowserShim;
+  let claude: ClaudeSandbox;
+  let login: CliRun | undefined;
+  let documentUrl: string;
+
+  before(async () => {
+    browser = browserShim();
+    claude = claudeSandbox(browser.bin, browser.command);
+    documentUrl = `https://localhost:${await freePort()}/claude-code-client-metadata`;
+    server = await startServerProcess({ env: { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true' } });
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    login?.stop();
+    await login?.result.catch(() => {});
+    await server?.stop();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
+    claude?.remove();
+    browser?.remove();
+  }, { timeout: 30_000 });
+
+  it('the person gets our invalid_client page at once, naming the failed document fetch; Claude Code registers nothing and keeps waiting, storing nothing', { timeout: 120_000 }, async () => {
+    const env = { MCP_OAUTH_CLIENT_METADATA_URL: documentUrl };
+    const added = await claude.run(['mcp', 'add', '--transport', 'http', NAME, server.mcpUrl], { env });
+    assert.equal(added.code, 0, added.text);
+    const log = await serverLog(server);
+    login = claude.startInTerminal(['mcp', 'login', NAME], { env, timeoutMs: 90_000 });
+    const authUrl = await browser.nextLaunch(0, 60_000, { abort: login.result, describe: login.output });
+    assert.equal(authUrl.searchParams.get('client_id'), documentUrl, 'Claude Code uses its document URL as client_id');
+
+    const page = asPage(await new HeadlessBrowser(server.url).open(authUrl));
+    const text = visibleText(page.html);
+    assert.equal(page.status, 400, text);
+    assert.match(text, /This sign-in request cannot continue/);
+    assert.match(text, /client_id metadata document fetch failed: request failed \(\w+\)/);
+    assert.match(text, /Error code: invalid_client\./);
+
+    await log.settle();
+    assert.deepEqual(log.requests('POST', '/register'), [], 'no registration');
+    assert.deepEqual(log.requests('GET', '/auth').map((entry) => entry.status), [400]);
+    const publisher = new URL(documentUrl).host;
+    assert.ok(log.events('client_metadata.fetch_refused').some((event) => event.fields.host === publisher && event.fields.reason?.startsWith('request failed')), log.lines().join('\n'));
+    assert.ok(log.events('oauth.authorization_refused').some((event) => event.fields.code === 'invalid_client'), log.lines().join('\n'));
+
+    // Claude Code learns nothing of it: it still waits for the redirect (or a pasted URL) until the person cancels.
+    const state = await Promise.race([login.result.then(() => 'ended'), delay(2_000).then(() => 'waiting')]);
+    assert.equal(state, 'waiting', login.output());
+    assert.match(login.output(), /Waiting for authorization/);
+    login.stop();
+    await login.result;
+    assert.ok(!Object.keys(claude.mcpCredentials()).some((key) => key.startsWith(`${NAME}|`) && claude.mcpCredentials()[key]!.accessToken), 'no tokens stored');
+  });
+});

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { AccessLogSteps, describeRequests, type AccessLogEntry } from '../support/access-log.js';
-import { browserLaunches, signInAllowAndReturn, type BrowserLaunches } from '../support/browser-launch.js';
+import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { writeTokenFile } from '../support/gemini-cli.js';
 import { GEMINI_CLI_VERSION, geminiCliSandbox, submitSlashCommand, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
 import { readmeCommand } from '../support/readme-recipes.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
 import type { TerminalSession } from '../support/terminal-session.js';
 import { isUuidV4 } from '../support/uuids.js';
 
@@ -34,16 +35,17 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_CLI_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
   let server: ServerProcess;
-  let launches: BrowserLaunches;
+  let browser: BrowserShim;
   let gemini: GeminiCliSandbox;
   let model: FakeModelApi;
   let terminal: TerminalSession | undefined;
-  const accessLog = new AccessLogSteps(() => server);
+  /** The server's log since the current step began. */
+  let log: ServerLog;
 
   before(async () => {
-    launches = browserLaunches();
+    browser = browserShim();
     model = await startFakeGeminiApi(TOOL);
-    gemini = geminiCliSandbox(launches.bin, model.url);
+    gemini = geminiCliSandbox(browser.bin, model.url);
     server = await startServerProcess();
   }, { timeout: 60_000 });
 
@@ -53,7 +55,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     await model?.close();
     if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
     gemini?.remove();
-    launches?.remove();
+    browser?.remove();
   }, { timeout: 30_000 });
 
   /** `gemini mcp list`: the server's line. */
@@ -102,32 +104,30 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
   });
 
   it('before signing in: `gemini mcp list` says Disabled in an untrusted folder, Disconnected in a trusted one, after the server\'s 401', { timeout: 120_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed({ GEMINI_CLI_TRUST_WORKSPACE: undefined }), `○ ${NAME}: ${server.mcpUrl} (http) - Disabled`);
-    assert.deepEqual(accessLog.since(), [], 'in an untrusted folder Gemini does not contact the server');
+    assert.deepEqual(log.access(), [], 'in an untrusted folder Gemini does not contact the server');
     assert.equal(await listed(), `✗ ${NAME}: ${server.mcpUrl} (http) - Disconnected`);
-    const seen = accessLog.since();
+    const seen = log.access();
     assert.ok(seen.some((entry) => entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/register'), 'a status check registers nothing');
-    assert.deepEqual(launches.urls(), [], 'and opens no browser');
+    assert.deepEqual(browser.launches(), [], 'and opens no browser');
   });
 
   it('`/mcp auth uuid` in Gemini CLI: Yes to its prompt, registration, our sign-in and consent pages, the callback, the token exchange, the token file', { timeout: 240_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     const tui = gemini.startInteractive();
     terminal = tui;
-    let authUrl: URL;
-    let returned: Awaited<ReturnType<typeof signInAllowAndReturn>>;
+    let person: PersonAtBrowser;
     try {
       await tui.waitFor(/Type your message/, 90_000, 'Gemini CLI ready for input');
       const asked = await submitSlashCommand(tui, `/mcp auth ${NAME}`, (screen) => /Do you want to continue\?/.test(screen), 30_000, 'Gemini asking before it opens the browser');
       assert.match(asked, new RegExp(`Authentication required for MCP Server: '${NAME}\\.'`));
       assert.match(asked, /● 1\. Yes/, '"Yes" is selected');
       tui.press('Enter');
-      authUrl = await launches.next(0, 60_000, () => tui.screen());
-      returned = await signInAllowAndReturn(server.url, authUrl, ADMIN);
-      assert.equal(returned.status, 200, `Gemini's callback accepted the redirect: ${returned.page}`);
-      assert.match(returned.page, /Authentication Successful/);
+      person = await signInAtLaunch(browser, 0, server.url, ADMIN, { describe: () => tui.screen(), timeoutMs: 60_000 });
+      assert.equal(person.delivered.status, 200, `Gemini's callback accepted the redirect: ${person.delivered.text}`);
+      assert.match(person.delivered.text, /Authentication Successful/);
       await tui.waitFor(new RegExp(`Successfully authenticated and reloaded tools for '${NAME}'`), 60_000, 'Gemini reporting the sign-in');
       await submitSlashCommand(tui, '/quit', () => false, 30_000, 'Gemini CLI quitting');
     } finally {
@@ -137,6 +137,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     }
 
     // The authorization request Gemini opened, and the server saw.
+    const authUrl = person.authorizationUrl;
     assert.equal(`${authUrl.origin}${authUrl.pathname}`, `${server.url}/auth`);
     const params = Object.fromEntries(authUrl.searchParams);
     assert.equal(params.response_type, 'code');
@@ -145,7 +146,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(params.scope, 'openid offline_access uuid:generate profile:read', 'every scope the server advertises');
     assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
     assert.ok(params.state);
-    const seen = await accessLog.sinceIncluding('/token');
+    const seen = await log.including('/token');
     const registrations = seen.filter((entry) => entry.url.pathname === '/register');
     assert.deepEqual(registrations.map((entry) => `${entry.method} ${entry.status}`), ['POST 201'], `Gemini registered once:\n${describeRequests(seen)}`);
     const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
@@ -171,9 +172,9 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     }
 
     // The redirect back carried the issuer (RFC 9207), which Gemini accepted.
-    assert.equal(`${returned.callback.origin}${returned.callback.pathname}`, params.redirect_uri);
-    assert.equal(returned.callback.searchParams.get('state'), params.state);
-    assert.equal(returned.callback.searchParams.get('iss'), server.url);
+    assert.equal(`${person.callback.origin}${person.callback.pathname}`, params.redirect_uri);
+    assert.equal(person.callback.searchParams.get('state'), params.state);
+    assert.equal(person.callback.searchParams.get('iss'), server.url);
     assert.match(server.output(), new RegExp(`login\\.succeeded user=admin .*client=${params.client_id}`));
 
     // What Gemini keeps: ~/.gemini/mcp-oauth-tokens.json.
@@ -185,19 +186,19 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.ok(credentials.token.accessToken, 'access token stored');
     assert.ok(credentials.token.refreshToken, 'refresh token stored');
     assert.ok(credentials.token.expiresAt! > Date.now() + 50 * MINUTE, 'expiresAt from expires_in (1 h)');
-    assert.equal(launches.urls().length, 1, 'one browser launch');
+    assert.equal(browser.launches().length, 1, 'one browser launch');
   });
 
   it('after signing in: `gemini mcp list` says Connected, with the stored token', { timeout: 120_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    assertMcpAccepted(accessLog.since());
+    assertMcpAccepted(log.access());
   });
 
   it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Gemini CLI\'s MCP client calls the server and returns a v4 UUID', { timeout: 180_000 }, async () => {
-    accessLog.step();
+    log = await serverLog(server);
     await generateUuidThroughGemini();
-    const seen = accessLog.since();
+    const seen = log.access();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
     assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${stored().clientId}`));
@@ -207,9 +208,9 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     const before = stored();
     // Gemini counts a token as expired five minutes early (MCPOAuthTokenStorage.isTokenExpired) and then refreshes it.
     writeTokenFile(gemini.tokenFile, [{ ...before, token: { ...before.token, expiresAt: Date.now() + MINUTE } }]);
-    accessLog.step();
+    log = await serverLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
-    const seen = await accessLog.sinceIncluding('/token');
+    const seen = await log.including('/token');
     const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
     assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
     assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -219,22 +220,19 @@ describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_C
     assert.equal(after.clientId, before.clientId);
     assert.ok(after.token.expiresAt! > Date.now() + 50 * MINUTE);
     assertMcpAccepted(seen.slice(seen.indexOf(refreshes[0]!)));
-    assert.equal(launches.urls().length, 1, 'no browser');
+    assert.equal(browser.launches().length, 1, 'no browser');
   });
 
   it('after the server restarts on the same data and port: the stored sign-in still works (Connected and a tools/call), no new sign-in', { timeout: 240_000 }, async () => {
     const before = stored();
-    const { dataDir, port, url } = server;
-    assert.equal(await server.stop(), 0, 'clean shutdown');
-    server = await startServerProcess({ dataDir, port });
-    assert.equal(server.url, url);
-    accessLog.restarted();
+    server = await restartServer(server);
+    log = new ServerLog(server);
     assert.equal(await listed(), `✓ ${NAME}: ${server.mcpUrl} (http) - Connected`);
     await generateUuidThroughGemini();
-    const seen = accessLog.all();
+    const seen = log.access();
     assertMcpAccepted(seen);
     assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
     assert.deepEqual(stored(), before, 'the token file is unchanged');
-    assert.equal(launches.urls().length, 1, 'no browser');
+    assert.equal(browser.launches().length, 1, 'no browser');
   });
 });

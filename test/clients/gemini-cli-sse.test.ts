@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import type { MCPServerConfig } from '@google/gemini-cli-core';
+import type { MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
 import { compatibilitySuite } from '../support/compatibility.js';
+import { introspect } from '../support/flows.js';
 import {
   assertGeminiAuthorized,
   assertToolOutputs,
@@ -84,13 +85,8 @@ describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION
     const credentials = stored();
     assert.equal(credentials.serverName, NAME);
     await assertGeminiAuthorized({ gemini: bed.gemini, requests: bed.since(), serverUrl: bed.server.url, resource: bed.server.sseUrl, signIn, browserLaunches: bed.sandbox.browserLaunches(), tokenFile: bed.tokenFile, credentials });
-    const introspection = await fetch(`${bed.server.url}/introspect`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: credentials.token.accessToken, client_id: credentials.clientId! }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    assert.equal(((await introspection.json()) as { aud?: string }).aud, bed.server.sseUrl, 'the token is bound to /sse');
+    const introspection = await introspect(bed.server, credentials.clientId!, credentials.token.accessToken);
+    assert.equal(introspection.json?.aud, bed.server.sseUrl, 'the token is bound to /sse');
   });
 
   it('connect with the stored token: Streamable HTTP refused (404), then the SSE stream: tools/list and tools/call through Gemini\'s own MCP client', { timeout: 60_000 }, async () => {
@@ -159,10 +155,10 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
     bed.gemini.connectToMcpServer(GEMINI_CORE_VERSION, name, config, false, new bed.gemini.WorkspaceContext(process.cwd()), mcpContext);
   const credentialsFor = (name: string) => (fs.existsSync(bed.tokenFile) ? readTokenFile(bed.tokenFile).find((entry) => entry.serverName === name) : undefined);
 
-  it('with "type": "sse": the connect signs in (resource=/sse) and connects over SSE with the new token', { timeout: 60_000 }, async () => {
+  /** The connect signs in as `name` (the person plays along) and then lists both tools; returns what it stored and the requests it made. */
+  async function signInFromConnect(name: string, config: MCPServerConfig): Promise<{ credentials: OAuthCredentials; requests: RecordedRequest[] }> {
     bed.step();
-    const config: MCPServerConfig = { url: bed.server.sseUrl, type: 'sse', oauth: { enabled: true } };
-    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-sse', config)).catch(bed.explain);
+    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect(name, config)).catch(bed.explain);
     const client = signIn.result;
     try {
       const { tools } = await client.listTools();
@@ -171,9 +167,13 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
       await client.close();
     }
     assert.equal(signIn.authUrl.searchParams.get('resource'), bed.server.sseUrl);
-    const credentials = credentialsFor('uuid-sse');
+    const credentials = credentialsFor(name);
     assert.ok(credentials, 'Gemini stored the token');
-    const requests = bed.since();
+    return { credentials, requests: bed.since() };
+  }
+
+  it('with "type": "sse": the connect signs in (resource=/sse) and connects over SSE with the new token', { timeout: 60_000 }, async () => {
+    const { credentials, requests } = await signInFromConnect('uuid-sse', { url: bed.server.sseUrl, type: 'sse', oauth: { enabled: true } });
     const firstGet = requests.find((request) => request.method === 'GET' && request.url.pathname === '/sse');
     assert.equal(firstGet?.status, 401, 'the first GET /sse had no token and was refused');
     assert.equal(firstGet?.authorization, null);
@@ -184,21 +184,8 @@ describe('Gemini CLI signing in from its startup connect to a /sse url', () => {
   });
 
   it('with a url and no type: the connect signs in, its Streamable HTTP retry gets 404, and it connects over SSE with the new token', { timeout: 60_000 }, async () => {
-    bed.step();
-    const config: MCPServerConfig = { url: bed.server.sseUrl, oauth: { enabled: true } };
-    const signIn = await signInThroughGemini(bed.gemini, bed.server.url, ADMIN, () => connect('uuid-url', config)).catch(bed.explain);
-    const client = signIn.result;
-    try {
-      const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((tool) => tool.name).sort(), ['generate_uuid', 'get_user_profile']);
-    } finally {
-      await client.close();
-    }
-    assert.equal(signIn.authUrl.searchParams.get('resource'), bed.server.sseUrl);
-    const credentials = credentialsFor('uuid-url');
-    assert.ok(credentials, 'Gemini stored the token');
+    const { credentials, requests } = await signInFromConnect('uuid-url', { url: bed.server.sseUrl, oauth: { enabled: true } });
     assert.equal(credentials.mcpServerUrl, bed.server.sseUrl);
-    const requests = bed.since();
     const posts = requests.filter((request) => request.url.pathname === '/sse' && request.method === 'POST');
     assert.deepEqual(posts.map((request) => request.status), [401, 404], 'Streamable HTTP without a token (401), then with the new one (404)');
     assert.equal(posts[1]!.authorization, `Bearer ${credentials.token.accessToken}`);

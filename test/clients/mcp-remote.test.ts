@@ -79,7 +79,7 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
     const seen = sandbox.browser.launches().length;
     const run = sandbox.start(server.mcpUrl, args);
     try {
-      const person = await signInAtLaunch(sandbox.browser, seen, server.url, ADMIN, run.connected).catch(explain(run, log));
+      const person = await signInAtLaunch(sandbox.browser, seen, server.url, ADMIN, { abort: run.connected }).catch(explain(run, log));
       const tools = await useTools(run).catch(explain(run, log));
       await log.settle();
       assert.equal(sandbox.browser.launches().length, seen + 1, 'one browser launch');

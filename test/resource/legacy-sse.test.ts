@@ -22,6 +22,7 @@ import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../sup
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { call, nextMessage, openLegacySession, postMessage, SseStream, type LegacySession } from '../support/sse-stream.js';
 import { dependencyVersion } from '../support/third-party.js';
+import { eventually } from '../support/time-limit.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**
@@ -72,15 +73,6 @@ async function initialize(session: LegacySession, token: string): Promise<Record
 function toolResult(answer: Record<string, unknown>): { isError?: boolean; structuredContent?: Record<string, unknown> } {
   assert.ok(answer.result, `a result: ${JSON.stringify(answer)}`);
   return answer.result as ReturnType<typeof toolResult>;
-}
-
-/** Polls until `check` holds, for up to `ms`. */
-async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => {
@@ -353,7 +345,7 @@ describe('legacy sessions share the session caps with /mcp, and end with their s
     assert.equal((JSON.parse(third.text!) as { error: { code: number } }).error.code, -32000);
 
     first.stream.close();
-    await eventually(() => sessionGone(first), 5_000, 'the session of a closed stream is forgotten');
+    await eventually(async () => assert.ok(await sessionGone(first), 'the session of a closed stream is forgotten (within 5 s)'), 5_000, 50);
     assert.match(server.output(), new RegExp(`mcp\\.session_closed session=${first.sessionId.slice(0, 8)}[^\\n]*reason=stream_closed`));
     const replacement = await openLegacySession(server, sseToken);
     streams.push(replacement.stream);

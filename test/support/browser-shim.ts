@@ -1,50 +1,62 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { signInAndAllow, HeadlessBrowser, type Person } from './headless-browser.js';
+import { HeadlessBrowser, signInAndAllow, type Page, type Person } from './headless-browser.js';
 import { tempDir } from './server-process.js';
 import { within } from './time-limit.js';
 
 /**
- * "The browser" of a client under test: a script that records the URL it was given and exits 0, so
- * the client's real browser launch runs but opens nothing (Chromium is installed on some machines).
- * A test then plays the person with HeadlessBrowser and delivers the redirect to the client.
+ * "The browser" of a client under test: a script that appends the URL it was given to a file and
+ * exits 0, so the client's real browser launch runs but opens nothing (Chromium is installed on
+ * some machines). It stands under every name a client may run to open a URL: `$BROWSER` (through
+ * `command`), xdg-open and the fallbacks that Node's `open` package and Gemini try (through `bin`
+ * first on PATH). The test reads the URL and plays the person itself (signInAtLaunch).
  */
+const OPENERS = ['xdg-open', 'gnome-open', 'kde-open', 'wslview', 'sensible-browser', 'x-www-browser', 'firefox', 'chromium', 'chromium-browser', 'google-chrome', 'open'];
+
 export interface BrowserShim {
-  /** The directory holding the script under each requested name: put it first on PATH. */
+  /** The directory holding the script under each opener's name: put it first on the client's PATH. */
   bin: string;
   /** The script itself, for clients that honour the BROWSER variable. */
   command: string;
   /** Every URL launched so far, oldest first. */
   launches(): string[];
-  /** The first URL launched after `seen` earlier launches; rejects after `timeoutMs` or when `abort` rejects first. */
-  nextLaunch(seen: number, timeoutMs: number, abort?: Promise<unknown>): Promise<URL>;
+  /** The first URL launched after `seen` earlier launches (see LaunchWait). */
+  nextLaunch(seen: number, timeoutMs: number, wait?: LaunchWait): Promise<URL>;
   remove(): void;
 }
 
-/** Creates the script in a fresh directory, once under each of `names` (commands a client runs by name). */
-export function browserShim(names: string[] = []): BrowserShim {
+export interface LaunchWait {
+  /** The client's run: when it settles first, the wait ends (the client gave up or finished without a browser). */
+  abort?: Promise<unknown>;
+  /** What the client showed (its output, a terminal pane), for the failure message. */
+  describe?: () => string;
+}
+
+/** Creates the script in a fresh directory. */
+export function browserShim(): BrowserShim {
   const bin = tempDir('browser');
   const log = path.join(bin, 'launches.log');
   const command = path.join(bin, 'record-url');
   const script = `#!/bin/sh\nprintf '%s\\n' "$1" >> '${log}'\nexit 0\n`;
-  for (const name of ['record-url', ...names]) fs.writeFileSync(path.join(bin, name), script, { mode: 0o755 });
+  for (const name of ['record-url', ...OPENERS]) fs.writeFileSync(path.join(bin, name), script, { mode: 0o755 });
   const launches = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
   return {
     bin,
     command,
     launches,
-    nextLaunch(seen, timeoutMs, abort) {
+    nextLaunch(seen, timeoutMs, { abort, describe } = {}) {
+      const shown = () => (describe ? `; the client showed:\n${describe()}` : '');
       return new Promise<URL>((resolve, reject) => {
         const deadline = Date.now() + timeoutMs;
         let timer: NodeJS.Timeout | undefined;
         const check = () => {
           const launched = launches();
           if (launched.length > seen) return resolve(new URL(launched[seen]!));
-          if (Date.now() > deadline) return reject(new Error(`no browser launch within ${timeoutMs} ms`));
+          if (Date.now() > deadline) return reject(new Error(`no browser launch within ${timeoutMs} ms${shown()}`));
           timer = setTimeout(check, 50);
         };
         abort?.then(
-          () => { clearTimeout(timer); reject(new Error('the client finished without launching a browser')); },
+          () => { clearTimeout(timer); reject(new Error(`the client finished without launching a browser${shown()}`)); },
           (error: unknown) => { clearTimeout(timer); reject(error instanceof Error ? error : new Error(String(error))); },
         );
         check();
@@ -68,6 +80,8 @@ export function openPackageEnv(shim: BrowserShim): Record<string, string> {
 export interface PersonAtBrowser {
   /** The authorization URL the client launched. */
   authorizationUrl: URL;
+  /** The server's pages the person saw on the way (sign-in, consent), in order. */
+  pages: Page[];
   /** Where our server sent the browser after sign-in and consent: the client's redirect URI with code, state, iss. */
   callback: URL;
   /** The client's callback server's answer to that redirect. */
@@ -75,13 +89,23 @@ export interface PersonAtBrowser {
 }
 
 /**
- * What the person does once the client has launched the browser: waits (bounded) for the launch,
- * signs in and allows through the server's real forms, then follows the redirect to the client's
- * own callback server. `abort` (the client's run) ends the wait early if the client gives up.
+ * What the person does with the URL their client opened: signs in and allows through the
+ * server's real forms (HeadlessBrowser), then the browser follows the redirect to the client's
+ * own callback server.
  */
-export async function signInAtLaunch(shim: BrowserShim, seen: number, serverUrl: string, person: Person, abort?: Promise<unknown>): Promise<PersonAtBrowser> {
-  const authorizationUrl = await shim.nextLaunch(seen, 30_000, abort);
-  const callback = await within(signInAndAllow(new HeadlessBrowser(serverUrl), authorizationUrl, person), 15_000, 'signing in and allowing');
+export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, person: Person): Promise<PersonAtBrowser> {
+  const pages: Page[] = [];
+  const callback = await within(signInAndAllow(new HeadlessBrowser(serverUrl), authorizationUrl, person, pages), 15_000, 'signing in and allowing');
   const response = await fetch(callback, { signal: AbortSignal.timeout(15_000) });
-  return { authorizationUrl, callback, delivered: { status: response.status, text: await response.text() } };
+  return { authorizationUrl, pages, callback, delivered: { status: response.status, text: await response.text() } };
+}
+
+/**
+ * The person once the client has launched the browser: waits (bounded, 30 s unless `timeoutMs`)
+ * for the launch, then signInAndReturn. `abort` (the client's run) ends the wait early if the
+ * client gives up.
+ */
+export async function signInAtLaunch(shim: BrowserShim, seen: number, serverUrl: string, person: Person, wait: LaunchWait & { timeoutMs?: number } = {}): Promise<PersonAtBrowser> {
+  const authorizationUrl = await shim.nextLaunch(seen, wait.timeoutMs ?? 30_000, wait);
+  return signInAndReturn(serverUrl, authorizationUrl, person);
 }

@@ -65,6 +65,19 @@ export function recordingFetch(origin: string, keepResponse: (request: RecordedR
   };
 }
 
+/** recordingFetch put in place of globalThis.fetch, for clients that only use the global; `restore()` puts the original back. */
+export function recordGlobalFetch(origin: string, keepResponse?: (request: RecordedRequest) => boolean): FetchRecorder & { restore(): void } {
+  const original = globalThis.fetch;
+  const recorder = recordingFetch(origin, keepResponse, original);
+  globalThis.fetch = recorder.fetch as typeof globalThis.fetch;
+  return {
+    ...recorder,
+    restore() {
+      globalThis.fetch = original;
+    },
+  };
+}
+
 export function requestsTo(requests: RecordedRequest[], method: string, pathname: string): RecordedRequest[] {
   return requests.filter((request) => request.method === method && request.url.pathname === pathname);
 }

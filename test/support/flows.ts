@@ -57,6 +57,13 @@ export function codeFrom(visit: Visit, redirectUri: string, state?: string): str
   return code;
 }
 
+/** A sign-in or consent page names the client as its metadata document does, and the host that published the document. */
+export function assertPublishedBy(page: Page, clientName: string, publisher: string): void {
+  const text = visibleText(page.html).replace(/ \)/g, ')');
+  const expected = `${clientName} (published by ${publisher})`;
+  assert.ok(text.includes(expected), `"${expected}" on ${page.url.pathname}: ${text.slice(0, 300)}`);
+}
+
 /** The list of permissions a consent page shows, item by item, in words. */
 export function permissionsListed(page: Page): string[] {
   const list = /<ul class="permissions">([\s\S]*?)<\/ul>/.exec(page.html);

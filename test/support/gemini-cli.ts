@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
-import { browserShim } from './browser-shim.js';
-import { assertOneCodeExchange, recordingFetch, type RecordedRequest } from './fetch-recorder.js';
-import { HeadlessBrowser, signInAndAllow, type Person } from './headless-browser.js';
+import { browserShim, signInAndReturn } from './browser-shim.js';
+import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
+import type { Person } from './headless-browser.js';
 import { startServerProcess, tempDir, type ServerProcess } from './server-process.js';
 import { installedVersion } from './third-party.js';
 import { within } from './time-limit.js';
@@ -36,9 +36,6 @@ const ENV_KEYS = [
   'PATH',
 ] as const;
 
-/** The commands Gemini's `openBrowserSecurely` tries on Linux/BSD, in order (xdg-open, then fallbacks). */
-const BROWSER_COMMANDS = ['xdg-open', 'gnome-open', 'kde-open', 'firefox', 'chromium', 'google-chrome', 'open'];
-
 export interface GeminiSandbox {
   /** PATH as it was before the browser shims were put in front. */
   originalPath: string;
@@ -57,7 +54,8 @@ export interface GeminiSandbox {
 export function geminiSandbox(): GeminiSandbox {
   const saved = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
   const home = tempDir('gemini-home');
-  const browser = browserShim(BROWSER_COMMANDS);
+  // The shim stands under every command Gemini's `openBrowserSecurely` tries on Linux (xdg-open, then fallbacks).
+  const browser = browserShim();
   process.env.GEMINI_CLI_HOME = home;
   // Gemini treats CI=true as headless unless this is set; it changes nothing else in the package.
   process.env.GEMINI_CLI_INTEGRATION_TEST = 'true';
@@ -133,22 +131,6 @@ export function waitForAuthorizationUrl(gemini: GeminiCore, signal: AbortSignal)
   return { url, messages, stop };
 }
 
-/**
- * Wraps globalThis.fetch (which Gemini, the MCP SDK inside it and HeadlessBrowser all use) to record
- * the requests sent to `origin`. Requests elsewhere pass through unrecorded.
- */
-export function recordFetch(origin: string, keepResponse?: (request: RecordedRequest) => boolean): { requests: RecordedRequest[]; restore(): void } {
-  const original = globalThis.fetch;
-  const recorder = recordingFetch(origin, keepResponse, original);
-  globalThis.fetch = recorder.fetch as typeof globalThis.fetch;
-  return {
-    requests: recorder.requests,
-    restore() {
-      globalThis.fetch = original;
-    },
-  };
-}
-
 /** Routes Gemini's developer logging (debugLogger: console.log/debug/warn/error) into a buffer. */
 export function captureDebugLog(gemini: GeminiCore): { lines: string[]; restore(): void } {
   const logger = gemini.debugLogger;
@@ -184,7 +166,7 @@ export interface GeminiTestbed {
   sandbox: GeminiSandbox;
   gemini: GeminiCore;
   /** Every request Gemini (and HeadlessBrowser) sent the server, with the /register answers kept. */
-  recorder: ReturnType<typeof recordFetch>;
+  recorder: ReturnType<typeof recordGlobalFetch>;
   debugLog: ReturnType<typeof captureDebugLog>;
   /** Where Gemini keeps its tokens, under the sandbox's home. */
   tokenFile: string;
@@ -202,12 +184,9 @@ export interface GeminiTestbed {
  * those hooks fill in (read its fields inside tests, not when the describe is declared).
  */
 export function geminiTestbed(): GeminiTestbed {
-  let mark = 0;
   const bed = {
-    since: () => bed.recorder.requests.slice(mark),
-    step: () => {
-      mark = bed.recorder.requests.length;
-    },
+    since: () => bed.recorder.since(),
+    step: () => bed.recorder.step(),
     explain: (error: unknown) => explainGeminiFailure(error, bed.debugLog, bed.server?.output() ?? ''),
   } as GeminiTestbed;
   before(async () => {
@@ -219,7 +198,8 @@ export function geminiTestbed(): GeminiTestbed {
       import('@google/gemini-cli-core'),
     ]);
     bed.debugLog = captureDebugLog(bed.gemini);
-    bed.recorder = recordFetch(bed.server.url, (request) => request.url.pathname === '/register');
+    // Gemini, the MCP SDK inside it and HeadlessBrowser all use the global fetch.
+    bed.recorder = recordGlobalFetch(bed.server.url, (request) => request.url.pathname === '/register');
     bed.tokenFile = path.join(bed.sandbox.home, '.gemini', 'mcp-oauth-tokens.json');
   }, { timeout: 90_000 });
   after(async () => {
@@ -276,11 +256,9 @@ export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: stri
   try {
     const authUrl = await Promise.race([shown.url, flow.then(() => assert.fail('the flow finished without showing an authorization URL'))]);
     pendingCallback = authUrl.searchParams.get('redirect_uri') ?? undefined;
-    const callback = await within(signInAndAllow(new HeadlessBrowser(serverUrl), authUrl, person), 15_000, 'signing in and allowing');
-    const delivered = await fetch(callback, { signal: AbortSignal.timeout(10_000) });
-    const page = await delivered.text();
-    assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${page}`);
-    assert.match(page, /Authentication Successful/);
+    const { callback, delivered } = await signInAndReturn(serverUrl, authUrl, person);
+    assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${delivered.text}`);
+    assert.match(delivered.text, /Authentication Successful/);
     pendingCallback = undefined;
     const result = await within(flow, 15_000, 'the flow after the callback');
     return { result, authUrl, callback, prompts: consent.prompts };
@@ -341,7 +319,7 @@ export function explainGeminiFailure(error: unknown, debugLog: { lines: string[]
 
 export interface GeminiAuthorization {
   gemini: GeminiCore;
-  /** The requests Gemini made during its sign-in (from recordFetch; /register responses kept). */
+  /** The requests Gemini made during its sign-in (from the testbed's recorder; /register responses kept). */
   requests: RecordedRequest[];
   serverUrl: string;
   /** The URL Gemini was configured with (its `httpUrl` or `url`): the resource it must ask for. */

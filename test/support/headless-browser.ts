@@ -82,12 +82,14 @@ export interface Person {
 
 /**
  * What a person does after their app opens the authorization URL: sign in if asked, allow if asked.
- * Returns where the browser is finally sent (the client's redirect URI with code, state and iss).
+ * Returns where the browser is finally sent (the client's redirect URI with code, state and iss);
+ * `seen`, when given, receives each page the person was shown on the way, in order.
  */
-export async function signInAndAllow(browser: HeadlessBrowser, authorizationUrl: string | URL, person: Person): Promise<URL> {
+export async function signInAndAllow(browser: HeadlessBrowser, authorizationUrl: string | URL, person: Person, seen: Page[] = []): Promise<URL> {
   let visit = await browser.open(authorizationUrl);
   for (let step = 0; step < 4 && visit.kind === 'page'; step += 1) {
     const page = visit;
+    seen.push(page);
     if (page.html.includes('/login"')) {
       visit = await browser.submit(page, formWithAction(page, '/login'), { username: person.username, password: person.password });
     } else if (page.html.includes('/confirm"')) {

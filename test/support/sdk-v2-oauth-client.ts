@@ -16,6 +16,8 @@ export interface SdkV2Saved {
  */
 export class SdkV2OAuthClient implements OAuthClientProvider {
   authorizationUrl: URL | undefined;
+  /** Set: the SDK uses this URL as its client_id when the server supports metadata documents, instead of registering. */
+  clientMetadataUrl: string | undefined;
 
   constructor(readonly redirectUrl: string, readonly clientMetadata: OAuthClientMetadata, readonly saved: SdkV2Saved = {}) {}
 

@@ -1,11 +1,13 @@
 import type { ServerProcess } from './server-process.js';
+import { eventually } from './time-limit.js';
 
 /**
- * What the real server printed, read back as a test reads it: its access log (one line per HTTP
- * request: method, URL with secrets redacted, status, user agent) and its operational events
- * (`time LEVEL event key=value …`). Used to see what an out-of-process client sent without a
- * recording proxy in between. Bodies and the Authorization header are never logged, so what a
- * client sent in them is read from what it stored and from the server's answers.
+ * What the real server printed, read back as a test reads it: its access log (src/http/access-log.ts:
+ * one line per HTTP request, morgan "combined" with the secrets in URLs redacted: method, URL,
+ * status, user agent) and its operational events (`time LEVEL event key=value …`). Used to see what
+ * an out-of-process client (separate processes, native binaries) sent without a recording proxy in
+ * between. Bodies and the Authorization header are never logged, so what a client sent in them is
+ * read from what it stored and from the server's answers.
  */
 export interface AccessLogEntry {
   method: string;
@@ -13,6 +15,8 @@ export interface AccessLogEntry {
   url: URL;
   status: number;
   userAgent: string;
+  /** The line as logged, for failure messages. */
+  line: string;
 }
 
 export interface ServerEvent {
@@ -25,7 +29,15 @@ const ACCESS_LINE = /^\S+ - \[[^\]]+\] "(\S+) (\S+) HTTP\/[\d.]+" (\d{3}) \S+ "[
 const EVENT_LINE = /^\S+ (INFO|WARN|ERROR) (\S+)(.*)$/;
 const FIELD = /(\w[\w.]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
 
-/** The server's output from the moment `serverLog(server)` was called. */
+/** `METHOD /path?query status (user agent)` of each entry, one a line, to read in an assertion message. */
+export function describeRequests(entries: AccessLogEntry[]): string {
+  return entries.map((entry) => `${entry.method} ${entry.url.pathname}${entry.url.search} ${entry.status} (${entry.userAgent})`).join('\n');
+}
+
+/**
+ * The server's output from the moment the ServerLog was made: a test makes one where a step
+ * begins (serverLog), and a new one for a restarted server (a new process, a new output).
+ */
 export class ServerLog {
   readonly #server: ServerProcess;
   readonly #from: number;
@@ -48,13 +60,22 @@ export class ServerLog {
   access(): AccessLogEntry[] {
     return this.lines().flatMap((line) => {
       const match = ACCESS_LINE.exec(line);
-      return match ? [{ method: match[1]!, url: new URL(match[2]!, this.#server.url), status: Number(match[3]), userAgent: match[4]! }] : [];
+      return match ? [{ method: match[1]!, url: new URL(match[2]!, this.#server.url), status: Number(match[3]), userAgent: match[4]!, line }] : [];
     });
   }
 
   /** Access log entries for one method and path. */
   requests(method: string, pathname: string): AccessLogEntry[] {
     return this.access().filter((entry) => entry.method === method && entry.url.pathname === pathname);
+  }
+
+  /** The access log once a request to `pathname` is in it (a line is written when its response ends), waiting up to `timeoutMs`. */
+  including(pathname: string, timeoutMs = 5_000): Promise<AccessLogEntry[]> {
+    return eventually(() => {
+      const entries = this.access();
+      if (!entries.some((entry) => entry.url.pathname === pathname)) throw new Error(`no ${pathname} in the access log within ${timeoutMs} ms:\n${describeRequests(entries)}`);
+      return entries;
+    }, timeoutMs);
   }
 
   events(name?: string): ServerEvent[] {
@@ -69,7 +90,7 @@ export class ServerLog {
 
   /** The access log as text, for failure messages. */
   summary(): string {
-    return this.access().map((entry) => `${entry.method} ${entry.url.pathname}${entry.url.search} ${entry.status} ${entry.userAgent}`).join('\n');
+    return describeRequests(this.access());
   }
 }
 
