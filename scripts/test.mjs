@@ -82,7 +82,9 @@ const result = spawnSync(process.execPath, [
   '--test-timeout=300000',
   ...files,
 ], { cwd: root, stdio: 'inherit', env: { ...process.env, TEST_RESULTS_DIR: RESULTS_DIR } });
-summarize(process.argv.length === 2);
+// The README table is rewritten only from a full run in which every test passed: a failed or
+// partial run must not replace it (nor drop the rows of a file that broke before it ran).
+summarize(process.argv.length === 2 && result.status === 0);
 process.exit(result.status ?? 1);
 
 function readJsonLines(file) {
@@ -91,7 +93,7 @@ function readJsonLines(file) {
 }
 
 /** The lines that show, at a glance, which clients work and what the conformance suite said. */
-function summarize(fullRun) {
+function summarize(rewriteReadme) {
   const clients = readJsonLines(COMPATIBILITY_FILE)
     .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
   const conformance = readJsonLines(CONFORMANCE_FILE);
@@ -100,7 +102,7 @@ function summarize(fullRun) {
   for (const entry of clients) console.log(`  ${entry.result}  ${entry.client} ${entry.version} · ${entry.transport} · ${entry.registration}`);
   if (conformance.length > 0) console.log('\nMCP conformance suite:');
   for (const entry of conformance) console.log(`  ${entry.failed === 0 ? 'PASS' : 'FAIL'}  ${entry.package} ${entry.version} ${entry.suite}: ${entry.passed} passed, ${entry.failed} failed`);
-  if (fullRun) updateReadmeTable(clients, conformance);
+  if (rewriteReadme) updateReadmeTable(clients, conformance);
 }
 
 function updateReadmeTable(clients, conformance) {
@@ -112,7 +114,10 @@ function updateReadmeTable(clients, conformance) {
     '| Client | Version | Transport | Registration | Result |',
     '| --- | --- | --- | --- | --- |',
     ...clients.map((entry) => `| ${entry.client} | ${entry.version} | ${entry.transport} | ${entry.registration} | ${entry.result} |`),
-    ...conformance.map((entry) => `| ${entry.package} (${entry.suite}) | ${entry.version} | Streamable HTTP | dynamic registration | ${entry.passed} passed, ${entry.failed} failed |`),
+    '',
+    '| Conformance suite | Version | Scenarios | How it gets through OAuth | Result |',
+    '| --- | --- | --- | --- | --- |',
+    ...conformance.map((entry) => `| ${entry.package} | ${entry.version} | ${entry.suite} | ${entry.authentication} | ${entry.passed} passed, ${entry.failed} failed |`),
   ];
   const table = `${TABLE_START}\n${rows.join('\n')}\n`;
   const updated = readme.slice(0, start) + table + readme.slice(end);

@@ -52,7 +52,7 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (authori
       if (own.length > 0 && own.every((check) => check.status === 'SUCCESS')) passed += 1;
     }
     const failed = SCENARIOS.length - passed;
-    recordConformance({ package: '@modelcontextprotocol/conformance', version: installedVersion(SUITE), suite: 'authorization-server scenarios', passed, failed });
+    recordConformance({ package: '@modelcontextprotocol/conformance', version: installedVersion(SUITE), suite: 'authorization-server scenarios', authentication: 'a client registered beforehand for its callback; a person signs in and allows through the real pages', passed, failed });
     for (const line of describeChecks(checks, ['SUCCESS', 'FAILURE', 'SKIPPED', 'WARNING'])) t.diagnostic(line);
     t.diagnostic(`${passed} passed, ${failed} failed`);
 

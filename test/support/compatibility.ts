@@ -36,6 +36,8 @@ export interface ConformanceCount {
   version: string;
   /** "server scenarios", "authorization-server scenarios" */
   suite: string;
+  /** How the run got through OAuth, since the suite itself signs no one in (for the README table). */
+  authentication: string;
   passed: number;
   failed: number;
 }
