@@ -43,7 +43,7 @@ describe('the per-session event store (stream resumption, SEP-1699)', () => {
     const store = new SessionEventStore({ ...SESSION_EVENT_LIMITS, maxEvents: 3 });
     const ids = [];
     for (let n = 0; n < 5; n += 1) ids.push(await store.storeEvent('s', note(n)));
-    assert.equal(store.usage.events, 3);
+    assert.equal(store.usage.messages, 3);
     assert.equal(await store.getStreamIdForEventId(ids[1]!), undefined, 'dropped');
     assert.deepEqual((await replay(store, ids[2]!)).sent.map(([, message]) => message), [note(3), note(4)]);
   });
@@ -54,10 +54,10 @@ describe('the per-session event store (stream resumption, SEP-1699)', () => {
     const a = await store.storeEvent('s', note(1));
     await store.storeEvent('s', note(2));
     await store.storeEvent('s', note(3));
-    assert.deepEqual(store.usage, { events: 2, bytes: size * 2 });
+    assert.deepEqual(store.usage, { messages: 2, priming: 0, bytes: size * 2 });
     assert.equal(await store.getStreamIdForEventId(a), undefined);
     const huge = await store.storeEvent('s', { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(size * 3) } });
-    assert.deepEqual(store.usage, { events: 0, bytes: 0 });
+    assert.deepEqual(store.usage, { messages: 0, priming: 0, bytes: 0 });
     assert.equal(await store.getStreamIdForEventId(huge), undefined);
   });
 
@@ -74,16 +74,70 @@ describe('the per-session event store (stream resumption, SEP-1699)', () => {
 
     const idle = new SessionEventStore({ ...SESSION_EVENT_LIMITS, retentionMs: 50 });
     await idle.storeEvent('s', note(1));
-    assert.equal(idle.usage.events, 1);
+    await idle.storeEvent('s', PRIMING);
+    assert.deepEqual(idle.usage, { messages: 1, priming: 1, bytes: JSON.stringify(note(1)).length });
     await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(idle.usage, { events: 0, bytes: 0 }, 'its expiry timer dropped it');
+    assert.deepEqual(idle.usage, { messages: 0, priming: 0, bytes: 0 }, 'its expiry timer dropped them');
+  });
+
+  it('priming events (ids without data) never push a message out; past maxEvents of their own the oldest is dropped, leaving no gap', async () => {
+    const store = new SessionEventStore({ ...SESSION_EVENT_LIMITS, maxEvents: 3 });
+    const messages = [await store.storeEvent('get', note(1)), await store.storeEvent('get', note(2)), await store.storeEvent('get', note(3))];
+    const primings = [];
+    for (let n = 1; n <= 4; n += 1) primings.push(await store.storeEvent(`post-${n}`, PRIMING));
+    assert.deepEqual(store.usage, { messages: 3, priming: 3, bytes: 3 * JSON.stringify(note(1)).length });
+    assert.deepEqual((await replay(store, messages[0]!)).sent.map(([, message]) => message), [note(2), note(3)], 'every message is still there');
+    assert.equal(await store.getStreamIdForEventId(primings[0]!), undefined, 'the oldest priming event is gone');
+    assert.equal(await store.getStreamIdForEventId(primings[1]!), 'post-2');
+    const answer = await store.storeEvent('post-2', note(20));
+    assert.deepEqual((await replay(store, primings[1]!)).sent, [[answer, note(20)]], 'a resume from a priming event gets its stream\'s answer');
+  });
+
+  it('a resume looked up is replayed whole, even when other requests store enough in between to push its event out', async () => {
+    const store = new SessionEventStore({ ...SESSION_EVENT_LIMITS, maxEvents: 2 });
+    const first = await store.storeEvent('s', note(1));
+    const second = await store.storeEvent('s', note(2));
+    assert.equal(await store.getStreamIdForEventId(first), 's');
+    // Between the transport's lookup and its replay, other requests' messages arrive.
+    const third = await store.storeEvent('s', note(3));
+    const fourth = await store.storeEvent('other', note(4));
+    assert.deepEqual(await replay(store, first), { stream: 's', sent: [[second, note(2)], [third, note(3)]] });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.usage.messages, 2, 'once replayed, the limits apply again');
+    assert.equal(await store.getStreamIdForEventId(first), undefined);
+    assert.equal(await store.getStreamIdForEventId(fourth), 'other');
+  });
+
+  it('a lookup that is not followed by a replay (the transport refused the resume) holds nothing past the next turn of the event loop', async () => {
+    const store = new SessionEventStore({ ...SESSION_EVENT_LIMITS, maxEvents: 1 });
+    const first = await store.storeEvent('s', note(1));
+    assert.equal(await store.getStreamIdForEventId(first), 's');
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.storeEvent('s', note(2));
+    assert.equal(store.usage.messages, 1);
+    assert.equal(await store.getStreamIdForEventId(first), undefined);
+  });
+
+  it('a message stored while a replay is being sent is sent by that replay too', async () => {
+    const store = new SessionEventStore();
+    const first = await store.storeEvent('s', note(1));
+    const second = await store.storeEvent('s', note(2));
+    const sent: string[] = [];
+    let late: string | undefined;
+    await store.replayEventsAfter(first, {
+      send: async (id) => {
+        sent.push(id);
+        late ??= await store.storeEvent('s', note(3));
+      },
+    });
+    assert.deepEqual(sent, [second, late]);
   });
 
   it('clear() drops every event (the session closed)', async () => {
     const store = new SessionEventStore();
     const id = await store.storeEvent('s', note(1));
     store.clear();
-    assert.deepEqual(store.usage, { events: 0, bytes: 0 });
+    assert.deepEqual(store.usage, { messages: 0, priming: 0, bytes: 0 });
     assert.equal(await store.getStreamIdForEventId(id), undefined);
   });
 });
