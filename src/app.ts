@@ -101,29 +101,21 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
   }));
   const browserOrigins = originCheck(config);
-  app.use(mcpEndpoint({
-    guards: [browserOrigins, bearerGuard(provider, { mcpUrl: config.mcpUrl, resourceMetadataUrl: resourceMetadataUrl(config) })],
-    createServer: () => {
-      const server = createMcpServer(tools);
-      if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
-      return server;
-    },
-    sessions,
-    log,
-    maxBodyBytes: MCP_BODY_LIMIT,
-  }));
-  // The legacy HTTP+SSE transport (/sse, /messages) the same way, guarding its own resource, /sse.
+  // /mcp and /sse are two doors of one server: the same tools (the conformance fixtures too, when a
+  // test turns them on), the same tokens; each door's 401 points at its own metadata.
+  const createServer = () => {
+    const server = createMcpServer(tools);
+    if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
+    return server;
+  };
+  const guardFor = (resource: string) => [browserOrigins, bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
+  app.use(mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT }));
+  // The legacy HTTP+SSE transport (/sse, /messages) the same way.
   if (sessions && config.legacySseUrl) {
-    const legacyCors = (method: string) => cors({ methods: [method], allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Last-Event-ID'], exposeHeaders: ['WWW-Authenticate'] });
+    const legacyCors = (method: string) => cors({ methods: [method], allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version'], exposeHeaders: ['WWW-Authenticate'] });
     app.use(LEGACY_SSE_PATHS.stream, legacyCors('GET'));
     app.use(LEGACY_SSE_PATHS.messages, legacyCors('POST'));
-    app.use(legacySseEndpoint({
-      guards: [browserOrigins, bearerGuard(provider, { mcpUrl: config.legacySseUrl, resourceMetadataUrl: resourceMetadataUrl(config, config.legacySseUrl) })],
-      createServer: () => createMcpServer(tools),
-      sessions,
-      log,
-      maxBodyBytes: MCP_BODY_LIMIT,
-    }));
+    app.use(legacySseEndpoint({ guards: guardFor(config.legacySseUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT }));
   }
 
   // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.

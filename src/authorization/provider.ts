@@ -105,7 +105,8 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       dPoP: { enabled: false },
       resourceIndicators: {
         enabled: true,
-        // Clients that send no `resource` still get a token for /mcp, the main resource here.
+        // Clients that send no `resource` still get a token for /mcp, the main resource here; the
+        // bearer guard accepts it at /sse as well (resource/bearer.ts).
         defaultResource: async () => config.mcpUrl,
         useGrantedResource: async () => true,
         // /mcp, and /sse when the legacy transport is on (clients configured with …/sse ask for it,

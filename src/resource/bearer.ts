@@ -20,9 +20,10 @@ export function callerOf(req: { auth?: AuthInfo }): Caller {
 
 /**
  * Looks tokens up in the authorization server's own store, in process: no HTTP round trip to
- * introspection, and a revoked or replaced token stops working on the next request.
+ * introspection, and a revoked or replaced token stops working on the next request. Only tokens
+ * whose audience is one of `audiences` are accepted.
  */
-export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
+export function providerTokenVerifier(provider: Provider, audiences: readonly string[]): OAuthTokenVerifier {
   return {
     async verifyAccessToken(token: string): Promise<AuthInfo> {
       // Opaque tokens are 43 url-safe characters; anything else cannot be one of ours.
@@ -30,12 +31,13 @@ export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
       const accessToken = await provider.AccessToken.find(token);
       if (!accessToken || !accessToken.accountId) throw new InvalidTokenError('Token is unknown, expired or revoked');
       const audience = (accessToken as { aud?: unknown }).aud;
+      if (typeof audience !== 'string' || !audiences.includes(audience)) throw new InvalidTokenError('Token was not issued for this resource');
       return {
         token,
         clientId: accessToken.clientId ?? '',
         scopes: accessToken.scope ? accessToken.scope.split(' ') : [],
         expiresAt: accessToken.exp,
-        resource: typeof audience === 'string' ? URL.parse(audience) ?? undefined : undefined,
+        resource: new URL(audience),
         extra: { subject: accessToken.accountId },
       };
     },
@@ -48,17 +50,17 @@ export function providerTokenVerifier(provider: Provider): OAuthTokenVerifier {
  * resource. A request with no credentials at all gets the challenge without an error code
  * (RFC 6750 §3.1), which is all a client needs to start discovery.
  *
- * `mcpUrl` is the resource this guard protects: /mcp, or /sse for the legacy transport (whose
- * /messages belongs to it). Each accepts only tokens whose audience is itself, so a token for /mcp
- * is refused at /sse and the other way round (RFC 8707 audience restriction; the MCP authorization
- * spec's "MUST validate that access tokens were issued specifically for them"). Both serve the
- * same tools, but their metadata documents name different resources, and a client holds a token
- * for the URL it was configured with; the 401 points it at the right metadata to get one.
+ * `audiences` are the resources whose tokens are accepted: /mcp and /sse (with its /messages) are
+ * two doors of one server, with the same tools and scopes, so a token issued for either works at
+ * both, and a token for anything else is refused (RFC 8707 audience restriction; the MCP
+ * authorization spec's "MUST validate that access tokens were issued specifically for them"). A
+ * client that sends no `resource` gets a token for /mcp and can still use /sse. Each door keeps its
+ * own metadata document (clients compare its `resource` with their URL), and `resourceMetadataUrl`
+ * is the one its 401 points at.
  */
-export function bearerGuard(provider: Provider, options: { mcpUrl: string; resourceMetadataUrl: string }): RequestHandler {
+export function bearerGuard(provider: Provider, options: { audiences: readonly string[]; resourceMetadataUrl: string }): RequestHandler {
   const verify = requireBearerAuth({
-    verifier: providerTokenVerifier(provider),
-    expectedResource: new URL(options.mcpUrl),
+    verifier: providerTokenVerifier(provider, options.audiences),
     resourceMetadataUrl: options.resourceMetadataUrl,
   });
   const challenge = `Bearer resource_metadata="${options.resourceMetadataUrl}"`;

@@ -7,6 +7,7 @@ import { bearerGuard } from '../../src/resource/bearer.js';
 import { request, type RawResponse } from '../support/raw-oauth.js';
 
 const MCP_URL = 'http://localhost:8080/mcp';
+const SSE_URL = 'http://localhost:8080/sse';
 const RESOURCE_METADATA_URL = 'http://localhost:8080/.well-known/oauth-protected-resource/mcp';
 
 interface FakeAccessToken {
@@ -43,7 +44,7 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
 
   before(async () => {
     const app = express();
-    app.post('/mcp', bearerGuard(fakeProvider(tokens, lookups), { mcpUrl: MCP_URL, resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
+    app.post('/mcp', bearerGuard(fakeProvider(tokens, lookups), { audiences: [MCP_URL, SSE_URL], resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
       const auth = (req as express.Request & { auth?: { clientId: string; extra?: { subject?: unknown }; resource?: URL } }).auth!;
       reachedHandler.push({ clientId: auth.clientId, subject: auth.extra?.subject, resource: auth.resource?.href });
       res.json({ ok: true });
@@ -84,10 +85,19 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     assert.deepEqual(lookups, ['good-token']);
   });
 
+  it('passes a token issued for the other door of the same server (aud /sse at /mcp): both serve the same tools and scopes', async () => {
+    tokens.set('sse-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: SSE_URL });
+    const answer = await call('Bearer sse-token');
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(reachedHandler, [{ clientId: 'app-1', subject: 'alice', resource: SSE_URL }], 'the token still says which resource it was issued for');
+  });
+
   it('refuses a token this server issued for another resource (aud https://other.example/mcp) with 401 error="invalid_token"', async () => {
     tokens.set('foreign-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: 'https://other.example/mcp' });
     assertInvalidToken(await call('Bearer foreign-token'), 'aud of another resource');
     assert.deepEqual(lookups, ['foreign-token'], 'it was looked up, then refused for its audience');
+    tokens.set('near-miss', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: 'http://localhost:8080/' });
+    assertInvalidToken(await call('Bearer near-miss'), 'aud of this origin, not one of its resources');
   });
 
   it('refuses a token with no audience at all with 401 error="invalid_token"', async () => {

@@ -19,6 +19,7 @@ import {
 } from '../support/raw-oauth.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
+import { restartServer } from '../support/restart-server.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { call, nextMessage, openLegacySession, postMessage, SseStream, type LegacySession } from '../support/sse-stream.js';
 import { dependencyVersion } from '../support/third-party.js';
@@ -29,7 +30,7 @@ import { isUuidV4, isUuidV7 } from '../support/uuids.js';
  * MCP's 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages?sessionId=…`), spoken raw on
  * fetch with tokens from the real flow (registration, the sign-in and consent forms, PKCE, the
  * token endpoint), then by the official SDK's SSEClientTransport. /sse is a protected resource of
- * its own: its metadata, its challenge, its tokens.
+ * its own, with its metadata and its challenge; a token issued for it or for /mcp works at both.
  */
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
@@ -162,18 +163,13 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     assert.match(server.output(), /POST \/messages\?sessionId=REDACTED/);
   });
 
-  it('audience (RFC 8707): a token for /mcp is refused at /sse and /messages, a token for /sse at /mcp, each 401 pointing at its own metadata', async () => {
-    const atSse = await request(server.sseUrl, { headers: { accept: 'text/event-stream', authorization: `Bearer ${mcpTokens.access_token}` } });
-    assertChallenge(atSse, sseMetadataUrl(server), 'invalid_token', 'GET /sse with a /mcp token');
-
+  it('audience (RFC 8707): /mcp and /sse are two doors of one server, so each accepts tokens issued for either; every token keeps the audience it was issued for', async () => {
+    const viaSse = await session(mcpTokens.access_token);
+    assert.equal((await initialize(viaSse, mcpTokens.access_token)).protocolVersion, LEGACY_PROTOCOL, 'GET /sse and POST /messages with a token for /mcp');
     const legacy = await session(sseTokens.access_token);
-    const atMessages = await postMessage(legacy.endpoint, mcpTokens.access_token, legacyInitialize(1));
-    assertChallenge(atMessages, sseMetadataUrl(server), 'invalid_token', 'POST /messages with a /mcp token');
+    assert.equal((await initialize(legacy, mcpTokens.access_token)).protocolVersion, LEGACY_PROTOCOL, 'a session opened with one, used with the other (same user, same client)');
     const atMcp = await mcpRequest(server, sseTokens.access_token, initializeMessage(1));
-    assertChallenge(atMcp, mcpMetadataUrl(server), 'invalid_token', 'POST /mcp with a /sse token');
-    // Each token still works where it belongs; nothing of the refused message reached the session.
-    assert.equal((await initialize(legacy, sseTokens.access_token)).protocolVersion, LEGACY_PROTOCOL);
-    assert.equal((await mcpRequest(server, mcpTokens.access_token, initializeMessage(1))).status, 200);
+    assert.equal(atMcp.status, 200, `POST /mcp with a token for /sse: ${atMcp.text}`);
 
     // The authorization server binds each token to the resource asked for, and keeps it there.
     assert.equal((await introspect(server, client.clientId, sseTokens.access_token)).json!.aud, server.sseUrl);
@@ -186,6 +182,15 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     assert.equal((await introspect(server, client.clientId, refreshed.access_token)).json!.aud, server.sseUrl, 'refreshing without resource keeps /sse');
     const again = await session(refreshed.access_token);
     assert.equal((await initialize(again, refreshed.access_token)).protocolVersion, LEGACY_PROTOCOL);
+  });
+
+  it('a client that sends no resource gets a token for /mcp, and can use /sse with it (no sign-in loop)', async () => {
+    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN, { resource: null });
+    assert.equal((await introspect(server, client.clientId, tokens.access_token)).json!.aud, server.mcpUrl);
+    const legacy = await session(tokens.access_token);
+    assert.equal((await initialize(legacy, tokens.access_token)).protocolVersion, LEGACY_PROTOCOL);
+    const uuids = toolResult(await call(legacy, tokens.access_token, toolsCallMessage(2, 'generate_uuid'))).structuredContent!.uuids as string[];
+    assert.ok(isUuidV4(uuids[0]!), uuids.join(' '));
   });
 
   it('a session belongs to the user and client that opened it: another user\'s token, or another client\'s, gets 404 and a log line, and nothing is delivered', async () => {
@@ -253,6 +258,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
       assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
       assert.match(preflight.headers.get('access-control-allow-methods') ?? '', new RegExp(method));
       for (const header of headers.split(', ')) assert.match(preflight.headers.get('access-control-allow-headers') ?? '', new RegExp(header, 'i'), `${path} allows ${header}`);
+      assert.doesNotMatch(preflight.headers.get('access-control-allow-headers') ?? '', /last-event-id/i, `${path}: the 2024-11-05 transport cannot resume a stream`);
     }
     const challenge = await request(server.sseUrl, { headers: { origin: 'http://localhost:5173' } });
     assert.equal(challenge.status, 401);
@@ -346,7 +352,8 @@ describe('legacy sessions share the session caps with /mcp, and end with their s
 
     first.stream.close();
     await eventually(async () => assert.ok(await sessionGone(first), 'the session of a closed stream is forgotten (within 5 s)'), 5_000, 50);
-    assert.match(server.output(), new RegExp(`mcp\\.session_closed session=${first.sessionId.slice(0, 8)}[^\\n]*reason=stream_closed`));
+    // The log line travels on another pipe than the 404, and may come a moment later.
+    await eventually(() => assert.match(server.output(), new RegExp(`mcp\\.session_closed session=${first.sessionId.slice(0, 8)}[^\\n]*reason=stream_closed`)));
     const replacement = await openLegacySession(server, sseToken);
     streams.push(replacement.stream);
     assert.equal((await initialize(replacement, sseToken)).protocolVersion, LEGACY_PROTOCOL);
@@ -363,6 +370,25 @@ describe('legacy sessions share the session caps with /mcp, and end with their s
     ]);
     assert.equal(await exit, 0);
     assert.match(server.output(), /mcp\.session_closed[^\n]*reason=shutdown/);
+  });
+});
+
+describe('a token for a resource this server does not serve is refused at both doors', () => {
+  let server: ServerProcess;
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('after a restart with LEGACY_SSE=false, a token issued for /sse gets 401 at /mcp (pointing at /mcp\'s metadata), while a token for /mcp still works', async () => {
+    const first = await startServerProcess();
+    const client = await RawOAuthClient.registerLoopback(first);
+    const browser = new HeadlessBrowser(first.url);
+    const sseToken = (await client.authorize(browser, ADMIN, { resource: first.sseUrl })).access_token;
+    const mcpToken = (await client.authorize(browser, ADMIN)).access_token;
+    assert.equal((await mcpRequest(first, sseToken, initializeMessage(1))).status, 200, 'while /sse is served, its token works at /mcp');
+    server = await restartServer(first, { env: { LEGACY_SSE: 'false' } });
+    assertChallenge(await mcpRequest(server, sseToken, initializeMessage(1)), mcpMetadataUrl(server), 'invalid_token', 'POST /mcp with a token for /sse, no longer a resource here');
+    assert.equal((await mcpRequest(server, mcpToken, initializeMessage(1))).status, 200);
   });
 });
 
