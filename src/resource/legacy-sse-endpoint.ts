@@ -1,29 +1,89 @@
+import type { ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import express, { type RequestHandler, type Router } from 'express';
+import { DEFAULT_SSE_KEEP_ALIVE_MS } from '@modelcontextprotocol/sdk/server/sseKeepAlive.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { callerOf } from './bearer.js';
-import type { McpSession, SessionRegistry } from './sessions.js';
+import { methodNotAllowed } from './method-not-allowed.js';
+import { clientLeft, type McpSession, type SessionRegistry } from './sessions.js';
 
 /** Where the 2024-11-05 transport lives: the event stream, and where its `endpoint` event sends messages. */
 export const LEGACY_SSE_PATHS = { stream: '/sse', messages: '/messages' } as const;
 
+export interface StreamLimits {
+  /**
+   * Between SSE comments on a stream: a reverse proxy cuts a quiet connection at its idle timeout
+   * (nginx: 60 s), and only a write notices a client that vanished without closing (a laptop
+   * put to sleep). The SDK's cadence for /mcp streams.
+   */
+  keepAliveMs: number;
+  /**
+   * Bytes written to a stream that the client has not taken yet. Past it the stream, and its
+   * session, ends: a client that posts to /messages but never reads its stream would otherwise
+   * make the server hold every answer.
+   */
+  maxBufferedBytes: number;
+}
+
+export const LEGACY_STREAM_LIMITS: StreamLimits = { keepAliveMs: DEFAULT_SSE_KEEP_ALIVE_MS, maxBufferedBytes: 1024 * 1024 };
+
 export interface LegacySseEndpointDeps {
-  /** Runs first on every method but OPTIONS, on both paths: the Origin check and the bearer guard for the /sse resource. */
+  /** Runs first on every method but OPTIONS, on both paths: the Origin check and the bearer guard. */
   guards: RequestHandler[];
   createServer: () => McpServer;
   /** Shared with /mcp: the same caps count both transports' sessions. */
   sessions: SessionRegistry;
   log: Logger;
   maxBodyBytes: number;
+  streamLimits?: StreamLimits;
 }
 
-const methodNotAllowed = (allow: string): RequestHandler => (_req, res) => {
-  res.set('Allow', allow);
-  throw new JsonRpcHttpError(405, JsonRpcCode.ServerError, 'Method not allowed');
-};
+/** The SDK's transport, with a stream that is kept alive and ended when the client stops reading or a write fails. */
+class WatchedSseTransport extends SSEServerTransport {
+  /** Why the server ended the stream, if it did. */
+  endedBecause: 'not_reading' | 'write_failed' | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
+
+  constructor(endpoint: string, private readonly stream: ServerResponse, private readonly limits: StreamLimits) {
+    super(endpoint, stream);
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    this.#keepAlive = setInterval(() => {
+      this.stream.write(': keepalive\n\n', (error) => {
+        if (error) this.#end('write_failed');
+      });
+      this.#checkBacklog();
+    }, this.limits.keepAliveMs);
+    this.#keepAlive.unref();
+    this.stream.once('close', () => clearInterval(this.#keepAlive));
+  }
+
+  override async send(message: JSONRPCMessage): Promise<void> {
+    await super.send(message);
+    this.#checkBacklog();
+  }
+
+  #checkBacklog(): void {
+    if (this.stream.writableLength > this.limits.maxBufferedBytes) this.#end('not_reading');
+  }
+
+  /** Destroyed rather than ended: ending would wait for the client to read what is buffered. Its `close` closes the session. */
+  #end(reason: NonNullable<WatchedSseTransport['endedBecause']>): void {
+    this.endedBecause ??= reason;
+    this.stream.destroy();
+  }
+}
+
+/** The request's URL as the SDK's own POST handler reports it to the server. */
+function requestUrl(req: Request): URL | undefined {
+  const host = req.get('host');
+  return host ? new URL(req.originalUrl, `${req.protocol}://${host}`) : undefined;
+}
 
 /**
  * The HTTP+SSE transport of MCP 2024-11-05, for clients configured with a `/sse` URL (Gemini CLI's
@@ -33,25 +93,27 @@ const methodNotAllowed = (allow: string): RequestHandler => (_req, res) => {
  * bearer guard before any routing, sessions bound to the user and client that opened them and
  * capped together with /mcp's, the body limit, and JSON-RPC errors for bad input. A session lives
  * exactly as long as its stream: it is never idle while the stream is open, and when the stream
- * closes (the client went away, or shutdown) it is forgotten.
+ * closes (the client went away or stopped reading, or shutdown) it is forgotten.
  */
 export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
   const { sessions, createServer, log } = deps;
+  const limits = deps.streamLimits ?? LEGACY_STREAM_LIMITS;
   const { stream, messages } = LEGACY_SSE_PATHS;
   const router = express.Router();
   const json = express.json({ limit: deps.maxBodyBytes, type: () => true, inflate: false });
 
   const openStream: RequestHandler = async (req, res) => {
     const caller = callerOf(req);
+    if (clientLeft(req, res)) return;
     sessions.admit(caller);
     const server = createServer();
-    const transport = new SSEServerTransport(messages, res);
-    const session: McpSession<SSEServerTransport> = { id: transport.sessionId, server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
+    const transport = new WatchedSseTransport(messages, res, limits);
+    const session: McpSession<'sse'> = { id: transport.sessionId, kind: 'sse', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
     transport.onclose = () => {
-      // Closed by the registry (eviction, shutdown) it is already gone; otherwise the client left.
-      if (!sessions.get(session.id)) return;
+      // Closed by the registry (eviction, shutdown) it is already gone; otherwise the stream ended.
+      if (!sessions.get(session.id, 'sse')) return;
       sessions.forget(session.id);
-      log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: caller.subject, reason: 'stream_closed' });
+      log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: caller.subject, reason: transport.endedBecause ?? 'stream_closed' });
     };
     sessions.add(session);
     sessions.track(session, res);
@@ -66,12 +128,16 @@ export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
     if (typeof sessionId !== 'string' || sessionId === '') {
       throw new JsonRpcHttpError(400, JsonRpcCode.ServerError, `Bad Request: sessionId is required (the URL from the endpoint event of GET ${stream})`);
     }
-    const session = sessions.sessionOf(sessionId, SSEServerTransport, callerOf(req));
-    if (!JSONRPCMessageSchema.safeParse(req.body).success) {
+    const session = sessions.sessionOf(sessionId, 'sse', callerOf(req));
+    sessions.track(session, res);
+    // The transport's handleMessage validates the message, once; its handlePostMessage would
+    // answer an invalid one with a plain-text 400 echoing the body.
+    try {
+      await session.transport.handleMessage(req.body, { authInfo: req.auth, requestInfo: { headers: req.headers, url: requestUrl(req) } });
+    } catch {
       throw new JsonRpcHttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: the body is not a JSON-RPC message');
     }
-    sessions.track(session, res);
-    await session.transport.handlePostMessage(req, res, req.body);
+    res.status(202).end('Accepted');
   };
 
   const requireJson: RequestHandler = (req, _res, next) => {

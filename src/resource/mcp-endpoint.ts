@@ -7,7 +7,8 @@ import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { callerOf } from './bearer.js';
 import { RESUME_RETRY_MS, SessionEventStore } from './event-store.js';
-import { SessionRegistry } from './sessions.js';
+import { methodNotAllowed } from './method-not-allowed.js';
+import { clientLeft, type McpSession, type SessionRegistry } from './sessions.js';
 
 export interface McpEndpointDeps {
   /** Runs first on every method but OPTIONS: the bearer check (and anything else that must precede routing). */
@@ -43,10 +44,6 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
   const json = express.json({ limit: deps.maxBodyBytes, type: () => true, inflate: false });
 
   const stateless = async (req: Request, res: Response) => {
-    if (req.method !== 'POST') {
-      res.set('Allow', 'POST, OPTIONS');
-      throw new JsonRpcHttpError(405, JsonRpcCode.ServerError, 'Method not allowed: this server is stateless; use POST');
-    }
     const server = createServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.once('close', () => {
@@ -61,7 +58,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId) {
-      const session = registry.sessionOf(sessionId, StreamableHTTPServerTransport, caller);
+      const session = registry.sessionOf(sessionId, 'streamable', caller);
       registry.track(session, res);
       await session.transport.handleRequest(req, res, req.body);
       return;
@@ -69,6 +66,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     if (req.method !== 'POST' || !containsInitialize(req.body)) {
       throw new JsonRpcHttpError(400, JsonRpcCode.ServerError, 'Bad Request: No valid session ID provided');
     }
+    if (clientLeft(req, res)) return;
     registry.admit(caller);
     const server = createServer();
     // Resumable streams (SEP-1699): a client at protocol 2025-11-25 or later gets a priming event
@@ -80,7 +78,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
       eventStore: events,
       retryInterval: RESUME_RETRY_MS,
       onsessioninitialized: (id) => {
-        const session = { id, server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
+        const session: McpSession<'streamable'> = { id, kind: 'streamable', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
         registry.add(session);
         registry.track(session, res);
         log.info('mcp.session_opened', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId });
@@ -107,11 +105,10 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
   });
   router.all('/mcp', ...deps.guards);
   router.post('/mcp', json, handle);
-  router.get('/mcp', handle);
-  router.delete('/mcp', handle);
-  router.all('/mcp', (_req, res) => {
-    res.set('Allow', allow);
-    throw new JsonRpcHttpError(405, JsonRpcCode.ServerError, 'Method not allowed');
-  });
+  if (sessions) {
+    router.get('/mcp', handle);
+    router.delete('/mcp', handle);
+  }
+  router.all('/mcp', methodNotAllowed(allow, sessions ? undefined : 'Method not allowed: this server is stateless; use POST'));
   return router;
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -5,14 +6,19 @@ import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Caller } from './bearer.js';
 
-/** A session's transport: Streamable HTTP (/mcp) or the legacy HTTP+SSE one (/sse and /messages). */
-export type SessionTransport = StreamableHTTPServerTransport | SSEServerTransport;
+/** Each kind of session and its transport: Streamable HTTP (/mcp), or the legacy HTTP+SSE one (/sse and /messages). */
+interface TransportOfKind {
+  streamable: StreamableHTTPServerTransport;
+  sse: SSEServerTransport;
+}
+export type SessionKind = keyof TransportOfKind;
 
 /** A stateful MCP session: its server and transport, and who it belongs to. */
-export interface McpSession<T extends SessionTransport = SessionTransport> {
+export interface McpSession<K extends SessionKind = SessionKind> {
   id: string;
+  kind: K;
   server: McpServer;
-  transport: T;
+  transport: TransportOfKind[K];
   /** The account and client that opened it; requests from anyone else are refused. */
   owner: Caller;
   lastSeen: number;
@@ -29,15 +35,24 @@ export interface SessionLimits {
 }
 
 /**
+ * The client closed its connection before its request was handled (while its token was being
+ * checked, say): there is nobody to open a session for or to answer.
+ */
+export function clientLeft(req: IncomingMessage, res: ServerResponse): boolean {
+  return res.closed || req.socket.destroyed;
+}
+
+/**
  * Live sessions, evicted after `idleTtlMs` without a request, and capped: clients often just
  * disconnect (the SDK client's close() sends no DELETE), and one token could otherwise open
  * sessions until memory runs out. Streamable HTTP and legacy SSE sessions share the caps: each
  * costs the same (an McpServer), and a caller should not double their allowance by switching
- * transport. A session is only ever found through the transport that opened it.
+ * transport. A session is only ever found through the kind of transport that opened it.
  */
 export class SessionRegistry {
   readonly #sessions = new Map<string, McpSession>();
   readonly #sweeper: NodeJS.Timeout;
+  #closing = false;
 
   constructor(private readonly limits: SessionLimits, private readonly log: Logger) {
     this.#sweeper = setInterval(() => this.sweep(Date.now()), Math.min(Math.max(limits.idleTtlMs / 2, 250), 60_000));
@@ -52,19 +67,17 @@ export class SessionRegistry {
     return session.owner.subject === caller.subject && session.owner.clientId === caller.clientId;
   }
 
-  get(id: string): McpSession | undefined;
-  /** The session with this id if it was opened through a `kind` transport. */
-  get<T extends SessionTransport>(id: string, kind: abstract new (...args: never[]) => T): McpSession<T> | undefined;
-  get(id: string, kind?: abstract new (...args: never[]) => SessionTransport): McpSession | undefined {
+  /** The session with this id if it is of this kind. */
+  get<K extends SessionKind>(id: string, kind: K): McpSession<K> | undefined {
     const session = this.#sessions.get(id);
-    return session && (!kind || session.transport instanceof kind) ? session : undefined;
+    return session?.kind === kind ? (session as McpSession<K>) : undefined;
   }
 
   /**
-   * The session `id` that `caller` opened through a `kind` transport, or 404. Another caller's
-   * session is never handed over, only logged: a session id is not a credential.
+   * The session `id` of this kind that `caller` opened, or 404. Another caller's session is never
+   * handed over, only logged: a session id is not a credential.
    */
-  sessionOf<T extends SessionTransport>(id: string, kind: abstract new (...args: never[]) => T, caller: Caller): McpSession<T> {
+  sessionOf<K extends SessionKind>(id: string, kind: K, caller: Caller): McpSession<K> {
     const session = this.get(id, kind);
     if (session && SessionRegistry.owns(session, caller)) return session;
     if (session) this.log.warn('mcp.session_owner_mismatch', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId, owner: session.owner.subject });
@@ -73,6 +86,8 @@ export class SessionRegistry {
 
   /** Makes room for one more session of `caller`, or refuses. Call before creating it. */
   admit(caller: Caller): void {
+    // Shutting down: a session opened now would only hold the shutdown open until its grace runs out.
+    if (this.#closing) throw new JsonRpcHttpError(503, JsonRpcCode.ServerError, 'Server shutting down: no new sessions; try again shortly');
     const theirs = [...this.#sessions.values()].filter((session) => SessionRegistry.owns(session, caller));
     if (theirs.length >= this.limits.perCaller) {
       const oldestIdle = theirs.filter((session) => session.inFlight === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0];
@@ -89,10 +104,15 @@ export class SessionRegistry {
     this.#sessions.set(session.id, session);
   }
 
-  /** Counts a request against the session until its response ends. */
-  track(session: McpSession, response: { once(event: 'close', listener: () => void): unknown }): void {
-    session.inFlight += 1;
+  /**
+   * Counts a request against the session until its response closes. A response that has already
+   * closed (the client left while the request waited) is not counted: its `close` will not come
+   * again, and counted it would keep the session from ever being idle.
+   */
+  track(session: McpSession, response: { readonly closed: boolean; once(event: 'close', listener: () => void): unknown }): void {
     session.lastSeen = Date.now();
+    if (response.closed) return;
+    session.inFlight += 1;
     response.once('close', () => {
       session.inFlight -= 1;
       session.lastSeen = Date.now();
@@ -115,7 +135,9 @@ export class SessionRegistry {
     return evicted;
   }
 
+  /** Shutdown: closes every session, and admits no new one from now on. */
   async closeAll(): Promise<void> {
+    this.#closing = true;
     clearInterval(this.#sweeper);
     await Promise.all([...this.#sessions.values()].map((session) => this.#close(session, 'shutdown')));
   }

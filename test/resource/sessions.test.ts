@@ -9,9 +9,10 @@ import { SessionRegistry, type McpSession } from '../../src/resource/sessions.js
 
 const alice = { subject: 'alice', clientId: 'gemini' };
 
-function session(id: string, lastSeen: number, owner = alice): McpSession & { closed: boolean } {
-  const entry: McpSession & { closed: boolean } = {
+function session(id: string, lastSeen: number, owner = alice): McpSession<'streamable'> & { closed: boolean } {
+  const entry: McpSession<'streamable'> & { closed: boolean } = {
     id,
+    kind: 'streamable',
     owner,
     lastSeen,
     inFlight: 0,
@@ -24,6 +25,13 @@ function session(id: string, lastSeen: number, owner = alice): McpSession & { cl
 
 const limits = { idleTtlMs: 1000, perCaller: 100, total: 1000 };
 
+/** What track() sees of an HTTP response: whether it has closed, and its `close` event. */
+function response(closed = false): EventEmitter & { closed: boolean } {
+  const emitter = Object.assign(new EventEmitter(), { closed });
+  emitter.once('close', () => (emitter.closed = true));
+  return emitter;
+}
+
 describe('MCP session registry', () => {
   it('evicts sessions idle for the TTL and closes their servers', async () => {
     const registry = new SessionRegistry(limits, silentLogger);
@@ -33,8 +41,8 @@ describe('MCP session registry', () => {
     registry.add(idle);
     registry.add(fresh);
     assert.equal(registry.sweep(now), 1);
-    assert.equal(registry.get('idle'), undefined);
-    assert.ok(registry.get('fresh'));
+    assert.equal(registry.get('idle', 'streamable'), undefined);
+    assert.ok(registry.get('fresh', 'streamable'));
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(idle.closed, true);
     await registry.closeAll();
@@ -46,11 +54,35 @@ describe('MCP session registry', () => {
     const registry = new SessionRegistry(limits, silentLogger);
     const streaming = session('streaming', Date.now() - 5000);
     registry.add(streaming);
-    const response = new EventEmitter();
-    registry.track(streaming, response);
+    const stream = response();
+    registry.track(streaming, stream);
     assert.equal(registry.sweep(Date.now() + 10_000), 0);
-    response.emit('close');
+    stream.emit('close');
     assert.equal(registry.sweep(Date.now() + 10_000), 1);
+  });
+
+  it('does not count a request whose response closed before it was handled (the client left during the token check): its close will not come again', () => {
+    const registry = new SessionRegistry(limits, silentLogger);
+    const used = session('used', Date.now() - 5000);
+    registry.add(used);
+    registry.track(used, response(true));
+    assert.equal(used.inFlight, 0);
+    assert.equal(registry.sweep(Date.now() + 10_000), 1, 'the session is idle, and evicted');
+  });
+
+  it('finds a session only through its own kind of transport', () => {
+    const registry = new SessionRegistry(limits, silentLogger);
+    registry.add(session('s', Date.now()));
+    assert.ok(registry.get('s', 'streamable'));
+    assert.equal(registry.get('s', 'sse'), undefined);
+    assert.throws(() => registry.sessionOf('s', 'sse', alice), (error: unknown) => error instanceof JsonRpcHttpError && error.status === 404);
+  });
+
+  it('admits no new session once shutdown has begun: 503', async () => {
+    const registry = new SessionRegistry(limits, silentLogger);
+    registry.admit(alice);
+    await registry.closeAll();
+    assert.throws(() => registry.admit(alice), (error: unknown) => error instanceof JsonRpcHttpError && error.status === 503 && /shutting down/.test(error.message));
   });
 
   it('belongs to one account through one client', () => {
@@ -68,12 +100,12 @@ describe('MCP session registry', () => {
     registry.add(newer);
     registry.add(session('bobs', Date.now() - 900, { subject: 'bob', clientId: 'gemini' }));
     registry.admit(alice);
-    assert.equal(registry.get('older'), undefined, 'their oldest idle session was closed');
-    assert.ok(registry.get('newer'));
-    assert.ok(registry.get('bobs'), "other callers' sessions are untouched");
+    assert.equal(registry.get('older', 'streamable'), undefined, 'their oldest idle session was closed');
+    assert.ok(registry.get('newer', 'streamable'));
+    assert.ok(registry.get('bobs', 'streamable'), "other callers' sessions are untouched");
     registry.add(session('third', Date.now()));
-    registry.track(registry.get('newer')!, new EventEmitter());
-    registry.track(registry.get('third')!, new EventEmitter());
+    registry.track(registry.get('newer', 'streamable')!, response());
+    registry.track(registry.get('third', 'streamable')!, response());
     assert.throws(() => registry.admit(alice), (error: unknown) => error instanceof JsonRpcHttpError && error.status === 429);
   });
 
