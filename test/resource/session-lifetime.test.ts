@@ -13,11 +13,11 @@ import { bearerGuard } from '../../src/resource/bearer.js';
 import { legacySseEndpoint, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
-import { eventually } from '../support/eventually.js';
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { initializeMessage, openSession, RawOAuthClient, request } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { postMessage } from '../support/sse-stream.js';
+import { eventually } from '../support/time-limit.js';
 
 /**
  * How long sessions live, seen from the wire: a session exists while someone can use it. Nothing a
