@@ -148,25 +148,40 @@ function get(url: URL, addresses: LookupAddress[], headers: Record<string, strin
       ca: policy.ca,
       signal,
     });
-    const fail = (reason: string) => {
-      const error = new FetchRefused(host, reason);
+    const fail = (reason: string, cause?: unknown) => {
+      const error = new FetchRefused(host, reason, { cause });
       reject(error);
       request.destroy(error);
+    };
+    // Listeners run on the socket's events: an exception thrown there would be uncaught and end the
+    // process. Whatever a hostile answer makes throw (a Response constructor, a header) is a refusal.
+    const guarded = <A extends unknown[]>(listener: (...args: A) => void) => (...args: A) => {
+      try {
+        listener(...args);
+      } catch (error) {
+        fail(`answer could not be read (${error instanceof Error ? error.message : String(error)})`, error);
+      }
     };
     request.on('error', (error: Error & { code?: string }) => {
       reject(error instanceof FetchRefused ? error : new FetchRefused(host, `request failed (${error.code ?? error.message})`, { cause: error }));
     });
-    request.on('response', (response: IncomingMessage) => {
+    request.on('response', guarded((response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
+      // Node's parser takes any three digits; a Response holds 200–599 only (1xx never gets here).
+      if (status < 200 || status > 599) {
+        fail(`answered with HTTP status ${status}, which is not a valid status`);
+        return;
+      }
       if (status >= 300 && status < 400) {
         fail(`answered with a redirect (HTTP ${status}); redirects are not followed`);
         return;
       }
+      // The reason phrase is not passed on: nothing reads it, and it is the site's free text.
       const responseHeaders = headersOf(response);
-      if (status < 200 || status >= 300) {
+      if (status >= 400) {
         // The caller only needs the status; the body is not read.
         response.destroy();
-        resolve(new Response(null, { status, statusText: response.statusMessage, headers: responseHeaders }));
+        resolve(new Response(null, { status, headers: responseHeaders }));
         return;
       }
       const type = responseHeaders.get('content-type') ?? '';
@@ -181,17 +196,17 @@ function get(url: URL, addresses: LookupAddress[], headers: Record<string, strin
       }
       const chunks: Buffer[] = [];
       let received = 0;
-      response.on('data', (chunk: Buffer) => {
+      response.on('data', guarded((chunk: Buffer) => {
         received += chunk.length;
         if (received > policy.maxBytes) fail(`answer is over the ${policy.maxBytes}-byte limit`);
         else chunks.push(chunk);
-      });
-      response.on('end', () => {
+      }));
+      response.on('end', guarded(() => {
         const body = status === 204 || status === 205 ? null : Buffer.concat(chunks);
-        resolve(new Response(body, { status, statusText: response.statusMessage, headers: responseHeaders }));
-      });
+        resolve(new Response(body, { status, headers: responseHeaders }));
+      }));
       response.on('error', (error) => reject(new FetchRefused(host, `answer cut off (${error.message})`, { cause: error })));
-    });
+    }));
     request.end();
   });
 }

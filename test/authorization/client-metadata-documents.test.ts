@@ -264,6 +264,17 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       assert.equal(documents.hits('/refusals/redirect-target'), 0);
     });
 
+    it('an answer with an invalid HTTP status (600) or reason phrase: refused, and the server keeps serving', async () => {
+      const raw = (path: string, answer: string) => documents.route(path, (req) => req.socket.end(Buffer.from(answer, 'latin1')));
+      const invalidStatus = raw('/refusals/status-600', 'HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n');
+      await assertAuthorizationRefused(server, invalidStatus, redirect, 'invalid_client', /fetch failed: answered with HTTP status 600/);
+      const badReason = raw('/refusals/bad-reason', 'HTTP/1.1 404 A\x01B\r\nContent-Length: 0\r\n\r\n');
+      await assertAuthorizationRefused(server, badReason, redirect, 'invalid_client', /fetch failed: unexpected response status 404/);
+      const health = await request(`${server.url}/healthz`);
+      assert.equal(health.status, 200, 'the server still answers');
+      assert.deepEqual(health.json, { status: 'ok' });
+    });
+
     it('a document that is not there (404)', async () => {
       await assertAuthorizationRefused(server, documents.url('/refusals/missing'), redirect, 'invalid_client', /fetch failed: unexpected response status 404/);
     });

@@ -231,4 +231,42 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       assert.equal(await response.text(), '');
     });
   });
+
+  describe('F6: an answer that is not valid HTTP is a refusal, never an exception in an event listener', () => {
+    /**
+     * Fetches from a path whose answer is `raw`, written to the socket byte for byte (a status over
+     * 599, control characters in the reason phrase: what no HTTP library writes but a hostile site
+     * can). An uncaught exception fails the test instead of passing by unnoticed.
+     */
+    async function fetchRaw(raw: string): Promise<Response> {
+      const path = `/raw-${documents.requests.length}`;
+      documents.route(path, (req) => req.socket.end(Buffer.from(raw, 'latin1')));
+      const uncaught: unknown[] = [];
+      const record = (error: unknown) => uncaught.push(error);
+      process.on('uncaughtException', record);
+      try {
+        return await safeFetch(testPolicy)(documents.url(path));
+      } finally {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        process.off('uncaughtException', record);
+        assert.deepEqual(uncaught, [], 'no uncaught exception');
+      }
+    }
+
+    for (const status of [600, 999]) {
+      it(`HTTP ${status} (outside 200–599)`, async () => {
+        await assertRefused(fetchRaw(`HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n`), new RegExp(`^answered with HTTP status ${status}, which is not a valid status$`));
+      });
+    }
+
+    it('a reason phrase with control characters: the status counts, the phrase is dropped', async () => {
+      const missing = await fetchRaw('HTTP/1.1 404 A\x01B\r\nContent-Length: 0\r\n\r\n');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.statusText, '');
+      const found = await fetchRaw('HTTP/1.1 200 \x7fOK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+      assert.equal(found.status, 200);
+      assert.equal(found.statusText, '');
+      assert.deepEqual(await found.json(), {});
+    });
+  });
 });
