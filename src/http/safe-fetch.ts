@@ -1,5 +1,5 @@
 import type { LookupAddress } from 'node:dns';
-import dns from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -10,7 +10,8 @@ import { addressKind } from './address-kind.js';
  * Anyone can make it fetch one, so every fetch must be unable to reach what only this server can
  * reach (SSRF), to hang, or to hand back more than asked for:
  * - https only, no credentials in the URL, GET only;
- * - the host name is resolved here, and if ANY address it resolves to is not public (loopback,
+ * - the host name is resolved here (dnsResolver: c-ares, within the deadline; `localhost` and
+ *   `*.localhost` are loopback without asking), and if ANY address it resolves to is not public (loopback,
  *   private, link-local, CGNAT, unique-local, multicast, reserved, documentation, or an IPv4-mapped
  *   or NAT64 form of those) the fetch is refused before connecting;
  * - the connection goes to an address from that vetted answer and no other: the socket's lookup is
@@ -18,7 +19,8 @@ import { addressKind } from './address-kind.js';
  *   SNI and certificate verification, and it is the Host header;
  * - redirects are refused, not followed;
  * - a 2xx answer must be JSON (Content-Type) and at most `maxBytes`;
- * - the whole exchange, DNS lookup to last byte, has `timeoutMs`.
+ * - the whole exchange, DNS query to last byte, has `timeoutMs`; a DNS query still unanswered then is
+ *   cancelled.
  * Node's https module is used (not fetch) because it takes a `lookup` per request; it also trusts
  * NODE_EXTRA_CA_CERTS. Refusals and failures are FetchRefused errors naming the host only.
  */
@@ -27,8 +29,8 @@ export interface FetchPolicy {
   timeoutMs: number;
   /** TEST ONLY: loopback addresses may be fetched, so a test can serve a document on this machine. */
   allowLoopback?: boolean;
-  /** Host name → addresses. Default: the system resolver (getaddrinfo, so /etc/hosts counts too). */
-  resolve?: (hostname: string) => Promise<LookupAddress[]>;
+  /** Host name → addresses. Default: dnsResolver with `timeoutMs` and the system's DNS servers. */
+  resolve?: Resolve;
   /** Trust anchors instead of the system's (tests); otherwise Node's store plus NODE_EXTRA_CA_CERTS. */
   ca?: string | Buffer;
 }
@@ -52,21 +54,56 @@ export type SafeFetch = (input: string | URL, init?: SafeFetchInit) => Promise<R
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-const systemResolve = (hostname: string) => dns.lookup(hostname, { all: true, verbatim: true });
+/** Host name → addresses; `signal` aborts when the fetch gives up. */
+export type Resolve = (hostname: string, signal: AbortSignal) => Promise<LookupAddress[]>;
+
+/** RFC 6761 §6.3: these names are this machine whatever a DNS server says (c-ares does not read /etc/hosts). */
+const LOCALHOST: readonly LookupAddress[] = [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }];
+const isLocalhostName = (name: string) => /(^|\.)localhost\.?$/i.test(name);
+
+/**
+ * Resolves with c-ares (dns.Resolver: A and AAAA queries, both asked), not getaddrinfo: c-ares
+ * works on the event loop and its queries can be cancelled, while each dns.lookup holds one of
+ * libuv's four threadpool threads (shared with scrypt and file I/O) for as long as the system
+ * resolver waits, past any deadline of ours. A name with only A or only AAAA records is fine;
+ * one for which neither query brings an address is refused. /etc/hosts is not read.
+ */
+export function dnsResolver(options: { timeoutMs: number; servers?: string[] }): Resolve {
+  return async (hostname, signal) => {
+    const resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
+    if (options.servers) resolver.setServers(options.servers);
+    const cancel = () => resolver.cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const [v4, v6] = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)]);
+      const addresses = [
+        ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
+        ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
+      ];
+      if (addresses.length > 0) return addresses;
+      const code = (result: PromiseSettledResult<string[]>) => (result.status === 'rejected' ? (result.reason as { code?: string }).code ?? 'DNS error' : 'no address');
+      throw Object.assign(new Error(`no address for ${hostname}`), { code: `A: ${code(v4)}, AAAA: ${code(v6)}` });
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  };
+}
 
 export function safeFetch(policy: FetchPolicy): SafeFetch {
-  const resolve = policy.resolve ?? systemResolve;
+  const resolve = policy.resolve ?? dnsResolver({ timeoutMs: policy.timeoutMs });
 
   /** The addresses `hostname` may be reached at, all of them vetted; throws if any is not allowed. */
-  const vetted = async (hostname: string, host: string): Promise<LookupAddress[]> => {
+  const vetted = async (hostname: string, host: string, signal: AbortSignal): Promise<LookupAddress[]> => {
     const literal = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
     const family = isIP(literal);
-    let addresses: LookupAddress[];
+    let addresses: readonly LookupAddress[];
     if (family !== 0) {
       addresses = [{ address: literal, family }];
+    } else if (isLocalhostName(literal)) {
+      addresses = LOCALHOST;
     } else {
       try {
-        addresses = await resolve(literal);
+        addresses = await resolve(literal, signal);
       } catch (error) {
         throw new FetchRefused(host, `cannot resolve ${literal} (${(error as { code?: string }).code ?? 'DNS error'})`, { cause: error });
       }
@@ -78,7 +115,7 @@ export function safeFetch(policy: FetchPolicy): SafeFetch {
       const subject = address === literal ? address : `${literal} resolves to ${address}, which`;
       throw new FetchRefused(host, `${subject} is not a public address (${kind})`);
     }
-    return addresses;
+    return [...addresses];
   };
 
   return async (input, init = {}) => {
@@ -99,7 +136,7 @@ export function safeFetch(policy: FetchPolicy): SafeFetch {
       signal.addEventListener('abort', stop, { once: true });
     });
     try {
-      const addresses = await Promise.race([vetted(url.hostname, host), gaveUp]);
+      const addresses = await Promise.race([vetted(url.hostname, host, signal), gaveUp]);
       return await Promise.race([get(url, addresses, requestHeaders(init.headers), signal, policy), gaveUp]);
     } finally {
       signal.removeEventListener('abort', stop!);

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { FetchRefused, safeFetch, type FetchPolicy } from '../../src/http/safe-fetch.js';
+import { dnsResolver, FetchRefused, safeFetch, type FetchPolicy } from '../../src/http/safe-fetch.js';
+import { DnsServer } from '../support/dns-server.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
 
@@ -102,11 +103,20 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       await assertRefused(fetch('https://nowhere.example/doc'), /cannot resolve nowhere\.example \(ENOTFOUND\)/);
     });
 
-    it('resolves localhost with the system resolver (/etc/hosts) and refuses it', async () => {
-      const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, ca: certificates.ca });
+    it('localhost and names under .localhost are this machine by definition (RFC 6761), never asked of DNS, and refused', async () => {
+      const dns = tableResolver({ localhost: ['93.184.215.14'], 'app.localhost': ['93.184.215.14'] });
+      const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, ca: certificates.ca, resolve: dns.resolve });
       const before = documents.connections;
-      await assertRefused(fetch(`https://localhost:${documents.port}/doc`), /^localhost resolves to (127\.0\.0\.1|::1), which is not a public address \(loopback\)$/);
+      await assertRefused(fetch(`https://localhost:${documents.port}/doc`), /^localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
+      await assertRefused(fetch(`https://app.localhost:${documents.port}/doc`), /^app\.localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
+      await assertRefused(fetch(`https://LocalHost.:${documents.port}/doc`), /^localhost\. resolves to 127\.0\.0\.1/);
+      assert.deepEqual(dns.queries, [], 'no DNS query');
       assert.equal(documents.connections, before);
+      // With the test-only allowance, a document on https://localhost:<port> is fetched (tests serve them so).
+      documents.json('/on-localhost', DOCUMENT);
+      const response = await safeFetch({ ...testPolicy, resolve: dns.resolve })(`https://localhost:${documents.port}/on-localhost`);
+      assert.deepEqual(await response.json(), DOCUMENT);
+      assert.equal(documents.requests.at(-1)!.host, `localhost:${documents.port}`);
     });
 
     it('the test-only loopback allowance admits loopback and nothing else', async () => {
@@ -267,6 +277,53 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       assert.equal(found.status, 200);
       assert.equal(found.statusText, '');
       assert.deepEqual(await found.json(), {});
+    });
+  });
+
+  describe('F7: DNS through c-ares (dnsResolver), A and AAAA both asked, within the deadline', () => {
+    let dnsServer: DnsServer;
+    const PUBLIC_V4 = '93.184.215.14';
+    const PUBLIC_V6 = '2606:4700::1111';
+    before(async () => {
+      dnsServer = await DnsServer.start({
+        'both.test': { A: [PUBLIC_V4], AAAA: [PUBLIC_V6] },
+        'v4only.test': { A: [PUBLIC_V4] },
+        'v6only.test': { AAAA: [PUBLIC_V6] },
+        'blackhole.test': { A: 'silent', AAAA: 'silent' },
+        'cimd.test': { A: ['127.0.0.1'] },
+        'sneaky.test': { A: [PUBLIC_V4], AAAA: ['fd00::5'] },
+      });
+    });
+    after(async () => {
+      await dnsServer?.close();
+    });
+    const resolverFor = (timeoutMs: number) => dnsResolver({ timeoutMs, servers: [dnsServer.address] });
+
+    it('asks for A and AAAA records: a name with both gets both, a name with only one kind is fine', async () => {
+      const resolve = resolverFor(2000);
+      const signal = AbortSignal.timeout(5000);
+      assert.deepEqual(await resolve('both.test', signal), [{ address: PUBLIC_V4, family: 4 }, { address: PUBLIC_V6, family: 6 }]);
+      assert.deepEqual(await resolve('v4only.test', signal), [{ address: PUBLIC_V4, family: 4 }]);
+      assert.deepEqual(await resolve('v6only.test', signal), [{ address: PUBLIC_V6, family: 6 }]);
+      assert.deepEqual(dnsServer.queries.filter((query) => query.name === 'both.test').map((query) => query.type).sort(), [1, 28], 'one A and one AAAA query');
+    });
+
+    it('a fetch goes to the address it answered, and is refused when any answer (here the AAAA) is not public', async () => {
+      documents.json('/through-dns', DOCUMENT);
+      const response = await safeFetch({ ...testPolicy, resolve: resolverFor(1000) })(`https://cimd.test:${documents.port}/through-dns`);
+      assert.deepEqual(await response.json(), DOCUMENT);
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://sneaky.test/doc'), /^sneaky\.test resolves to fd00::5, which is not a public address \(unique-local\)$/);
+    });
+
+    it('fails closed: a name that does not exist, or that no server answers for within the deadline, is refused', async () => {
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://nowhere.test/doc'), /^cannot resolve nowhere\.test \(A: ENOTFOUND, AAAA: ENOTFOUND\)$/);
+      // The resolver alone would wait 10 s; the fetch's deadline cancels it.
+      const started = Date.now();
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 400, resolve: resolverFor(10_000) })('https://blackhole.test/doc'), /^no complete answer within 400 ms$/);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 350 && elapsed < 2000, `gave up after ${elapsed} ms`);
+      // On its own timeout, the resolver reports it.
+      await assert.rejects(resolverFor(300)('blackhole.test', AbortSignal.timeout(5000)), (error: Error & { code?: string }) => error.code === 'A: ETIMEOUT, AAAA: ETIMEOUT');
     });
   });
 });
