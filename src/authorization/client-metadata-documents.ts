@@ -1,6 +1,6 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
-import { safeFetch, type SafeFetchInit } from '../http/safe-fetch.js';
+import { FetchRefused, safeFetch, type RefusalKind, type SafeFetchInit } from '../http/safe-fetch.js';
 import type { Logger } from '../log.js';
 import { clientMetadataRefusal, normalizeClientMetadata } from './registration.js';
 
@@ -17,6 +17,8 @@ const CACHE_SECONDS = { min: 5 * 60, max: 24 * 3600 };
 const FAILURE_MEMORY = { ms: 30_000, entries: 1000 };
 
 const DOCUMENT_PURPOSE = 'client_id metadata document';
+/** oidc-provider's description when a document could not be fetched or read. */
+const FETCH_FAILED = `${DOCUMENT_PURPOSE} fetch failed`;
 
 /**
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-02; the MCP
@@ -130,13 +132,20 @@ export function metadataDocumentHost(client: { clientId: string } | undefined): 
   return URL.parse(client.clientId)?.host;
 }
 
+/** Why a client's metadata document could not be used, in the categories an error page may show. */
+export type DocumentProblem = { kind: RefusalKind | 'unreadable' } | { kind: 'status'; status: number };
+
 /**
- * What an error page says about an OAuth error: its description, and for a metadata document that
- * could not be fetched, why (oidc-provider keeps that in `error_detail`, which it never sends).
- * The reasons are this server's own words (safe-fetch.ts) or the document's HTTP status.
+ * The problem behind oidc-provider's "client_id metadata document fetch failed", undefined for any
+ * other error: it keeps what safe-fetch threw as the error's cause, the HTTP status in its
+ * `error_detail`, and a body it could not parse or found too large as a cause of its own.
  */
-export function errorPageDescription(out: { error?: unknown; error_description?: unknown }, error: unknown): string {
-  const description = String(out.error_description ?? out.error);
-  const detail = (error as { error_detail?: unknown } | undefined)?.error_detail;
-  return description.startsWith(DOCUMENT_PURPOSE) && typeof detail === 'string' ? `${description}: ${detail}` : description;
+export function documentProblem(error: unknown): DocumentProblem | undefined {
+  if (!(error instanceof errors.InvalidClient) || error.error_description !== FETCH_FAILED) return undefined;
+  const { cause } = error as { cause?: unknown };
+  if (cause instanceof FetchRefused) return { kind: cause.kind };
+  if (cause instanceof SyntaxError) return { kind: 'not JSON' };
+  if (cause instanceof Error && cause.message === 'response too large') return { kind: 'too large' };
+  const status = /^unexpected response status (\d{3})$/.exec(String((error as { error_detail?: unknown }).error_detail))?.[1];
+  return status ? { kind: 'status', status: Number(status) } : { kind: 'unreadable' };
 }

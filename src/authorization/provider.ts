@@ -1,5 +1,5 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { errorPage } from '../../views/error.js';
+import { authorizationErrorPage } from '../../views/authorization-error.js';
 import { SafeHtml } from '../../views/html.js';
 import { signedOutPage, signOutPage } from '../../views/signed-out.js';
 import { mcpResources, type Config } from '../config.js';
@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { providerAdapter } from '../storage/provider-adapter.js';
 import type { Store } from '../storage/store.js';
 import type { Accounts } from './accounts.js';
-import { clientMetadataDocuments, errorPageDescription } from './client-metadata-documents.js';
+import { clientMetadataDocuments, documentProblem } from './client-metadata-documents.js';
 import type { ConsentMemory } from './consent.js';
 import { consentPolicy } from './consent-policy.js';
 import { reactToProviderEvents } from './provider-events.js';
@@ -159,7 +159,7 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
     clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false,
     renderError: async (ctx, out, error) => {
       ctx.set(pageHeaders());
-      ctx.body = errorPage('This sign-in request cannot continue', errorPageDescription(out, error), `Error code: ${String(out.error)}. Go back to your application and try again.`);
+      ctx.body = authorizationErrorPage(out, documentProblem(error));
     },
   };
 

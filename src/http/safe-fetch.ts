@@ -35,9 +35,26 @@ export interface FetchPolicy {
   ca?: string | Buffer;
 }
 
-/** A fetch the policy refused, or one that failed; the message says why, `host` is the URL's host. */
+/**
+ * What went wrong, in categories that say nothing about this server's network: fit to show the
+ * person who asked for the fetch. The message has the details (addresses, DNS answers, error
+ * codes), for the operator's log only.
+ */
+export type RefusalKind =
+  /** The URL or the addresses its name resolves to are not ones this server fetches from. */
+  | 'address not allowed'
+  /** DNS had no answer, or no connection (TLS included) could be made or kept. */
+  | 'unreachable'
+  | 'timeout'
+  | 'redirect'
+  /** Not a valid HTTP answer: a status outside 200–599, or one that cannot be read. */
+  | 'invalid answer'
+  | 'not JSON'
+  | 'too large';
+
+/** A fetch the policy refused, or one that failed; `kind` says why in general, the message in detail; `host` is the URL's host. */
 export class FetchRefused extends Error {
-  constructor(readonly host: string, reason: string, options?: { cause?: unknown }) {
+  constructor(readonly host: string, readonly kind: RefusalKind, reason: string, options?: { cause?: unknown }) {
     super(reason, options);
     this.name = 'FetchRefused';
   }
@@ -105,15 +122,15 @@ export function safeFetch(policy: FetchPolicy): SafeFetch {
       try {
         addresses = await resolve(literal, signal);
       } catch (error) {
-        throw new FetchRefused(host, `cannot resolve ${literal} (${(error as { code?: string }).code ?? 'DNS error'})`, { cause: error });
+        throw new FetchRefused(host, 'unreachable', `cannot resolve ${literal} (${(error as { code?: string }).code ?? 'DNS error'})`, { cause: error });
       }
     }
-    if (addresses.length === 0) throw new FetchRefused(host, `${literal} resolves to no address`);
+    if (addresses.length === 0) throw new FetchRefused(host, 'unreachable', `${literal} resolves to no address`);
     for (const { address } of addresses) {
       const kind = addressKind(address);
       if (kind === 'public' || (kind === 'loopback' && policy.allowLoopback)) continue;
       const subject = address === literal ? address : `${literal} resolves to ${address}, which`;
-      throw new FetchRefused(host, `${subject} is not a public address (${kind})`);
+      throw new FetchRefused(host, 'address not allowed', `${subject} is not a public address (${kind})`);
     }
     return [...addresses];
   };
@@ -121,14 +138,14 @@ export function safeFetch(policy: FetchPolicy): SafeFetch {
   return async (input, init = {}) => {
     const url = new URL(input);
     const host = url.host;
-    if (url.protocol !== 'https:') throw new FetchRefused(host, `only https URLs are fetched, not ${url.protocol}`);
-    if (url.username || url.password) throw new FetchRefused(host, 'URLs with credentials are not fetched');
+    if (url.protocol !== 'https:') throw new FetchRefused(host, 'address not allowed', `only https URLs are fetched, not ${url.protocol}`);
+    if (url.username || url.password) throw new FetchRefused(host, 'address not allowed', 'URLs with credentials are not fetched');
     const method = (init.method ?? 'GET').toUpperCase();
-    if (method !== 'GET') throw new FetchRefused(host, `only GET requests are made, not ${method}`);
+    if (method !== 'GET') throw new FetchRefused(host, 'address not allowed', `only GET requests are made, not ${method}`);
 
     const deadline = AbortSignal.timeout(policy.timeoutMs);
     const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
-    const aborted = () => new FetchRefused(host, deadline.aborted ? `no complete answer within ${policy.timeoutMs} ms` : 'no complete answer in the time the caller allowed', { cause: signal.reason });
+    const aborted = () => new FetchRefused(host, 'timeout', deadline.aborted ? `no complete answer within ${policy.timeoutMs} ms` : 'no complete answer in the time the caller allowed', { cause: signal.reason });
     if (signal.aborted) throw aborted();
     let stop: (() => void) | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
@@ -185,8 +202,8 @@ function get(url: URL, addresses: LookupAddress[], headers: Record<string, strin
       ca: policy.ca,
       signal,
     });
-    const fail = (reason: string, cause?: unknown) => {
-      const error = new FetchRefused(host, reason, { cause });
+    const fail = (kind: RefusalKind, reason: string, cause?: unknown) => {
+      const error = new FetchRefused(host, kind, reason, { cause });
       reject(error);
       request.destroy(error);
     };
@@ -196,21 +213,21 @@ function get(url: URL, addresses: LookupAddress[], headers: Record<string, strin
       try {
         listener(...args);
       } catch (error) {
-        fail(`answer could not be read (${error instanceof Error ? error.message : String(error)})`, error);
+        fail('invalid answer', `answer could not be read (${error instanceof Error ? error.message : String(error)})`, error);
       }
     };
     request.on('error', (error: Error & { code?: string }) => {
-      reject(error instanceof FetchRefused ? error : new FetchRefused(host, `request failed (${error.code ?? error.message})`, { cause: error }));
+      reject(error instanceof FetchRefused ? error : new FetchRefused(host, 'unreachable', `request failed (${error.code ?? error.message})`, { cause: error }));
     });
     request.on('response', guarded((response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
       // Node's parser takes any three digits; a Response holds 200–599 only (1xx never gets here).
       if (status < 200 || status > 599) {
-        fail(`answered with HTTP status ${status}, which is not a valid status`);
+        fail('invalid answer', `answered with HTTP status ${status}, which is not a valid status`);
         return;
       }
       if (status >= 300 && status < 400) {
-        fail(`answered with a redirect (HTTP ${status}); redirects are not followed`);
+        fail('redirect', `answered with a redirect (HTTP ${status}); redirects are not followed`);
         return;
       }
       // The reason phrase is not passed on: nothing reads it, and it is the site's free text.
@@ -223,26 +240,26 @@ function get(url: URL, addresses: LookupAddress[], headers: Record<string, strin
       }
       const type = responseHeaders.get('content-type') ?? '';
       if (!JSON_CONTENT_TYPE.test(type)) {
-        fail(`answered with content type "${type.slice(0, 100)}", not JSON`);
+        fail('not JSON', `answered with content type "${type.slice(0, 100)}", not JSON`);
         return;
       }
       const declared = Number(responseHeaders.get('content-length') ?? 0);
       if (declared > policy.maxBytes) {
-        fail(`answer of ${declared} bytes is over the ${policy.maxBytes}-byte limit`);
+        fail('too large', `answer of ${declared} bytes is over the ${policy.maxBytes}-byte limit`);
         return;
       }
       const chunks: Buffer[] = [];
       let received = 0;
       response.on('data', guarded((chunk: Buffer) => {
         received += chunk.length;
-        if (received > policy.maxBytes) fail(`answer is over the ${policy.maxBytes}-byte limit`);
+        if (received > policy.maxBytes) fail('too large', `answer is over the ${policy.maxBytes}-byte limit`);
         else chunks.push(chunk);
       }));
       response.on('end', guarded(() => {
         const body = status === 204 || status === 205 ? null : Buffer.concat(chunks);
         resolve(new Response(body, { status, headers: responseHeaders }));
       }));
-      response.on('error', (error) => reject(new FetchRefused(host, `answer cut off (${error.message})`, { cause: error })));
+      response.on('error', (error) => reject(new FetchRefused(host, 'unreachable', `answer cut off (${error.message})`, { cause: error })));
     }));
     request.end();
   });

@@ -45,6 +45,20 @@ async function assertAuthorizationRefused(server: ServerLike, clientId: string, 
 }
 
 /**
+ * A document that could not be fetched: the error page names the category in fixed words, and
+ * nothing a port scan could use (addresses, DNS answers, error codes); those are in the log only.
+ */
+async function assertFetchFailed(server: ServerLike, clientId: string, redirectUri: string, words: string): Promise<void> {
+  const answer = await request(new RawOAuthClient(server, clientId, [redirectUri], {}).authorizationRequest().url);
+  assert.equal(answer.status, 400, textOf(answer).slice(0, 300));
+  const text = textOf(answer);
+  assert.equal(answer.headers.get('location'), null, 'never redirected');
+  const expected = `This sign-in request cannot continue client_id metadata document fetch failed: ${words} Error code: invalid_client.`;
+  assert.ok(text.includes(expected), `expected "${expected}" in: ${text}`);
+  assert.doesNotMatch(text, /\d+\.\d+\.\d+\.\d+|::1|resolves|\bE[A-Z]{4,}\b|ERR_|content type|bytes/, 'no address, DNS answer or error code on the page');
+}
+
+/**
  * The first line of the server's log (without its timestamp) that starts with `start`, waiting up
  * to 5 s for it: the log is written after the response that caused it.
  */
@@ -236,12 +250,12 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       await assertAuthorizationRefused(server, url, 'https://evil.example/callback', 'invalid_redirect_uri', /redirect_uri did not match/);
     });
 
-    it('a document that is not served as JSON; it is fetched once (a failure is remembered briefly) and logged with the host only', async () => {
+    it('a document that is not served as JSON; it is fetched once (a failure is remembered briefly); the log has the host and the reason', async () => {
       documents.route('/refusals/html', (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });
         res.end(JSON.stringify(nativeClientMetadata(documents.url('/refusals/html'), 'HTML')));
       });
-      await assertAuthorizationRefused(server, documents.url('/refusals/html'), redirect, 'invalid_client', /client_id metadata document fetch failed: answered with content type "text\/html", not JSON/);
+      await assertFetchFailed(server, documents.url('/refusals/html'), redirect, 'the document is not JSON');
       assert.equal(documents.hits('/refusals/html'), 1);
       assert.equal(
         await logLine(server, 'WARN client_metadata.fetch_refused host=127.0.0.1:' + documents.port + ' reason="answered with content type'),
@@ -251,7 +265,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
 
     it('a document over 5 KiB', async () => {
       const url = serveDocument('/refusals/large', { client_name: 'x'.repeat(6 * 1024) });
-      await assertAuthorizationRefused(server, url, redirect, 'invalid_client', /fetch failed: answer (of \d+ bytes )?is over the 5120-byte limit/);
+      await assertFetchFailed(server, url, redirect, 'the document is too large');
     });
 
     it('a redirect (3xx), whose target is never fetched', async () => {
@@ -260,33 +274,39 @@ describe('client ID metadata documents (a client_id that is the https URL of the
         res.writeHead(302, { location: target });
         res.end();
       });
-      await assertAuthorizationRefused(server, documents.url('/refusals/moved'), redirect, 'invalid_client', /fetch failed: answered with a redirect \(HTTP 302\); redirects are not followed/);
+      await assertFetchFailed(server, documents.url('/refusals/moved'), redirect, 'its address answered with a redirect, which is not followed');
       assert.equal(documents.hits('/refusals/redirect-target'), 0);
     });
 
     it('an answer with an invalid HTTP status (600) or reason phrase: refused, and the server keeps serving', async () => {
       const raw = (path: string, answer: string) => documents.route(path, (req) => req.socket.end(Buffer.from(answer, 'latin1')));
       const invalidStatus = raw('/refusals/status-600', 'HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n');
-      await assertAuthorizationRefused(server, invalidStatus, redirect, 'invalid_client', /fetch failed: answered with HTTP status 600/);
+      await assertFetchFailed(server, invalidStatus, redirect, 'its server did not answer with valid HTTP');
       const badReason = raw('/refusals/bad-reason', 'HTTP/1.1 404 A\x01B\r\nContent-Length: 0\r\n\r\n');
-      await assertAuthorizationRefused(server, badReason, redirect, 'invalid_client', /fetch failed: unexpected response status 404/);
+      await assertFetchFailed(server, badReason, redirect, 'its address answered HTTP 404');
       const health = await request(`${server.url}/healthz`);
       assert.equal(health.status, 200, 'the server still answers');
       assert.deepEqual(health.json, { status: 'ok' });
     });
 
     it('a document that is not there (404)', async () => {
-      await assertAuthorizationRefused(server, documents.url('/refusals/missing'), redirect, 'invalid_client', /fetch failed: unexpected response status 404/);
+      await assertFetchFailed(server, documents.url('/refusals/missing'), redirect, 'its address answered HTTP 404');
     });
 
     it('a server too slow to answer: refused after 2.5 s', async () => {
       const stalled: http.ServerResponse[] = [];
       documents.route('/refusals/slow', (_req, res) => stalled.push(res));
       const started = Date.now();
-      await assertAuthorizationRefused(server, documents.url('/refusals/slow'), redirect, 'invalid_client', /fetch failed: no complete answer/);
+      await assertFetchFailed(server, documents.url('/refusals/slow'), redirect, 'the document did not arrive in time');
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 2000 && elapsed < 10_000, `answered after ${elapsed} ms`);
       stalled.forEach((res) => res.destroy());
+    });
+
+    it('a closed port: "could not be reached", with the connection error in the log only (no port-scan oracle)', async () => {
+      const closed = await freePort();
+      await assertFetchFailed(server, `https://127.0.0.1:${closed}/client.json`, redirect, 'the document could not be reached');
+      assert.equal(await logLine(server, `WARN client_metadata.fetch_refused host=127.0.0.1:${closed} `), `WARN client_metadata.fetch_refused host=127.0.0.1:${closed} reason="request failed (ECONNREFUSED)"`);
     });
 
     it('an http:// client_id is not a metadata document URL: an unknown client, and nothing is fetched', async () => {
@@ -338,15 +358,16 @@ describe('client ID metadata documents (a client_id that is the https URL of the
 
     it('localhost, 127.0.0.1 and [::1]: invalid_client, and no connection arrives', async () => {
       const before = { v4: documents.connections, v6: documentsV6.connections };
-      await assertAuthorizationRefused(strict, `https://localhost:${documents.port}/local.json`, redirect, 'invalid_client', /fetch failed: localhost resolves to (127\.0\.0\.1|::1), which is not a public address \(loopback\)/);
-      await assertAuthorizationRefused(strict, documents.url('/local.json'), redirect, 'invalid_client', /fetch failed: 127\.0\.0\.1 is not a public address \(loopback\)/);
-      await assertAuthorizationRefused(strict, documentsV6.url('/local.json'), redirect, 'invalid_client', /fetch failed: ::1 is not a public address \(loopback\)/);
+      for (const url of [`https://localhost:${documents.port}/local.json`, documents.url('/local.json'), documentsV6.url('/local.json')]) {
+        await assertFetchFailed(strict, url, redirect, 'the document\'s address is not allowed');
+      }
+      assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=localhost:'), `WARN client_metadata.fetch_refused host=localhost:${documents.port} reason="localhost resolves to 127.0.0.1, which is not a public address (loopback)"`, 'the log has the details');
       assert.deepEqual({ v4: documents.connections, v6: documentsV6.connections }, before, 'nothing connected');
     });
 
     it('a private address and the cloud metadata address: invalid_client, refused for the address itself', async () => {
-      await assertAuthorizationRefused(strict, 'https://10.0.0.1/client.json', redirect, 'invalid_client', /fetch failed: 10\.0\.0\.1 is not a public address \(private\)/);
-      await assertAuthorizationRefused(strict, 'https://169.254.169.254/latest/meta-data/client.json', redirect, 'invalid_client', /fetch failed: 169\.254\.169\.254 is not a public address \(link-local\)/);
+      await assertFetchFailed(strict, 'https://10.0.0.1/client.json', redirect, 'the document\'s address is not allowed');
+      await assertFetchFailed(strict, 'https://169.254.169.254/latest/meta-data/client.json', redirect, 'the document\'s address is not allowed');
       assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=10.0.0.1 '), 'WARN client_metadata.fetch_refused host=10.0.0.1 reason="10.0.0.1 is not a public address (private)"');
       assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=169.254.169.254 '), 'WARN client_metadata.fetch_refused host=169.254.169.254 reason="169.254.169.254 is not a public address (link-local)"');
     });

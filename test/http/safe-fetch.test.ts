@@ -4,21 +4,22 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { dnsResolver, FetchRefused, safeFetch, type FetchPolicy } from '../../src/http/safe-fetch.js';
+import { dnsResolver, FetchRefused, safeFetch, type FetchPolicy, type RefusalKind } from '../../src/http/safe-fetch.js';
 import { DnsServer } from '../support/dns-server.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
 
 const DOCUMENT = { client_id: 'x', client_name: 'A document' };
 
-/** The fetch must fail with a FetchRefused whose message matches `reason`. */
-async function assertRefused(attempt: Promise<Response>, reason: RegExp): Promise<FetchRefused> {
+/** The fetch must fail with a FetchRefused of that kind, whose message matches `reason`. */
+async function assertRefused(attempt: Promise<Response>, kind: RefusalKind, reason: RegExp): Promise<FetchRefused> {
   const error = await attempt.then(
     (response) => assert.fail(`expected a refusal, got HTTP ${response.status}`),
     (caught: unknown) => caught,
   );
   assert.ok(error instanceof FetchRefused, `a FetchRefused, got ${String(error)}`);
   assert.match(error.message, reason);
+  assert.equal(error.kind, kind, error.message);
   return error;
 }
 
@@ -64,16 +65,16 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
     it('refuses http:, and other schemes, without connecting', async () => {
       const port = (plain.address() as AddressInfo).port;
       const fetch = safeFetch(testPolicy);
-      const error = await assertRefused(fetch(`http://127.0.0.1:${port}/doc`), /only https URLs are fetched, not http:/);
+      const error = await assertRefused(fetch(`http://127.0.0.1:${port}/doc`), 'address not allowed', /only https URLs are fetched, not http:/);
       assert.equal(error.host, `127.0.0.1:${port}`);
-      await assertRefused(fetch('ftp://127.0.0.1/doc'), /only https/);
+      await assertRefused(fetch('ftp://127.0.0.1/doc'), 'address not allowed', /only https/);
       assert.equal(plainConnections, 0, 'nothing connected to the http server');
     });
 
     it('refuses URLs with credentials and any method but GET', async () => {
       const fetch = safeFetch(testPolicy);
-      await assertRefused(fetch(`https://user:secret@127.0.0.1:${documents.port}/doc`), /credentials/);
-      await assertRefused(fetch(documents.url('/doc'), { method: 'POST' }), /only GET/);
+      await assertRefused(fetch(`https://user:secret@127.0.0.1:${documents.port}/doc`), 'address not allowed', /credentials/);
+      await assertRefused(fetch(documents.url('/doc'), { method: 'POST' }), 'address not allowed', /only GET/);
       assert.equal(documents.hits('/doc'), 0);
     });
   });
@@ -82,34 +83,34 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
     it('refuses literal loopback, private, link-local and metadata-service addresses before connecting', async () => {
       const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000 });
       const before = { v4: documents.connections, v6: documentsV6.connections };
-      await assertRefused(fetch(documents.url('/doc')), /^127\.0\.0\.1 is not a public address \(loopback\)$/);
-      await assertRefused(fetch(documentsV6.url('/doc')), /^::1 is not a public address \(loopback\)$/);
-      await assertRefused(fetch('https://10.0.0.1/doc'), /\(private\)/);
-      await assertRefused(fetch('https://169.254.169.254/latest/meta-data/'), /\(link-local\)/);
-      await assertRefused(fetch('https://[::ffff:169.254.169.254]/'), /\(link-local\)/);
-      await assertRefused(fetch('https://[64:ff9b::a9fe:a9fe]/'), /\(link-local\)/);
-      await assertRefused(fetch('https://[fd00::1]/'), /\(unique-local\)/);
-      await assertRefused(fetch('https://0.0.0.0/'), /\(unspecified\)/);
-      await assertRefused(fetch('https://0x7f.1/'), /^127\.0\.0\.1 is not/); // the URL parser reads it as 127.0.0.1
+      await assertRefused(fetch(documents.url('/doc')), 'address not allowed', /^127\.0\.0\.1 is not a public address \(loopback\)$/);
+      await assertRefused(fetch(documentsV6.url('/doc')), 'address not allowed', /^::1 is not a public address \(loopback\)$/);
+      await assertRefused(fetch('https://10.0.0.1/doc'), 'address not allowed', /\(private\)/);
+      await assertRefused(fetch('https://169.254.169.254/latest/meta-data/'), 'address not allowed', /\(link-local\)/);
+      await assertRefused(fetch('https://[::ffff:169.254.169.254]/'), 'address not allowed', /\(link-local\)/);
+      await assertRefused(fetch('https://[64:ff9b::a9fe:a9fe]/'), 'address not allowed', /\(link-local\)/);
+      await assertRefused(fetch('https://[fd00::1]/'), 'address not allowed', /\(unique-local\)/);
+      await assertRefused(fetch('https://0.0.0.0/'), 'address not allowed', /\(unspecified\)/);
+      await assertRefused(fetch('https://0x7f.1/'), 'address not allowed', /^127\.0\.0\.1 is not/); // the URL parser reads it as 127.0.0.1
       assert.deepEqual({ v4: documents.connections, v6: documentsV6.connections }, before, 'no connection was made');
     });
 
     it('refuses a name if any address it resolves to is not public, and names that do not resolve', async () => {
       const dns = tableResolver({ 'mixed.example': ['93.184.215.14', '10.1.2.3'], 'internal.example': ['fd00::5'], 'mapped.example': ['::ffff:127.0.0.1'] });
       const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: dns.resolve });
-      await assertRefused(fetch('https://mixed.example/doc'), /^mixed\.example resolves to 10\.1\.2\.3, which is not a public address \(private\)$/);
-      await assertRefused(fetch('https://internal.example/doc'), /fd00::5, which is not a public address \(unique-local\)/);
-      await assertRefused(fetch('https://mapped.example/doc'), /\(loopback\)/);
-      await assertRefused(fetch('https://nowhere.example/doc'), /cannot resolve nowhere\.example \(ENOTFOUND\)/);
+      await assertRefused(fetch('https://mixed.example/doc'), 'address not allowed', /^mixed\.example resolves to 10\.1\.2\.3, which is not a public address \(private\)$/);
+      await assertRefused(fetch('https://internal.example/doc'), 'address not allowed', /fd00::5, which is not a public address \(unique-local\)/);
+      await assertRefused(fetch('https://mapped.example/doc'), 'address not allowed', /\(loopback\)/);
+      await assertRefused(fetch('https://nowhere.example/doc'), 'unreachable', /cannot resolve nowhere\.example \(ENOTFOUND\)/);
     });
 
     it('localhost and names under .localhost are this machine by definition (RFC 6761), never asked of DNS, and refused', async () => {
       const dns = tableResolver({ localhost: ['93.184.215.14'], 'app.localhost': ['93.184.215.14'] });
       const fetch = safeFetch({ maxBytes: 1024, timeoutMs: 1000, ca: certificates.ca, resolve: dns.resolve });
       const before = documents.connections;
-      await assertRefused(fetch(`https://localhost:${documents.port}/doc`), /^localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
-      await assertRefused(fetch(`https://app.localhost:${documents.port}/doc`), /^app\.localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
-      await assertRefused(fetch(`https://LocalHost.:${documents.port}/doc`), /^localhost\. resolves to 127\.0\.0\.1/);
+      await assertRefused(fetch(`https://localhost:${documents.port}/doc`), 'address not allowed', /^localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
+      await assertRefused(fetch(`https://app.localhost:${documents.port}/doc`), 'address not allowed', /^app\.localhost resolves to 127\.0\.0\.1, which is not a public address \(loopback\)$/);
+      await assertRefused(fetch(`https://LocalHost.:${documents.port}/doc`), 'address not allowed', /^localhost\. resolves to 127\.0\.0\.1/);
       assert.deepEqual(dns.queries, [], 'no DNS query');
       assert.equal(documents.connections, before);
       // With the test-only allowance, a document on https://localhost:<port> is fetched (tests serve them so).
@@ -125,8 +126,8 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       const response = await fetch(documents.url('/allowed'));
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), DOCUMENT);
-      await assertRefused(fetch('https://10.0.0.1/doc'), /\(private\)/);
-      await assertRefused(fetch('https://169.254.169.254/doc'), /\(link-local\)/);
+      await assertRefused(fetch('https://10.0.0.1/doc'), 'address not allowed', /\(private\)/);
+      await assertRefused(fetch('https://169.254.169.254/doc'), 'address not allowed', /\(link-local\)/);
     });
 
     it('connects to the vetted address only (one DNS query, so a rebinding answer cannot switch it), with SNI and Host for the name', async () => {
@@ -145,9 +146,9 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
     it('verifies the certificate for the host name, against the trusted roots', async () => {
       const dns = tableResolver({ 'other.test': ['127.0.0.1'], 'cimd.test': ['127.0.0.1'] });
       documents.json('/cert', DOCUMENT);
-      await assertRefused(safeFetch({ ...testPolicy, resolve: dns.resolve })(`https://other.test:${documents.port}/cert`), /ERR_TLS_CERT_ALTNAME_INVALID/);
+      await assertRefused(safeFetch({ ...testPolicy, resolve: dns.resolve })(`https://other.test:${documents.port}/cert`), 'unreachable', /ERR_TLS_CERT_ALTNAME_INVALID/);
       // Without the test CA the certificate chains to nothing this process trusts.
-      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, resolve: dns.resolve })(`https://cimd.test:${documents.port}/cert`), /request failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, resolve: dns.resolve })(`https://cimd.test:${documents.port}/cert`), 'unreachable', /request failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
       assert.equal(documents.hits('/cert'), 0, 'no request was sent over an unverified connection');
     });
   });
@@ -160,7 +161,7 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
           res.writeHead(status, { location: documents.url(`/target-${status}`) });
           res.end();
         });
-        await assertRefused(safeFetch(testPolicy)(documents.url(`/moved-${status}`)), new RegExp(`redirect \\(HTTP ${status}\\); redirects are not followed`));
+        await assertRefused(safeFetch(testPolicy)(documents.url(`/moved-${status}`)), 'redirect', new RegExp(`redirect \\(HTTP ${status}\\); redirects are not followed`));
         assert.equal(documents.hits(`/target-${status}`), 0);
       });
     }
@@ -184,8 +185,8 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
         res.end(body(1024));
       });
       const fetch = safeFetch(testPolicy);
-      await assertRefused(fetch(documents.url('/announced')), /answer of 2048 bytes is over the 1024-byte limit/);
-      await assertRefused(fetch(documents.url('/chunked')), /answer is over the 1024-byte limit/);
+      await assertRefused(fetch(documents.url('/announced')), 'too large', /answer of 2048 bytes is over the 1024-byte limit/);
+      await assertRefused(fetch(documents.url('/chunked')), 'too large', /answer is over the 1024-byte limit/);
       assert.equal((await (await fetch(documents.url('/exact'))).text()).length, 1024);
     });
 
@@ -200,7 +201,7 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       const fetch = safeFetch({ ...testPolicy, timeoutMs: 400 });
       for (const path of ['/silent', '/trickle']) {
         const started = Date.now();
-        await assertRefused(fetch(documents.url(path)), /no complete answer within 400 ms/);
+        await assertRefused(fetch(documents.url(path)), 'timeout', /no complete answer within 400 ms/);
         const elapsed = Date.now() - started;
         assert.ok(elapsed >= 350 && elapsed < 2000, `${path}: gave up after ${elapsed} ms`);
       }
@@ -211,7 +212,7 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       const stalled: http.ServerResponse[] = [];
       documents.route('/caller-abort', (_req, res) => stalled.push(res));
       const started = Date.now();
-      await assertRefused(safeFetch(testPolicy)(documents.url('/caller-abort'), { signal: AbortSignal.timeout(150) }), /in the time the caller allowed/);
+      await assertRefused(safeFetch(testPolicy)(documents.url('/caller-abort'), { signal: AbortSignal.timeout(150) }), 'timeout', /in the time the caller allowed/);
       assert.ok(Date.now() - started < 900);
       stalled.forEach((res) => res.destroy());
     });
@@ -224,11 +225,11 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
         res.end(JSON.stringify(DOCUMENT));
       });
       const fetch = safeFetch(testPolicy);
-      await assertRefused(fetch(serveAs('/html', 'text/html')), /content type "text\/html", not JSON/);
-      await assertRefused(fetch(serveAs('/text', 'text/plain; charset=utf-8')), /not JSON/);
-      await assertRefused(fetch(serveAs('/none', undefined)), /content type "", not JSON/);
-      await assertRefused(fetch(serveAs('/jsonp', 'application/javascript')), /not JSON/);
-      await assertRefused(fetch(serveAs('/jsonish', 'application/jsonx')), /not JSON/);
+      await assertRefused(fetch(serveAs('/html', 'text/html')), 'not JSON', /content type "text\/html", not JSON/);
+      await assertRefused(fetch(serveAs('/text', 'text/plain; charset=utf-8')), 'not JSON', /not JSON/);
+      await assertRefused(fetch(serveAs('/none', undefined)), 'not JSON', /content type "", not JSON/);
+      await assertRefused(fetch(serveAs('/jsonp', 'application/javascript')), 'not JSON', /not JSON/);
+      await assertRefused(fetch(serveAs('/jsonish', 'application/jsonx')), 'not JSON', /not JSON/);
       for (const [path, type] of [['/charset', 'application/json; charset=utf-8'], ['/plus', 'application/vnd.example+json'], ['/upper', 'Application/JSON']] as const) {
         const response = await fetch(serveAs(path, type));
         assert.deepEqual(await response.json(), DOCUMENT, type);
@@ -265,7 +266,7 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
 
     for (const status of [600, 999]) {
       it(`HTTP ${status} (outside 200–599)`, async () => {
-        await assertRefused(fetchRaw(`HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n`), new RegExp(`^answered with HTTP status ${status}, which is not a valid status$`));
+        await assertRefused(fetchRaw(`HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n`), 'invalid answer', new RegExp(`^answered with HTTP status ${status}, which is not a valid status$`));
       });
     }
 
@@ -312,14 +313,14 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       documents.json('/through-dns', DOCUMENT);
       const response = await safeFetch({ ...testPolicy, resolve: resolverFor(1000) })(`https://cimd.test:${documents.port}/through-dns`);
       assert.deepEqual(await response.json(), DOCUMENT);
-      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://sneaky.test/doc'), /^sneaky\.test resolves to fd00::5, which is not a public address \(unique-local\)$/);
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://sneaky.test/doc'), 'address not allowed', /^sneaky\.test resolves to fd00::5, which is not a public address \(unique-local\)$/);
     });
 
     it('fails closed: a name that does not exist, or that no server answers for within the deadline, is refused', async () => {
-      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://nowhere.test/doc'), /^cannot resolve nowhere\.test \(A: ENOTFOUND, AAAA: ENOTFOUND\)$/);
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://nowhere.test/doc'), 'unreachable', /^cannot resolve nowhere\.test \(A: ENOTFOUND, AAAA: ENOTFOUND\)$/);
       // The resolver alone would wait 10 s; the fetch's deadline cancels it.
       const started = Date.now();
-      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 400, resolve: resolverFor(10_000) })('https://blackhole.test/doc'), /^no complete answer within 400 ms$/);
+      await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 400, resolve: resolverFor(10_000) })('https://blackhole.test/doc'), 'timeout', /^no complete answer within 400 ms$/);
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 350 && elapsed < 2000, `gave up after ${elapsed} ms`);
       // On its own timeout, the resolver reports it.
