@@ -46,6 +46,8 @@ export interface Config {
   testOnlyConformanceFixtures: boolean;
   /** Clients may use an https URL of their metadata document as client_id (CIMD). */
   clientIdMetadataDocuments: boolean;
+  /** Metadata document fetches (documents not in the cache) per client address per minute. */
+  cimdFetchRateLimit: number;
   /** TEST ONLY: metadata documents may be fetched from loopback addresses (only when publicUrl and bindHosts are loopback). */
   testOnlyCimdAllowLoopback: boolean;
   /**
@@ -137,6 +139,7 @@ const schema = z.object({
   ACCESS_LOG: bool.default(true),
   TEST_ONLY_CONFORMANCE_FIXTURES: bool.default(false),
   CLIENT_ID_METADATA_DOCUMENTS: bool.default(true),
+  CIMD_FETCH_RATE_LIMIT: int(1, 1_000_000).default(30),
   TEST_ONLY_CIMD_ALLOW_LOOPBACK: bool.default(false),
   LEGACY_SSE: bool.optional(),
 });
@@ -222,6 +225,7 @@ function derive(raw: Raw, cwd: string): Config {
     accessLog: raw.ACCESS_LOG,
     testOnlyConformanceFixtures: raw.TEST_ONLY_CONFORMANCE_FIXTURES,
     clientIdMetadataDocuments: raw.CLIENT_ID_METADATA_DOCUMENTS,
+    cimdFetchRateLimit: raw.CIMD_FETCH_RATE_LIMIT,
     testOnlyCimdAllowLoopback: raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK,
     legacySseUrl: (raw.LEGACY_SSE ?? !raw.STATELESS) ? `${publicUrl}/sse` : undefined,
   };

@@ -2,6 +2,7 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import type { Config } from '../config.js';
 import { FetchRefused, safeFetch, type RefusalKind, type SafeFetchInit } from '../http/safe-fetch.js';
 import type { Logger } from '../log.js';
+import { DocumentFetches } from './document-fetches.js';
 import { clientMetadataRefusal, normalizeClientMetadata } from './registration.js';
 
 type Client = Parameters<NonNullable<CimdFeature['allowClient']>>[1];
@@ -11,10 +12,13 @@ type CimdFeature = NonNullable<NonNullable<Configuration['features']>['clientIdM
 const METADATA_DOCUMENT_MAX_BYTES = 5 * 1024;
 /** The same bound oidc-provider puts on each of its fetches (it aborts its own signal at 2.5 s). */
 const METADATA_DOCUMENT_TIMEOUT_MS = 2500;
-/** A document is fetched again after its Cache-Control max-age, kept within these bounds (seconds). */
-const CACHE_SECONDS = { min: 5 * 60, max: 24 * 3600 };
-/** A URL whose fetch failed is not fetched again for this long, and this many such URLs are remembered. */
-const FAILURE_MEMORY = { ms: 30_000, entries: 1000 };
+/**
+ * A document is fetched again after its Cache-Control max-age, kept within these bounds (seconds).
+ * A changed document takes effect after at most an hour (consent follows it, see consent.ts).
+ */
+const CACHE_SECONDS = { min: 5 * 60, max: 3600 };
+/** Fetches in progress at once; a failed URL is not fetched again for 30 s (1000 remembered). */
+const FETCH_LIMITS = { concurrent: 8, failureMemory: { ms: 30_000, entries: 1000 } };
 
 const DOCUMENT_PURPOSE = 'client_id metadata document';
 /** oidc-provider's description when a document could not be fetched or read. */
@@ -26,62 +30,42 @@ const FETCH_FAILED = `${DOCUMENT_PURPOSE} fetch failed`;
  * registration, the server fetches its metadata from that URL. oidc-provider's experimental
  * feature does the protocol (https client ids only, status 200, `client_id` equality, no shared
  * secrets, an LRU cache of documents with single-flight fetching). What it leaves to the server:
- * - how documents are fetched: safe-fetch.ts (SSRF policy, size cap, timeout, JSON only);
- * - what a document may say: the same rewrites and refusals as a registration body
+ * - which documents are fetched, how many at once and how often: document-fetches.ts (its
+ *   `allowFetch`, and the `fetch` oidc-provider is given, which fetches nothing else);
+ * - how a document is fetched: safe-fetch.ts (SSRF policy, size cap, timeout, JSON only);
+ * - what a document may say: the same normalization and refusals as a registration body
  *   (registration.ts), so Claude Code's and VS Code's portless loopback redirect URIs make them
  *   native clients matched on any port (RFC 8252 §7.3), and plain-http web redirects are refused.
  *   A document that names no token endpoint auth method is a public client (`none`): it cannot
  *   carry a secret, and oidc-provider's default would require one.
  * Refusals reach the client as OAuth errors (`invalid_client`, `invalid_client_metadata`,
- * `invalid_redirect_uri`); the log names the host only.
+ * `invalid_redirect_uri`, `temporarily_unavailable`); the log has the host and the reason.
  */
 export function clientMetadataDocuments(config: Config, log: Logger, knownScopes: readonly string[]) {
-  const policyFetch = safeFetch({
-    maxBytes: METADATA_DOCUMENT_MAX_BYTES,
-    timeoutMs: METADATA_DOCUMENT_TIMEOUT_MS,
+  const fetches = new DocumentFetches({
+    publicUrl: config.publicUrl,
     allowLoopback: config.testOnlyCimdAllowLoopback,
+    limits: { ...FETCH_LIMITS, perAddressPerMinute: config.cimdFetchRateLimit },
+    fetch: safeFetch({
+      maxBytes: METADATA_DOCUMENT_MAX_BYTES,
+      timeoutMs: METADATA_DOCUMENT_TIMEOUT_MS,
+      allowLoopback: config.testOnlyCimdAllowLoopback,
+    }),
+    log,
   });
 
-  // oidc-provider caches documents, not failures, and tries a failed client_id twice per
-  // authorization request (its error handler looks the client up again). Remembering failures a
-  // little while keeps a slow or broken site from costing each request twice the time limit, and
-  // keeps this server from being used to hit a site over and over.
-  const failures = new Map<string, { until: number; outcome: Error | number }>();
-  const remember = (url: string, outcome: Error | number) => {
-    if (failures.size >= FAILURE_MEMORY.entries) failures.delete(failures.keys().next().value!);
-    failures.set(url, { until: Date.now() + FAILURE_MEMORY.ms, outcome });
-  };
-
+  // oidc-provider hands its own RequestInit (with an undici dispatcher safe-fetch has no use for).
   const fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : String(input);
-    const host = URL.parse(url)?.host ?? 'invalid URL';
-    const failed = failures.get(url);
-    if (failed && failed.until > Date.now()) {
-      if (typeof failed.outcome === 'number') return new Response(null, { status: failed.outcome });
-      throw failed.outcome;
-    }
-    failures.delete(url);
-    let response: Response;
-    try {
-      response = await policyFetch(url, init as SafeFetchInit | undefined);
-    } catch (error) {
-      log.warn('client_metadata.fetch_refused', { host, reason: error instanceof Error ? error.message : String(error) });
-      remember(url, error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
-    if (response.status !== 200) {
-      log.warn('client_metadata.fetch_refused', { host, reason: `HTTP ${response.status}` });
-      remember(url, response.status);
-      return response;
-    }
-    log.info('client_metadata.fetched', { host });
-    return normalizedDocument(response, url, knownScopes);
+    const response = await fetches.fetch(url, init as SafeFetchInit | undefined);
+    return response.status === 200 ? normalizedDocument(response, url, knownScopes) : response;
   };
 
   const feature: CimdFeature = {
     enabled: config.clientIdMetadataDocuments,
     ack: 'draft-02',
     cacheDuration: CACHE_SECONDS,
+    allowFetch: fetches.allowFetch,
     // Runs every time such a client is used, cached or not.
     allowClient: async (_ctx: KoaContextWithOIDC, client: Client) => {
       const refusal = clientMetadataRefusal(client.metadata());
@@ -100,9 +84,10 @@ export function clientMetadataDocuments(config: Config, log: Logger, knownScopes
     // The cap is enforced on the wire by safe-fetch; oidc-provider checks again on the document as
     // rewritten here, which may be a few bytes longer.
     fetchResponseBodyLimits: { [DOCUMENT_PURPOSE]: METADATA_DOCUMENT_MAX_BYTES + 1024, jwks_uri: 0, sector_identifier_uri: 0 },
-    // Nothing else is ever fetched: registration refuses `sector_identifier_uri` and `jwks_uri`,
-    // and so does allowClient for a document, but oidc-provider would fetch a document's
-    // sector_identifier_uri while building the client, before allowClient runs.
+    // Nothing else is ever fetched (`fetch` refuses what allowFetch did not admit): registration
+    // refuses `sector_identifier_uri` and `jwks_uri`, and so does allowClient for a document, but
+    // oidc-provider would fetch a document's sector_identifier_uri while building the client, before
+    // allowClient runs.
     sectorIdentifierUriValidate: () => false,
   } satisfies { feature: CimdFeature } & Pick<Configuration, 'fetch' | 'fetchResponseBodyLimits' | 'sectorIdentifierUriValidate'>;
 }

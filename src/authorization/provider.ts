@@ -165,7 +165,7 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
 
   const provider = new Provider(config.publicUrl, configuration);
   // Behind the TLS proxy Express has already checked the request came through it (require-https.ts);
-  // Koa then only needs to believe its X-Forwarded-Proto. Its ctx.ip serves the logs alone.
+  // Koa then only needs to believe its X-Forwarded-Proto. Its ctx.ip is set from Express's below.
   provider.proxy = config.publicUrl.startsWith('https:');
   provider.maxIpsCount = 1;
 
@@ -174,6 +174,11 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
   // And a path under one of its routes that it does not serve (e.g. /token/x) gets Koa's
   // plain-text 404: answer in OAuth's format like every other error here.
   provider.use(async (ctx, next) => {
+    // Koa's own ctx.ip would be X-Forwarded-For's last entry whoever sent it; Express's req.ip (this
+    // is the same request object) follows TRUST_PROXY, hop by hop. Logs and per-address limits
+    // (document fetches) count the address Express sees.
+    const expressIp = (ctx.req as { ip?: unknown }).ip;
+    if (typeof expressIp === 'string') ctx.request.ip = expressIp;
     ctx.set({ 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "frame-ancestors 'none'" });
     await next();
     if (ctx.status === 404 && ctx.body === undefined) {

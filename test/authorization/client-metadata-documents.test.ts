@@ -75,7 +75,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
   let documents: MetadataDocumentServer;
   let server: ServerProcess;
   /** The server as the end-to-end tests run it: documents on this machine allowed, the test CA trusted. */
-  const testEnv = () => local.serverEnv;
+  const testEnv = () => ({ ...local.serverEnv, CIMD_FETCH_RATE_LIMIT: '100000' });
 
   before(async () => {
     local = await startLocalMetadataDocuments();
@@ -333,6 +333,97 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     });
   });
 
+  describe('documents not fetched at all, and how many are fetched at once', () => {
+    const redirect = 'http://127.0.0.1:50123/callback';
+
+    it('a URL with a query string: 400 invalid_client at /auth and /token, and no connection', async () => {
+      const path = '/limits/query.json';
+      documents.json(path, nativeClientMetadata(documents.url(`${path}?v=1`), 'With a query'));
+      const before = documents.connections;
+      await assertAuthorizationRefused(server, documents.url(`${path}?v=1`), redirect, 'invalid_client', /client_id metadata document URLs with a query string are not fetched/);
+      const answer = await new RawOAuthClient(server, documents.url(`${path}?v=1`), [redirect], {}).refresh('not-a-refresh-token');
+      assert.equal(answer.status, 400, answer.text);
+      assert.deepEqual(answer.json, { error: 'invalid_client', error_description: 'client_id metadata document URLs with a query string are not fetched' });
+      assert.equal(documents.connections, before, 'nothing connected');
+    });
+
+    it('this server\'s own /auth as a client_id, nesting another: refused, and the server never fetches itself', async () => {
+      const own = `https://localhost:${server.port}`;
+      await assertAuthorizationRefused(server, `${own}/oauth/client.json`, redirect, 'invalid_client', /client_id metadata document URLs on this server's own host are not fetched/);
+      const nested = `${own}/auth?client_id=${encodeURIComponent(`${own}/auth?client_id=${encodeURIComponent(`${own}/auth`)}`)}`;
+      await assertAuthorizationRefused(server, nested, redirect, 'invalid_client', /client_id metadata document URLs with a query string are not fetched/);
+      assert.doesNotMatch(server.output(), new RegExp(`client_metadata\\.fetch_refused host=localhost:${server.port} `), 'no fetch was made');
+    });
+
+    it('at most 8 documents are fetched at once: the 9th is refused at once with 503 temporarily_unavailable (not queued, not fetched), and fetched once a place is free', async () => {
+      const stalled: http.ServerResponse[] = [];
+      const paths = Array.from({ length: 8 }, (_, index) => `/limits/stalled-${index}.json`);
+      for (const path of paths) documents.route(path, (_req, res) => stalled.push(res));
+      const waiting = paths.map((path) => request(new RawOAuthClient(server, documents.url(path), [redirect], {}).authorizationRequest().url));
+      await eventually(() => assert.equal(stalled.length, 8), 10_000);
+      const ninth = documents.json('/limits/ninth.json', nativeClientMetadata(documents.url('/limits/ninth.json'), 'The ninth'));
+      const started = Date.now();
+      const busy = await request(new RawOAuthClient(server, ninth, [redirect], {}).authorizationRequest().url);
+      assert.ok(Date.now() - started < 2000, `answered after ${Date.now() - started} ms, without waiting for a place`);
+      assert.equal(busy.status, 503, textOf(busy));
+      assert.equal(busy.headers.get('retry-after'), '3');
+      assert.match(textOf(busy), /too many client_id metadata documents are being fetched at once; try again in a few seconds Error code: temporarily_unavailable\./);
+      assert.equal(documents.hits('/limits/ninth.json'), 0, 'the 9th was not fetched');
+
+      for (const res of stalled) res.writeHead(404).end();
+      for (const answer of await Promise.all(waiting)) assert.equal(answer.status, 400);
+      const fetched = await request(new RawOAuthClient(server, ninth, [redirect], {}).authorizationRequest().url);
+      assert.equal(fetched.status, 303, 'on to the sign-in page');
+      assert.equal(documents.hits('/limits/ninth.json'), 1);
+    });
+  });
+
+  describe('fetches per client address (CIMD_FETCH_RATE_LIMIT), the address as Express sees it through TRUST_PROXY', () => {
+    let proxied: ServerProcess;
+    let base: string;
+    const redirect = 'http://127.0.0.1:50123/callback';
+    /** As the TLS proxy sends it on: the client's address, as forwarded by a second proxy (203.0.113.7) that TRUST_PROXY names. */
+    const from = (client: string) => ({ 'x-forwarded-proto': 'https', 'x-forwarded-for': `${client}, 203.0.113.7` });
+    const authorize = (clientId: string, client: string) => request(new RawOAuthClient({ url: base, mcpUrl: proxied.mcpUrl }, clientId, [redirect], {}).authorizationRequest().url, { headers: from(client) });
+
+    before(async () => {
+      const port = await freePort();
+      base = `http://localhost:${port}`;
+      proxied = await startServerProcess({ port, env: { PUBLIC_URL: `https://localhost:${port}`, TRUST_PROXY: 'loopback, 203.0.113.7', CIMD_FETCH_RATE_LIMIT: '2' } });
+    });
+    after(async () => {
+      await proxied?.stop();
+      if (proxied) fs.rmSync(proxied.dataDir, { recursive: true, force: true });
+    });
+
+    it('past the limit: 429 temporarily_unavailable with Retry-After, at /auth and /token; a failure answered from memory does not count; another address has its own budget', async () => {
+      // Private addresses: each fetch is refused by the address policy, without a connection.
+      for (const path of ['/one.json', '/two.json']) {
+        const refused = await authorize(`https://10.0.0.1${path}`, '198.51.100.1');
+        assert.equal(refused.status, 400, textOf(refused));
+        assert.match(textOf(refused), /fetch failed: the document's address is not allowed/);
+      }
+      const limited = await authorize('https://10.0.0.1/three.json', '198.51.100.1');
+      assert.equal(limited.status, 429, textOf(limited));
+      const wait = Number(limited.headers.get('retry-after'));
+      assert.ok(wait >= 1 && wait <= 60, `Retry-After: ${wait}`);
+      assert.match(textOf(limited), /too many client_id metadata document fetches from your address; try again in \d+ s Error code: temporarily_unavailable\./);
+      const token = await request(`${base}/token`, {
+        method: 'POST',
+        headers: { ...from('198.51.100.1'), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'not-a-refresh-token', client_id: 'https://10.0.0.1/four.json' }),
+      });
+      assert.equal(token.status, 429, token.text);
+      assert.equal(token.json?.error, 'temporarily_unavailable');
+
+      const remembered = await authorize('https://10.0.0.1/one.json', '198.51.100.1');
+      assert.equal(remembered.status, 400, 'a remembered failure is answered, not counted');
+      const other = await authorize('https://10.0.0.1/three.json', '198.51.100.2');
+      assert.equal(other.status, 400, `another client behind the same proxies is not limited: ${textOf(other)}`);
+      assert.match(await logLine(proxied, 'WARN oauth.authorization_refused route=authorization ip=198.51.100.1 error="too many'), /code=temporarily_unavailable$/);
+    });
+  });
+
   describe('without the test-only setting, documents on this machine or a private network are refused before connecting', () => {
     let strict: ServerProcess;
     let documentsV6: MetadataDocumentServer;
@@ -356,13 +447,21 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       if (strict) fs.rmSync(strict.dataDir, { recursive: true, force: true });
     });
 
-    it('localhost, 127.0.0.1 and [::1]: invalid_client, and no connection arrives', async () => {
+    it('127.0.0.1 and [::1]: invalid_client for the address, before connecting; documents on other ports of this machine are refused for the port, so no connection arrives', async () => {
+      await assertFetchFailed(strict, 'https://127.0.0.1/local.json', redirect, 'the document\'s address is not allowed');
+      await assertFetchFailed(strict, 'https://[::1]/local.json', redirect, 'the document\'s address is not allowed');
+      assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=127.0.0.1 '), 'WARN client_metadata.fetch_refused host=127.0.0.1 reason="127.0.0.1 is not a public address (loopback)"', 'the log has the details');
       const before = { v4: documents.connections, v6: documentsV6.connections };
-      for (const url of [`https://localhost:${documents.port}/local.json`, documents.url('/local.json'), documentsV6.url('/local.json')]) {
-        await assertFetchFailed(strict, url, redirect, 'the document\'s address is not allowed');
+      for (const url of [documents.url('/local.json'), documentsV6.url('/local.json')]) {
+        await assertAuthorizationRefused(strict, url, redirect, 'invalid_client', /cannot continue client_id metadata document URLs on a port other than 443 are not fetched Error code: invalid_client\./);
       }
-      assert.equal(await logLine(strict, 'WARN client_metadata.fetch_refused host=localhost:'), `WARN client_metadata.fetch_refused host=localhost:${documents.port} reason="localhost resolves to 127.0.0.1, which is not a public address (loopback)"`, 'the log has the details');
       assert.deepEqual({ v4: documents.connections, v6: documentsV6.connections }, before, 'nothing connected');
+    });
+
+    it('a document on this server\'s own host (PUBLIC_URL\'s, here localhost) is not fetched', async () => {
+      await assertAuthorizationRefused(strict, 'https://localhost/oauth/client.json', redirect, 'invalid_client', /client_id metadata document URLs on this server's own host are not fetched/);
+      await assertAuthorizationRefused(strict, 'https://localhost./oauth/client.json', redirect, 'invalid_client', /on this server's own host are not fetched/);
+      assert.doesNotMatch(strict.output(), /client_metadata\.fetch_refused host=localhost/, 'nothing was fetched');
     });
 
     it('a private address and the cloud metadata address: invalid_client, refused for the address itself', async () => {
@@ -420,6 +519,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const config = loadConfig({});
       assert.equal(config.testOnlyCimdAllowLoopback, false);
       assert.equal(config.clientIdMetadataDocuments, true);
+      assert.equal(config.cimdFetchRateLimit, 30, 'document fetches per address per minute');
       assert.equal(loadConfig({ TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true' }).testOnlyCimdAllowLoopback, true);
     });
   });

@@ -1,0 +1,172 @@
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { FetchRefused, type SafeFetch, type SafeFetchInit } from '../http/safe-fetch.js';
+import type { Logger } from '../log.js';
+import { isLoopbackHostname } from '../loopback.js';
+
+export interface DocumentFetchLimits {
+  /** Document fetches in progress at once, for the whole server; past it, a new one is refused (503). */
+  concurrent: number;
+  /** Document fetches per client address per minute; past it, refused (429). */
+  perAddressPerMinute: number;
+  /** A failed fetch is answered from memory for this long, for this many URLs. */
+  failureMemory: { ms: number; entries: number };
+}
+
+export interface DocumentFetchOptions {
+  /** This server's public origin: documents on its host are not fetched. */
+  publicUrl: string;
+  /** TEST ONLY (TEST_ONLY_CIMD_ALLOW_LOOPBACK): documents on loopback hosts may use any port. */
+  allowLoopback: boolean;
+  limits: DocumentFetchLimits;
+  /** How a document is fetched once admitted (safe-fetch.ts). */
+  fetch: SafeFetch;
+  log: Logger;
+}
+
+interface Failure {
+  until: number;
+  /** What safe-fetch threw, or the HTTP status it answered. */
+  outcome: Error | number;
+}
+
+const WINDOW_MS = 60_000;
+/** Past this many tracked client addresses, those whose minute is over are dropped. */
+const ADDRESS_ENTRIES = 10_000;
+
+/** temporarily_unavailable (RFC 6749 §4.1.2.1) with the HTTP status that says why. */
+class TryLater extends errors.TemporarilyUnavailable {
+  constructor(description: string, status: 429 | 503) {
+    super(description);
+    this.status = status;
+    this.statusCode = status;
+  }
+}
+
+/**
+ * Which client metadata documents this server fetches, and the fetching. Anyone can name any URL
+ * as a client_id, so each fetch is one an anonymous request made the server do; what keeps that
+ * from being an open relay or an amplifier:
+ * - `allowFetch` (oidc-provider's hook, run before each fetch of a document not in its cache)
+ *   refuses URLs with a query string, on a port other than 443, or on this server's own host (a
+ *   client_id naming this server's /auth with another client_id in its query nested hundreds of
+ *   self-fetches), then counts the fetch against the client's address (a minute's budget) and
+ *   against the fetches in progress (a server-wide cap, refused rather than queued);
+ * - `fetch` (oidc-provider's `fetch`, which it uses for every outbound request) fetches only a URL
+ *   `allowFetch` admitted just before: nothing else (a jwks_uri, a sector_identifier_uri) ever
+ *   leaves the server through it;
+ * - a failed fetch is answered from memory for a while: oidc-provider tries a failed client_id
+ *   twice per request, and a broken site is not hit again and again.
+ * An admission is claimed synchronously: oidc-provider calls `fetch` in the same turn that its
+ * `await allowFetch(…)` resumes, so one not claimed by the next event-loop turn is released.
+ */
+export class DocumentFetches {
+  /** Admitted URLs, reserved by allowFetch and then fetching: each holds one of `limits.concurrent` places. */
+  readonly #slots = new Map<string, { fetching: boolean }>();
+  /** Admitted URLs answered from the failure memory (no place, no count). */
+  readonly #fromMemory = new Map<string, Failure>();
+  readonly #failures = new Map<string, Failure>();
+  readonly #perAddress = new Map<string, { resetAt: number; count: number }>();
+
+  constructor(private readonly options: DocumentFetchOptions) {}
+
+  readonly allowFetch = async (ctx: KoaContextWithOIDC | undefined, clientId: string): Promise<boolean> => {
+    const refusal = this.#urlRefusal(clientId);
+    if (refusal) throw new errors.InvalidClient(`client_id metadata document URLs ${refusal} are not fetched`);
+    const failure = this.#failures.get(clientId);
+    if (failure && failure.until > Date.now()) {
+      this.#admit(this.#fromMemory, clientId, failure);
+      return true;
+    }
+    // A fetch of this document is already under way: oidc-provider waits for that one.
+    if (this.#slots.has(clientId)) return true;
+    // No request (a page of ours looking the client up again): no address to count against.
+    if (ctx) this.#countAgainst(ctx, ctx.ip);
+    if (this.#slots.size >= this.options.limits.concurrent) {
+      ctx?.set('Retry-After', '3');
+      throw new TryLater('too many client_id metadata documents are being fetched at once; try again in a few seconds', 503);
+    }
+    this.#admit(this.#slots, clientId, { fetching: false });
+    return true;
+  };
+
+  readonly fetch = async (url: string, init?: SafeFetchInit): Promise<Response> => {
+    const { log } = this.options;
+    const host = URL.parse(url)?.host ?? 'invalid URL';
+    const remembered = this.#fromMemory.get(url)?.outcome;
+    if (remembered !== undefined) {
+      if (typeof remembered === 'number') return new Response(null, { status: remembered });
+      throw remembered;
+    }
+    const slot = this.#slots.get(url);
+    if (!slot || slot.fetching) {
+      log.error('outbound_fetch.refused', { host, reason: 'not a client metadata document admitted by allowFetch' });
+      throw new FetchRefused(host, 'address not allowed', 'this server fetches nothing but client metadata documents it admitted');
+    }
+    slot.fetching = true;
+    let response: Response;
+    try {
+      response = await this.options.fetch(url, init);
+    } catch (error) {
+      const refusal = error instanceof Error ? error : new Error(String(error));
+      log.warn('client_metadata.fetch_refused', { host, reason: refusal.message });
+      this.#remember(url, refusal);
+      throw refusal;
+    } finally {
+      this.#slots.delete(url);
+    }
+    if (response.status !== 200) {
+      log.warn('client_metadata.fetch_refused', { host, reason: `HTTP ${response.status}` });
+      this.#remember(url, response.status);
+      return response;
+    }
+    log.info('client_metadata.fetched', { host });
+    return response;
+  };
+
+  /** Why a document URL is not fetched at all ("with a query string" …), or undefined. */
+  #urlRefusal(clientId: string): string | undefined {
+    const url = URL.parse(clientId);
+    if (!url) return 'that cannot be parsed';
+    if (clientId.includes('?')) return 'with a query string';
+    const own = new URL(this.options.publicUrl);
+    // Tests serve documents on this machine, on other ports of the server's own loopback name.
+    const loopbackTest = this.options.allowLoopback && isLoopbackHostname(url.hostname);
+    const bare = (hostname: string) => hostname.replace(/\.$/, '');
+    if (loopbackTest ? url.host === own.host : bare(url.hostname) === bare(own.hostname)) return 'on this server\'s own host';
+    if (url.port !== '' && !loopbackTest) return 'on a port other than 443';
+    return undefined;
+  }
+
+  /** Counts one fetch against `address`'s budget for this minute; refuses (429) past it. */
+  #countAgainst(ctx: KoaContextWithOIDC, address: string): void {
+    const now = Date.now();
+    if (this.#perAddress.size >= ADDRESS_ENTRIES) {
+      for (const [key, entry] of this.#perAddress) if (entry.resetAt <= now) this.#perAddress.delete(key);
+    }
+    let entry = this.#perAddress.get(address);
+    if (!entry || entry.resetAt <= now) {
+      entry = { resetAt: now + WINDOW_MS, count: 0 };
+      this.#perAddress.set(address, entry);
+    }
+    if (entry.count >= this.options.limits.perAddressPerMinute) {
+      const seconds = Math.ceil((entry.resetAt - now) / 1000);
+      ctx.set('Retry-After', String(seconds));
+      throw new TryLater(`too many client_id metadata document fetches from your address; try again in ${seconds} s`, 429);
+    }
+    entry.count += 1;
+  }
+
+  /** Records an admission, released at the next event-loop turn unless `fetch` is fetching it. */
+  #admit<T extends object>(admissions: Map<string, T>, url: string, admission: T): void {
+    admissions.set(url, admission);
+    setImmediate(() => {
+      if (admissions.get(url) === admission && !(admission as { fetching?: boolean }).fetching) admissions.delete(url);
+    });
+  }
+
+  #remember(url: string, outcome: Error | number): void {
+    const { entries, ms } = this.options.limits.failureMemory;
+    if (this.#failures.size >= entries) this.#failures.delete(this.#failures.keys().next().value!);
+    this.#failures.set(url, { until: Date.now() + ms, outcome });
+  }
+}
