@@ -10,17 +10,16 @@ const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && isLoopbackHostn
 
 /**
  * Makes the registration bodies real MCP clients send acceptable to oidc-provider, and refuses what
- * it would let through but we do not want (see `clientMetadataRefusal` and `normalizeClientMetadata`,
- * which client metadata documents go through too). Empty or null optional fields are dropped first
- * (Gemini CLI sends `"scope": ""`). Bodies that are not a JSON object pass through untouched for
- * oidc-provider to refuse.
+ * it would let through but we do not want: `normalizeClientMetadata`, then `clientMetadataRefusal`,
+ * the same steps client metadata documents go through. Bodies that are not a JSON object pass
+ * through untouched for oidc-provider to refuse.
  */
 export function normalizeRegistration(body: unknown, knownScopes: readonly string[]): Record<string, unknown> | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const metadata = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== '' && value !== null));
+  const metadata = normalizeClientMetadata(body as Record<string, unknown>, knownScopes);
   const refusal = clientMetadataRefusal(metadata);
   if (refusal) throw new OAuthHttpError(400, refusal.error, refusal.description);
-  return normalizeClientMetadata(metadata, knownScopes);
+  return metadata;
 }
 
 /**
@@ -43,7 +42,10 @@ export function clientMetadataRefusal(metadata: Record<string, unknown>): { erro
 }
 
 /**
- * The rewrites every client's metadata gets before oidc-provider reads it:
+ * The rewrites every client's metadata, registered or published as a document, gets before
+ * oidc-provider reads it:
+ * - empty or null fields are dropped, as if absent (Gemini CLI sends `"scope": ""`; a document
+ *   with `"logo_uri": ""` or `"grant_types": null` means no logo, the default grants);
  * - a client with a loopback redirect URI and no `application_type` is `native`, so its redirect
  *   matches on any port (RFC 8252 §7.3): these clients pick a new port each run;
  * - no `grant_types` means authorization code plus refresh token, so the client can stay signed in;
@@ -52,7 +54,7 @@ export function clientMetadataRefusal(metadata: Record<string, unknown>): { erro
  *   nothing on /mcp; oidc-provider treats it as a ceiling on requests.
  */
 export function normalizeClientMetadata(input: Record<string, unknown>, knownScopes: readonly string[]): Record<string, unknown> {
-  const metadata = { ...input };
+  const metadata = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== '' && value !== null));
   if (metadata.application_type === undefined && redirectUrls(metadata).some((url) => url && isLoopbackHttp(url))) {
     metadata.application_type = 'native';
   }

@@ -18,7 +18,7 @@ import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
 import { nativeClientMetadata, startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
-import { RawOAuthClient, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
+import { RawOAuthClient, registerRaw, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { restartServer } from '../support/restart-server.js';
@@ -208,6 +208,18 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     const secondCode = codeFrom(await browser.open(second.url), redirectUri, second.state);
     const tokens = tokensOf(await client.exchange(secondCode, second.verifier));
     assert.ok(tokens.access_token);
+  });
+
+  it('a document is normalized as a registration body is: null and empty fields are dropped first', async () => {
+    const path = '/normalized/empty-fields.json';
+    const redirect = 'http://127.0.0.1:50123/callback';
+    const emptyFields = { grant_types: null, logo_uri: '', client_uri: null, scope: '' };
+    const url = documents.json(path, { ...nativeClientMetadata(documents.url(path), 'Empty fields'), ...emptyFields });
+    const answer = await request(new RawOAuthClient(server, url, [redirect], {}).authorizationRequest().url);
+    assert.equal(answer.status, 303, `on to the sign-in page: ${textOf(answer).slice(0, 300)}`);
+    const { client_id: _, ...body } = nativeClientMetadata(url, 'Empty fields');
+    const registered = await registerRaw(server, { ...body, ...emptyFields });
+    assert.equal(registered.status, 201, `the same metadata registers: ${registered.text}`);
   });
 
   describe('refusals: the error page with the OAuth error and why, status 400, never a redirect', () => {
