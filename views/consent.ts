@@ -1,3 +1,4 @@
+import type { ConsentField } from '../src/authorization/consent.js';
 import { clientName, redirectLine, type ClientSummary } from './client.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
@@ -12,12 +13,29 @@ export interface ConsentView {
   permissions: string[];
   /** The user approved all of it before: only confirm that this sign-in is theirs. */
   alreadyAllowed: boolean;
+  /** What the client's metadata document changed since the user approved it (then asked again). */
+  changedSinceApproval: ConsentField[];
+}
+
+const CHANGED_FIELDS: Record<ConsentField, string> = {
+  client_name: 'its name',
+  redirect_uris: 'where it receives the result',
+  application_type: 'its application type',
+  grant_types: 'whether it may stay connected',
+};
+
+/** "a", "a and b", "a, b and c". */
+function listed(words: string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
 export function consentPage(view: ConsentView): string {
   const title = view.alreadyAllowed ? 'Continue?' : 'Allow access?';
   return layout(title, html`
     <h1>${title}</h1>
+    ${view.changedSinceApproval.length > 0
+      ? html`<p class="error" role="alert">This application's metadata document has changed since you allowed it: ${listed(view.changedSinceApproval.map((field) => CHANGED_FIELDS[field]))}.</p>`
+      : ''}
     <p class="client">${clientName(view.client)}
     ${view.alreadyAllowed
       ? html`<br>You allowed this application before. It will again act as <strong class="user">${view.userName}</strong> on this server and be able to:</p>`

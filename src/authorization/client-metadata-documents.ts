@@ -111,10 +111,14 @@ async function normalizedDocument(response: Response, url: string, knownScopes: 
   return new Response(JSON.stringify(metadata), { status: response.status, headers });
 }
 
+/** Whether oidc-provider built this client from a metadata document (its client_id is that document's URL). */
+export function isMetadataDocumentClient(client: { clientId: string } | undefined): boolean {
+  return (client as { clientIdMetadataDocument?: boolean } | undefined)?.clientIdMetadataDocument === true;
+}
+
 /** The host a client's metadata document was fetched from, for clients that have one. */
 export function metadataDocumentHost(client: { clientId: string } | undefined): string | undefined {
-  if (!client || !(client as { clientIdMetadataDocument?: boolean }).clientIdMetadataDocument) return undefined;
-  return URL.parse(client.clientId)?.host;
+  return client && isMetadataDocumentClient(client) ? URL.parse(client.clientId)?.host : undefined;
 }
 
 /** Why a client's metadata document could not be used, in the categories an error page may show. */

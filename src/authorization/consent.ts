@@ -1,8 +1,35 @@
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Consent, ConsentStore } from '../storage/store.js';
+import { isMetadataDocumentClient } from './client-metadata-documents.js';
 import { isMcpScope, OIDC_SCOPES } from './scopes.js';
 
 type Grant = InstanceType<Provider['Grant']>;
+
+/** What consent needs to know of a client (oidc-provider's Client has it all). */
+export interface ConsentClient {
+  clientId: string;
+  metadata(): Record<string, unknown>;
+}
+
+/**
+ * What a user's approval of a client described by a metadata document is about: the name the page
+ * showed, where codes go, whether it is asked every time (application type), and whether it may
+ * stay connected (grant types). Its publisher can change the document at any time (a registration's
+ * changes forget its consents, provider-events.ts), so consent is remembered with a hash of each of
+ * these and holds only while they are unchanged.
+ */
+export const CONSENT_FIELDS = ['client_name', 'redirect_uris', 'application_type', 'grant_types'] as const;
+export type ConsentField = (typeof CONSENT_FIELDS)[number];
+
+/** A hash per consent field of a document client's metadata (list order does not count); undefined for other clients. */
+function fingerprintOf(client: ConsentClient): Record<string, string> | undefined {
+  if (!isMetadataDocumentClient(client)) return undefined;
+  const metadata = client.metadata();
+  const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(Array.isArray(value) ? [...value].sort() : value ?? null)).digest('base64url');
+  return Object.fromEntries(CONSENT_FIELDS.map((field) => [field, hash(metadata[field])]));
+}
 
 /** What the consent prompt says is still missing, as oidc-provider reports it. */
 export interface MissingConsent {
@@ -23,7 +50,8 @@ const isOidcScope = (scope: string) => Object.hasOwn(OIDC_SCOPES, scope);
  * user's machine still confirm, see consent-policy.ts); a different client is always asked.
  * A remembered consent lasts as long as a grant (GRANT_TTL): after that the user approves again.
  * Each authorization gets its own grant, so revoking one (say, after refresh token reuse) never
- * takes down another.
+ * takes down another. For a client described by a metadata document, consent holds only for the
+ * document approved (CONSENT_FIELDS): once its name or redirect URIs change, the user is asked again.
  */
 export class ConsentMemory {
   /** `resources`: every resource indicator the MCP scopes apply to (/mcp, and /sse when served). */
@@ -43,7 +71,7 @@ export class ConsentMemory {
       const grant = await provider.Grant.find(grantId);
       if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
     }
-    const remembered = await this.#remembered(session.accountId, client.clientId);
+    const remembered = await this.#remembered(session.accountId, client);
     if (!remembered) return undefined;
     const grant = new provider.Grant({ accountId: session.accountId, clientId: client.clientId });
     this.#apply(grant, remembered.scopes);
@@ -51,25 +79,46 @@ export class ConsentMemory {
     return grant;
   };
 
-  /** Adds what the user just approved to the grant (new or existing) and remembers it for next time. */
-  async approve(grant: Grant, missing: MissingConsent): Promise<string> {
+  /** Adds what the user just approved of `client` to the grant (new or existing) and remembers it for next time. */
+  async approve(grant: Grant, missing: MissingConsent, client: ConsentClient): Promise<string> {
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
-    const { accountId, clientId } = grant;
-    if (accountId && clientId) {
-      const previous = await this.#remembered(accountId, clientId);
+    const { accountId } = grant;
+    if (accountId && grant.clientId === client.clientId) {
+      const previous = await this.#remembered(accountId, client);
       const scopes = [...new Set([...(previous?.scopes ?? []), ...missingScopes(missing)])].filter((scope) => isOidcScope(scope) || isMcpScope(scope));
-      await this.consents.save({ accountId, clientId, scopes, grantedAt: previous?.grantedAt ?? Date.now() });
+      const consent: Consent = { accountId, clientId: client.clientId, scopes, grantedAt: previous?.grantedAt ?? Date.now() };
+      const fingerprint = fingerprintOf(client);
+      if (fingerprint) consent.clientFingerprint = fingerprint;
+      await this.consents.save(consent);
     }
     return grantId;
   }
 
-  /** The consent still in force; one older than a grant's lifetime is as good as none. */
-  async #remembered(accountId: string, clientId: string): Promise<Consent | undefined> {
+  /**
+   * For a document client the user approved before, within the consent's lifetime, the consent
+   * fields its document has changed in since (none when it has not, or when that is not known).
+   */
+  async changedSinceApproval(accountId: string, client: ConsentClient): Promise<ConsentField[]> {
+    const fingerprint = fingerprintOf(client);
+    if (!fingerprint) return [];
+    const approved = (await this.#inForce(accountId, client.clientId))?.clientFingerprint;
+    return approved ? CONSENT_FIELDS.filter((field) => approved[field] !== fingerprint[field]) : [];
+  }
+
+  /** The consent still in force for this client as it is now. */
+  async #remembered(accountId: string, client: ConsentClient): Promise<Consent | undefined> {
+    const consent = await this.#inForce(accountId, client.clientId);
+    const fingerprint = fingerprintOf(client);
+    return consent && (!fingerprint || isDeepStrictEqual(consent.clientFingerprint, fingerprint)) ? consent : undefined;
+  }
+
+  /** The consent stored, unless it is older than a grant's lifetime (as good as none then). */
+  async #inForce(accountId: string, clientId: string): Promise<Consent | undefined> {
     const consent = await this.consents.find(accountId, clientId);
     return consent && Date.now() - consent.grantedAt < this.lifetimeMs ? consent : undefined;
   }

@@ -99,6 +99,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     // approved before, the page says so and asks only to continue.
     const missing = missingScopes(interaction.prompt.details as MissingConsent);
     const alreadyAllowed = missing.length === 0;
+    const changed = client ? await consent.changedSinceApproval(user.id, client) : [];
     const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
     setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
     res.send(consentPage({
@@ -107,6 +108,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       client: summary(interaction, client),
       userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
       alreadyAllowed,
+      changedSinceApproval: changed,
       permissions: permissionsFor(alreadyAllowed ? requested : missing, client?.grantTypeAllowed('refresh_token') ?? false),
     }));
   });
@@ -135,9 +137,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const accountId = interaction.session?.accountId;
     if (!accountId) throw new errors.SessionNotFound('not signed in');
     const clientId = clientIdOf(interaction);
+    const client = await provider.Client.find(clientId);
+    if (!client) throw new errors.SessionNotFound('client no longer exists');
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId });
-    const grantId = await consent.approve(grant, interaction.prompt.details as MissingConsent);
+    const grantId = await consent.approve(grant, interaction.prompt.details as MissingConsent, client);
     log.info('consent.granted', { account: accountId, client: clientId });
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });

@@ -74,6 +74,8 @@ export interface Consent {
   clientId: string;
   scopes: string[];
   grantedAt: number;
+  /** For a client described by a metadata document: a hash per consent-relevant field of the document approved (consent.ts). */
+  clientFingerprint?: Record<string, string>;
 }
 
 export interface ConsentStore {

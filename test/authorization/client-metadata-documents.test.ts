@@ -210,6 +210,41 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     assert.ok(tokens.access_token);
   });
 
+  it('remembered consent holds for the document the user approved: once its redirect URIs or name change, the consent page is shown again, saying what changed', async () => {
+    // A server of its own: the document cache (at least 5 minutes) is emptied by a restart, as time would.
+    let own = await startServerProcess({ env: testEnv() });
+    try {
+      const documentPath = '/changing/client.json';
+      const documentUrl = documents.url(documentPath);
+      const redirectUri = 'https://web-client.example/oauth/callback';
+      const takenOver = 'https://evil.example/callback';
+      documents.json(documentPath, { client_id: documentUrl, client_name: 'Changing app', redirect_uris: [redirectUri] });
+      const browser = new HeadlessBrowser(own.url);
+      const first = new RawOAuthClient(own, documentUrl, [redirectUri], {}).authorizationRequest();
+      const login = signInPage(await browser.open(first.url));
+      const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
+      codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirectUri, first.state);
+      own = await restartServer(own, { env: testEnv() });
+      const unchanged = new RawOAuthClient(own, documentUrl, [redirectUri], {}).authorizationRequest();
+      codeFrom(await browser.open(unchanged.url), redirectUri, unchanged.state);
+
+      // The domain changes hands: the document now also sends codes elsewhere, under a new name.
+      documents.json(documentPath, { client_id: documentUrl, client_name: 'Changing app (new)', redirect_uris: [redirectUri, takenOver] });
+      own = await restartServer(own, { env: testEnv() });
+      const afterChange = new RawOAuthClient(own, documentUrl, [takenOver], {}).authorizationRequest();
+      const again = consentPage(await browser.open(afterChange.url), 'after the document changed');
+      assert.match(again.html, /<h1>Allow access\?<\/h1>/, 'asked again, not "Continue?"');
+      assert.match(textOf(again), /This application's metadata document has changed since you allowed it: its name and where it receives the result\./);
+      assert.match(textOf(again), /It will receive the result at evil\.example ?\./);
+      codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), takenOver, afterChange.state);
+      const approvedAgain = new RawOAuthClient(own, documentUrl, [takenOver], {}).authorizationRequest();
+      codeFrom(await browser.open(approvedAgain.url), takenOver, approvedAgain.state);
+    } finally {
+      await own.stop();
+      fs.rmSync(own.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a document is normalized as a registration body is: null and empty fields are dropped first', async () => {
     const path = '/normalized/empty-fields.json';
     const redirect = 'http://127.0.0.1:50123/callback';

@@ -159,6 +159,12 @@ class FakeGrant {
   readonly oidcScopes: string[] = [];
   readonly resourceScopes: Record<string, string[]> = {};
   constructor(readonly init: { accountId: string; clientId: string }) {}
+  get accountId() {
+    return this.init.accountId;
+  }
+  get clientId() {
+    return this.init.clientId;
+  }
   addOIDCScope(scope: string) {
     this.oidcScopes.push(...scope.split(' '));
   }
@@ -171,11 +177,17 @@ class FakeGrant {
   }
 }
 
+/** A client oidc-provider built from a metadata document, as ConsentMemory sees it: its id, the flag, its metadata. */
+function documentClient(clientId: string, metadata: Record<string, unknown>) {
+  const client = { clientId, metadata: () => ({ client_id: clientId, ...metadata }) };
+  return Object.defineProperty(client, 'clientIdMetadataDocument', { value: true });
+}
+
 /** What loadExistingGrant reads of oidc-provider's context: the client, a session with no grant of its own, the Grant class. */
-function fakeContext(accountId: string, clientId: string): KoaContextWithOIDC {
+function fakeContext(accountId: string, client: string | { clientId: string }): KoaContextWithOIDC {
   return {
     oidc: {
-      client: { clientId },
+      client: typeof client === 'string' ? { clientId: client } : client,
       session: { accountId, grantIdFor: () => undefined },
       provider: { Grant: FakeGrant },
     },
@@ -217,5 +229,22 @@ describe('ConsentMemory: remembered consent expires', () => {
     await sleep(LIFETIME_MS + 100);
     assert.ok(await store.consents.find('carol', 'app-2'), 'the record is still there: it is its age that counts');
     assert.equal(await memory.loadExistingGrant(fakeContext('carol', 'app-2')), undefined, 'expired: the user is asked again');
+  });
+
+  it('for a client described by a metadata document, consent holds for the document approved: a new redirect URI or name voids it and is named, a new order does not', async () => {
+    const memory = new ConsentMemory(store.consents, [RESOURCE], 60_000);
+    const url = 'https://app.example/client.json';
+    const approved = { client_name: 'App', redirect_uris: ['https://app.example/cb', 'https://app.example/cb2'], application_type: 'web', grant_types: ['authorization_code'] };
+    await memory.approve(new FakeGrant({ accountId: 'dave', clientId: url }) as never, { missingOIDCScope: ['openid', 'uuid:generate'] }, documentClient(url, approved));
+    assert.ok(await memory.loadExistingGrant(fakeContext('dave', documentClient(url, approved))), 'in force for the same document');
+    const reordered = documentClient(url, { ...approved, redirect_uris: [...approved.redirect_uris].reverse() });
+    assert.ok(await memory.loadExistingGrant(fakeContext('dave', reordered)), 'the order of a list does not count');
+    assert.deepEqual(await memory.changedSinceApproval('dave', reordered), []);
+    const takenOver = documentClient(url, { ...approved, client_name: 'App 2', redirect_uris: [...approved.redirect_uris, 'https://evil.example/cb'] });
+    assert.equal(await memory.loadExistingGrant(fakeContext('dave', takenOver)), undefined, 'a changed document is asked again');
+    assert.deepEqual(await memory.changedSinceApproval('dave', takenOver), ['client_name', 'redirect_uris']);
+    // A consent stored before documents had fingerprints is not trusted for a document client.
+    await store.consents.save({ accountId: 'erin', clientId: url, scopes: ['openid'], grantedAt: Date.now() });
+    assert.equal(await memory.loadExistingGrant(fakeContext('erin', documentClient(url, approved))), undefined);
   });
 });

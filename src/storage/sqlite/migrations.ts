@@ -65,4 +65,11 @@ export const migrations: Migration[] = [
       CREATE INDEX oidc_models_client_id ON oidc_models (client_id) WHERE client_id IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'consents remember which version of a metadata document they approved',
+    sql: `
+      ALTER TABLE consents ADD COLUMN client_fingerprint TEXT;
+    `,
+  },
 ];
