@@ -1,5 +1,5 @@
 import type { ConsentField } from '../src/authorization/consent.js';
-import { clientName, redirectLine, type ClientSummary } from './client.js';
+import { clientName, provenanceLine, redirectLine, type ClientSummary } from './client.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 
@@ -43,6 +43,7 @@ export function consentPage(view: ConsentView): string {
     <ul class="permissions">
       ${view.permissions.map((permission) => html`<li>${permission}</li>`)}
     </ul>
+    ${provenanceLine(view.client)}
     ${redirectLine(view.client)}
     <p class="hint">Only ${view.alreadyAllowed ? 'continue' : 'allow this'} if you started this sign-in from that application just now.</p>
     <div class="actions">

@@ -1,4 +1,4 @@
-import { clientName, redirectLine, type ClientSummary } from './client.js';
+import { clientName, provenanceLine, redirectLine, type ClientSummary } from './client.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 
@@ -14,6 +14,7 @@ export function loginPage(view: LoginView): string {
   return layout('Sign in', html`
     <h1>Sign in</h1>
     <p class="client">${clientName(view.client)} wants to use this server on your behalf. Sign in to continue.</p>
+    ${provenanceLine(view.client)}
     ${redirectLine(view.client)}
     ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
     <form method="post" action="/interaction/${view.uid}/login" autocomplete="on">

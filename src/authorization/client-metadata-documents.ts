@@ -116,11 +116,6 @@ export function isMetadataDocumentClient(client: { clientId: string } | undefine
   return (client as { clientIdMetadataDocument?: boolean } | undefined)?.clientIdMetadataDocument === true;
 }
 
-/** The host a client's metadata document was fetched from, for clients that have one. */
-export function metadataDocumentHost(client: { clientId: string } | undefined): string | undefined {
-  return client && isMetadataDocumentClient(client) ? URL.parse(client.clientId)?.host : undefined;
-}
-
 /** Why a client's metadata document could not be used, in the categories an error page may show. */
 export type DocumentProblem = { kind: RefusalKind | 'unreadable' } | { kind: 'status'; status: number };
 

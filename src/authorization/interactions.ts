@@ -10,7 +10,7 @@ import { perAddressLimit } from '../http/rate-limit.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHostname } from '../loopback.js';
 import { normalizeUsername, type Accounts } from './accounts.js';
-import { metadataDocumentHost } from './client-metadata-documents.js';
+import { isMetadataDocumentClient } from './client-metadata-documents.js';
 import { missingScopes, type ConsentMemory, type MissingConsent } from './consent.js';
 import type { CsrfTokens } from './csrf.js';
 import { AS_ROUTES } from './provider.js';
@@ -71,7 +71,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const redirect = URL.parse(String(interaction.params.redirect_uri ?? ''));
     return {
       name: typeof client?.clientName === 'string' ? client.clientName : undefined,
-      publishedBy: metadataDocumentHost(client),
+      documentUrl: client && isMetadataDocumentClient(client) ? client.clientId : undefined,
       redirectHost: redirect?.host || 'an unknown address',
       local: redirect ? isLoopbackHostname(redirect.hostname) : false,
     };

@@ -109,7 +109,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       recorder = recordingFetch(server.url, (request) => request.url.pathname === '/token');
     });
 
-    it('clientMetadataUrl: no registration; sign-in and consent through the forms name the document\'s host; the code exchanged with the document URL as client_id', async () => {
+    it('clientMetadataUrl: no registration; sign-in and consent through the forms name the document\'s URL; the code exchanged with the document URL as client_id', async () => {
       redirect = loopbackRedirect(await freePort());
       oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
       oauth.clientMetadataUrl = documentUrl;
@@ -123,10 +123,11 @@ describe('client ID metadata documents (a client_id that is the https URL of the
 
       browser = new HeadlessBrowser(server.url);
       const login = signInPage(await browser.open(authorizationUrl));
-      assert.match(textOf(login), new RegExp(`SDK metadata-document client \\(published by ${publisher} ?\\) wants to use this server`));
+      assert.match(textOf(login), /SDK metadata-document client wants to use this server/);
+      assert.ok(textOf(login).includes(`Identified by its metadata document at ${documentUrl} `), 'the page names the document, on a line of its own');
       const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
       assert.match(consent.html, /<h1>Allow access\?<\/h1>/);
-      assert.match(consent.html, new RegExp(`<span class="client-origin">\\(published by <strong>${publisher}</strong>\\)</span>`));
+      assert.ok(consent.html.includes(`<p class="provenance">Identified by its metadata document at <code>${documentUrl}</code></p>`), consent.html);
       assert.match(textOf(consent), new RegExp(`It will receive the result at ${new URL(redirect).host} \\(an app on this computer\\)`));
       const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirect, authorizationUrl.searchParams.get('state')!);
       recorder.step();
@@ -161,7 +162,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       await assert.rejects(new Client({ name: 'sdk-cimd', version: '1.0.0' }).connect(transport), UnauthorizedError);
       const again = consentPage(await browser.open(second.authorizationUrl!), 'second run');
       assert.match(again.html, /<h1>Continue\?<\/h1>/, 'remembered consent: only a confirmation');
-      assert.match(textOf(again), new RegExp(`published by ${publisher}`));
+      assert.ok(textOf(again).includes(`Identified by its metadata document at ${documentUrl}`));
       await transport.finishAuth(codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), secondRedirect));
       const client = await connectSdkClient(server, second, { fetch: recorder.fetch });
       assert.ok(isUuidV4((await generateUuids(client))[0]!));
@@ -199,7 +200,8 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     const first = client.authorizationRequest();
     const login = signInPage(await browser.open(first.url));
     const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-    assert.match(textOf(consent), new RegExp(`A web application \\(published by ${new URL(documentUrl).host} ?\\) wants to act as Administrator \\(admin\\)`));
+    assert.match(textOf(consent), /A web application wants to act as Administrator \(admin\)/);
+    assert.ok(textOf(consent).includes(`Identified by its metadata document at ${documentUrl} `));
     assert.match(textOf(consent), /It will receive the result at web-client\.example ?\./);
     const code = codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), redirectUri, first.state);
     tokensOf(await client.exchange(code, first.verifier));
@@ -208,6 +210,14 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     const secondCode = codeFrom(await browser.open(second.url), redirectUri, second.state);
     const tokens = tokensOf(await client.exchange(secondCode, second.verifier));
     assert.ok(tokens.access_token);
+  });
+
+  it('a registered client cannot pass for a document one: a name claiming a publisher is shown as its name, and the page says the client registered itself', async () => {
+    const client = await RawOAuthClient.register(server, ['https://lookalike.example/cb'], { client_name: 'Claude Code (published by claude.ai)' });
+    const login = signInPage(await new HeadlessBrowser(server.url).open(client.authorizationRequest().url));
+    assert.match(login.html, /<strong class="client-name">Claude Code \(published by claude\.ai\)<\/strong> wants to use this server/);
+    assert.ok(login.html.includes('<p class="provenance">Registered itself with this server (not verified)</p>'), login.html);
+    assert.doesNotMatch(textOf(login), /Identified by/);
   });
 
   it('remembered consent holds for the document the user approved: once its redirect URIs or name change, the consent page is shown again, saying what changed', async () => {

@@ -246,6 +246,9 @@ describe('sign-in and consent pages in a real browser (Chromium)', () => {
     assert.equal(await heading.innerText(), 'Sign in');
     await assertVisible(page.locator('.client-name'), 'the client name');
     assert.equal(await page.locator('.client-name').innerText(), 'Screenshot Test App');
+    const provenance = page.locator('.provenance');
+    await assertVisible(provenance, 'how the server knows the client');
+    assert.equal(await provenance.innerText(), 'Registered itself with this server (not verified)');
     const redirectLine = page.locator('.redirect');
     await assertVisible(redirectLine, 'where the result goes');
     assert.match(await redirectLine.innerText(), new RegExp(`will receive the result at 127\\.0\\.0\\.1:${callbacks.port} \\(an app on this computer\\)`));
@@ -300,6 +303,8 @@ describe('sign-in and consent pages in a real browser (Chromium)', () => {
     await assertVisible(page.locator('.client-name'), 'the client name');
     assert.equal(await page.locator('.client-name').innerText(), 'Screenshot Test App');
     assert.match(await page.locator('.redirect').innerText(), new RegExp(`127\\.0\\.0\\.1:${callbacks.port} \\(an app on this computer\\)`));
+    await assertVisible(page.locator('.provenance'), 'how the server knows the client');
+    assert.equal(await page.locator('.provenance').innerText(), 'Registered itself with this server (not verified)');
     await assertVisible(page.locator('.user'), 'the signed-in user');
     assert.equal(await page.locator('.user').innerText(), 'Administrator (admin)', 'the display name and the username of the bootstrap admin');
     const permissions = page.locator('.permissions li');
