@@ -11,18 +11,20 @@ import { addressKind } from './address-kind.js';
  * reach (SSRF), to hang, or to hand back more than asked for:
  * - https only, no credentials in the URL, GET only;
  * - the host name is resolved here (dnsResolver: c-ares, within the deadline; `localhost` and
- *   `*.localhost` are loopback without asking), and if ANY address it resolves to is not public (loopback,
- *   private, link-local, CGNAT, unique-local, multicast, reserved, documentation, or an IPv4-mapped
- *   or NAT64 form of those) the fetch is refused before connecting;
+ *   `*.localhost` are loopback without asking), and if ANY address it resolves to is not public
+ *   (loopback, private, link-local, CGNAT, unique-local, multicast, reserved, documentation, or an
+ *   IPv4-mapped or NAT64 form of those) the fetch is refused before connecting;
  * - the connection goes to an address from that vetted answer and no other: the socket's lookup is
  *   pinned, so a second DNS answer (rebinding) cannot switch it. TLS still uses the host name for
  *   SNI and certificate verification, and it is the Host header;
- * - redirects are refused, not followed;
+ * - redirects are refused, not followed; so is a status outside 200–599, and any answer that cannot
+ *   be read (nothing a hostile answer makes throw can escape a socket's event listener);
  * - a 2xx answer must be JSON (Content-Type) and at most `maxBytes`;
- * - the whole exchange, DNS query to last byte, has `timeoutMs`; a DNS query still unanswered then is
- *   cancelled.
+ * - the whole exchange, DNS query to last byte, has `timeoutMs`; a DNS query still unanswered then
+ *   is cancelled.
  * Node's https module is used (not fetch) because it takes a `lookup` per request; it also trusts
- * NODE_EXTRA_CA_CERTS. Refusals and failures are FetchRefused errors naming the host only.
+ * NODE_EXTRA_CA_CERTS. Refusals and failures are FetchRefused errors: a kind fit to show anyone, a
+ * message with the details for the operator's log, and the URL's host (never its path).
  */
 export interface FetchPolicy {
   maxBytes: number;

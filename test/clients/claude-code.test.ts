@@ -8,7 +8,7 @@ import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-apis.js';
-import { assertPublishedBy, assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
+import { assertIdentifiedByDocument, assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { asPage, HeadlessBrowser } from '../support/headless-browser.js';
@@ -116,7 +116,7 @@ function metadataDocument(): Registration {
       assert.ok(local.documents.hits(path) >= 1, 'the document server was asked for it');
       // Who asks, as the person was shown it: the document's name, and the host that published it.
       assert.equal(person.pages.length, 2, 'a sign-in page, then a consent page');
-      for (const page of person.pages) assertPublishedBy(page, 'Claude Code', publisher);
+      for (const page of person.pages) assertIdentifiedByDocument(page, 'Claude Code', documentUrl);
       return documentUrl;
     },
   };
@@ -410,7 +410,7 @@ describe('Claude Code with metadata documents on, when the server cannot fetch i
     const text = visibleText(page.html);
     assert.equal(page.status, 400, text);
     assert.match(text, /This sign-in request cannot continue/);
-    assert.match(text, /client_id metadata document fetch failed: request failed \(\w+\)/);
+    assert.match(text, /client_id metadata document fetch failed: the document could not be reached Error code/);
     assert.match(text, /Error code: invalid_client\./);
 
     await log.settle();

@@ -10,7 +10,7 @@ import {
   assertTokenFor,
 } from '../support/client-checks.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { assertPublishedBy, introspect } from '../support/flows.js';
+import { assertIdentifiedByDocument, introspect } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { InspectorSandbox, type InspectorResult, type InspectorRun } from '../support/inspector-cli.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
@@ -283,7 +283,7 @@ describe(compatibilitySuite({ client: 'MCP Inspector CLI', version: installedVer
     assert.ok(local.documents.hits(path) >= 1, 'the document server was asked for it');
     assert.deepEqual(log.events('client_metadata.fetched').map((event) => event.fields.host), [publisher], 'fetched once, logged with the host only');
     assert.equal(person.pages.length, 2, 'a sign-in page, then a consent page');
-    for (const page of person.pages) assertPublishedBy(page, 'MCP Inspector', publisher);
+    for (const page of person.pages) assertIdentifiedByDocument(page, 'MCP Inspector', documentUrl);
     assert.deepEqual(log.events('consent.granted').map((event) => event.fields.client), [documentUrl]);
 
     // What it stored: the document URL as its client, of the CIMD kind, and tokens for it.

@@ -5,7 +5,7 @@ import { auth, Client, IssuerMismatchError, StreamableHTTPClientTransport, Unaut
 import { MCP_SCOPES, OIDC_SCOPES } from '../../src/authorization/scopes.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
-import { assertPublishedBy, consentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
+import { assertIdentifiedByDocument, consentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
@@ -274,11 +274,10 @@ describe(compatibilitySuite({ client: 'MCP TypeScript SDK (v2)', version: instal
     assert.equal(authorizationUrl.searchParams.get('client_id'), documentUrl);
     assert.equal(authorizationUrl.searchParams.get('redirect_uri'), redirect);
 
-    const publisher = new URL(documentUrl).host;
     const signIn = signInPage(await bed.browser.open(authorizationUrl));
-    assertPublishedBy(signIn, 'SDK v2 metadata-document client', publisher);
+    assertIdentifiedByDocument(signIn, 'SDK v2 metadata-document client', documentUrl);
     const consent = consentPage(await bed.browser.submit(signIn, formWithAction(signIn, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-    assertPublishedBy(consent, 'SDK v2 metadata-document client', publisher);
+    assertIdentifiedByDocument(consent, 'SDK v2 metadata-document client', documentUrl);
     const callback = await allow(bed, consent);
     assert.ok(local.documents.hits(path) >= 1, 'the server fetched the document');
 

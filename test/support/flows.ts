@@ -57,11 +57,15 @@ export function codeFrom(visit: Visit, redirectUri: string, state?: string): str
   return code;
 }
 
-/** A sign-in or consent page names the client as its metadata document does, and the host that published the document. */
-export function assertPublishedBy(page: Page, clientName: string, publisher: string): void {
-  const text = visibleText(page.html).replace(/ \)/g, ')');
-  const expected = `${clientName} (published by ${publisher})`;
-  assert.ok(text.includes(expected), `"${expected}" on ${page.url.pathname}: ${text.slice(0, 300)}`);
+/**
+ * A sign-in or consent page names the client as its metadata document does, and on a line of its
+ * own, says the client was identified by the document at `documentUrl`.
+ */
+export function assertIdentifiedByDocument(page: Page, clientName: string, documentUrl: string): void {
+  const where = page.url.pathname;
+  assert.ok(page.html.includes(`<strong class="client-name">${clientName}</strong>`), `"${clientName}" as the client's name on ${where}`);
+  const provenance = `<p class="provenance">Identified by its metadata document at <code>${documentUrl}</code></p>`;
+  assert.ok(page.html.includes(provenance), `${provenance} on ${where}: ${visibleText(page.html).slice(0, 400)}`);
 }
 
 /** The list of permissions a consent page shows, item by item, in words. */
