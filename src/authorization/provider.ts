@@ -97,7 +97,7 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
           ctx.body = signedOutPage(Boolean(session.accountId));
         },
       },
-      // Every access token is bound to /mcp, so none could ever be used at a userinfo endpoint.
+      // Every access token is bound to the MCP endpoints (/mcp, /sse), so none could ever be used at a userinfo endpoint.
       userinfo: { enabled: false },
       // Not used by MCP clients; off so every advertised endpoint is one we serve and test.
       pushedAuthorizationRequests: { enabled: false },
