@@ -34,7 +34,7 @@ interface StoredTokens {
   refresh_token: string;
 }
 
-describe(compatibilitySuite({ client: 'Web page in Chromium', version: browser.version(), transport: 'Streamable HTTP (fetch)', registration: 'dynamic registration' }), () => {
+describe(compatibilitySuite({ client: 'Web page in Chromium (sample client)', version: browser.version(), transport: 'Streamable HTTP (fetch)', registration: 'dynamic registration' }), () => {
   let server: ServerProcess;
   let site: StaticSite;
   let context: BrowserContext;

@@ -33,7 +33,7 @@ const TOOL = `mcp_${NAME}_generate_uuid`;
 const MINUTE = 60_000;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
-describe(compatibilitySuite({ client: 'Gemini CLI (full CLI)', version: GEMINI_CLI_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
+describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CLI_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
   let server: ServerProcess;
   let browser: BrowserShim;
   let gemini: GeminiCliSandbox;

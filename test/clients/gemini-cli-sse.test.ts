@@ -62,7 +62,7 @@ async function assertConnectedOverSse(requests: RecordedRequest[], token: string
   assert.ok(!requests.some((request) => request.url.pathname === '/mcp'), 'nothing went to /mcp');
 }
 
-describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION, transport: 'HTTP+SSE (2024-11-05)', registration: 'dynamic registration' }), () => {
+describe(compatibilitySuite({ client: 'Gemini CLI core (library)', version: GEMINI_CORE_VERSION, transport: 'HTTP+SSE (2024-11-05)', registration: 'dynamic registration' }), () => {
   const bed = geminiTestbed();
   const mcpContext = geminiMcpContext();
   const serverConfig = (): MCPServerConfig => ({ url: bed.server.sseUrl, oauth: { enabled: true } });

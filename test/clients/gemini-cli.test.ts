@@ -31,7 +31,7 @@ import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 const NAME = 'uuid';
 const MINUTE = 60_000;
 
-describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CORE_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
+describe(compatibilitySuite({ client: 'Gemini CLI core (library)', version: GEMINI_CORE_VERSION, transport: 'Streamable HTTP', registration: 'dynamic registration' }), () => {
   const bed = geminiTestbed();
   const mcpContext = geminiMcpContext();
   const serverConfig = (): MCPServerConfig => ({ httpUrl: bed.server.mcpUrl, oauth: { enabled: true } });
