@@ -204,7 +204,7 @@ function claudeCodeRecipe(registration: Registration): void {
     };
 
     it('the README\'s `claude mcp add --transport http uuid <URL>` records the server for this folder', { timeout: 60_000 }, async () => {
-      const command = readmeCommand('claude mcp add', server.mcpUrl);
+      const command = readmeCommand('claude mcp add', server);
       assert.deepEqual(command, ['claude', 'mcp', 'add', '--transport', 'http', NAME, server.mcpUrl]);
       const result = await run(command.slice(1));
       assert.equal(result.code, 0, result.text);
@@ -229,7 +229,7 @@ function claudeCodeRecipe(registration: Registration): void {
 
     it(`\`claude mcp login uuid\`: ${registration.how}, the browser on our sign-in and consent pages, the callback, the token exchange, the credentials file`, { timeout: 150_000 }, async () => {
       log = await serverLog(server);
-      const command = readmeCommand('claude mcp login', server.mcpUrl);
+      const command = readmeCommand('claude mcp login', server);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
       // The person: sign in and allow on the server's own pages; the browser then follows the redirect to Claude Code.
