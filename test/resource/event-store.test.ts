@@ -5,6 +5,7 @@ import { RESUME_RETRY_MS, SESSION_EVENT_LIMITS, SessionEventStore } from '../../
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { initializedNotification, mcpRequest, RawOAuthClient } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { eventually } from '../support/time-limit.js';
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 't', progress: n } });
 const PRIMING = {} as JSONRPCMessage;
@@ -76,8 +77,7 @@ describe('the per-session event store (stream resumption, SEP-1699)', () => {
     await idle.storeEvent('s', note(1));
     await idle.storeEvent('s', PRIMING);
     assert.deepEqual(idle.usage, { messages: 1, priming: 1, bytes: JSON.stringify(note(1)).length });
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(idle.usage, { messages: 0, priming: 0, bytes: 0 }, 'its expiry timer dropped them');
+    await eventually(() => assert.deepEqual(idle.usage, { messages: 0, priming: 0, bytes: 0 }, 'its expiry timer dropped them'), 2_000, 25);
   });
 
   it('priming events (ids without data) never push a message out; past maxEvents of their own the oldest is dropped, leaving no gap', async () => {

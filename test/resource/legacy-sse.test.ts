@@ -11,7 +11,6 @@ import {
   openSession,
   RawOAuthClient,
   request,
-  sleep,
   tokensOf,
   toolsCallMessage,
   type RawResponse,
@@ -23,7 +22,8 @@ import { restartServer } from '../support/restart-server.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { call, nextMessage, openLegacySession, postMessage, SseStream, type LegacySession } from '../support/sse-stream.js';
 import { dependencyVersion } from '../support/third-party.js';
-import { eventually } from '../support/time-limit.js';
+import { serverLog } from '../support/server-log.js';
+import { eventually, within } from '../support/time-limit.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**
@@ -125,6 +125,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
   });
 
   it('the endpoint event, then initialize → tools/list → tools/call generate_uuid over the stream, with a token the real flow issued for /sse', async () => {
+    const log = await serverLog(server);
     const stream = await SseStream.open(server.sseUrl, sseTokens.access_token);
     open.push(stream);
     assert.equal(stream.status, 200, stream.text);
@@ -159,8 +160,9 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     assert.equal(profile.structuredContent!.username, 'admin', 'the tools see who signed in');
     assert.equal(stream.pending.length, 0, 'one answer per request, nothing else');
 
-    assert.ok(!server.output().includes(legacy.sessionId), 'the access log does not print the session id');
-    assert.match(server.output(), /POST \/messages\?sessionId=REDACTED/);
+    await log.settle();
+    assert.ok(!log.lines().some((line) => line.includes(legacy.sessionId)), 'the access log does not print the session id');
+    assert.ok(log.requests('POST', '/messages').some((entry) => entry.line.includes('POST /messages?sessionId=REDACTED ')), log.summary());
   });
 
   it('audience (RFC 8707): /mcp and /sse are two doors of one server, so each accepts tokens issued for either; every token keeps the audience it was issued for', async () => {
@@ -194,6 +196,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
   });
 
   it('a session belongs to the user and client that opened it: another user\'s token, or another client\'s, gets 404 and a log line, and nothing is delivered', async () => {
+    const log = await serverLog(server);
     const legacy = await session(sseTokens.access_token);
     await initialize(legacy, sseTokens.access_token);
     const bobs = await client.authorize(new HeadlessBrowser(server.url), BOB, { resource: server.sseUrl });
@@ -202,7 +205,8 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     for (const [who, token] of [['bob through the same client', bobs.access_token], ['admin through another client', adminElsewhere.access_token]] as const) {
       jsonRpcError(await postMessage(legacy.endpoint, token, toolsCallMessage(90, 'get_user_profile')), 404, -32001, who);
     }
-    assert.match(server.output(), new RegExp(`mcp\\.session_owner_mismatch session=${legacy.sessionId.slice(0, 8)}`));
+    await log.settle();
+    assert.ok(log.events('mcp.session_owner_mismatch').some((event) => event.fields.session === legacy.sessionId.slice(0, 8)), log.lines().join('\n'));
     // The owner's next answer is the first thing on the stream: the refused calls were never run.
     const mine = await call(legacy, sseTokens.access_token, toolsCallMessage(7, 'get_user_profile'));
     assert.equal(toolResult(mine).structuredContent!.username, 'admin');
@@ -241,14 +245,14 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
       jsonRpcError(reply, 405, -32000, `${method} ${path}`);
       assert.equal(reply.headers.get('allow'), allow, `${method} ${path}`);
     }
-    const opened = () => server.output().split('mcp.session_opened').length;
-    const before = opened();
+    const log = await serverLog(server);
     const head = await request(server.sseUrl, { method: 'HEAD', headers: { authorization: `Bearer ${sseTokens.access_token}` } });
     assert.equal(head.status, 200);
     assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(head.text, '');
-    await sleep(100);
-    assert.equal(opened(), before, 'no session opened for HEAD');
+    await log.settle();
+    assert.deepEqual(log.events('mcp.session_opened'), [], 'no session opened for HEAD');
+    assert.deepEqual(log.requests('HEAD', '/sse').map((entry) => entry.status), [200], 'the HEAD was answered and logged');
   });
 
   it('CORS: preflights answered without a token, the challenge readable, pages on this machine allowed and other origins refused with 403', async () => {
@@ -364,10 +368,7 @@ describe('legacy sessions share the session caps with /mcp, and end with their s
     const live = streams.filter((stream) => !stream.isEnded);
     assert.equal(live.length, 2, 'two streams still open');
     const exit = server.stop();
-    await Promise.race([
-      Promise.all(live.map((stream) => stream.ended)),
-      sleep(8_000).then(() => assert.fail('the streams did not end within 8 s of SIGTERM')),
-    ]);
+    await within(Promise.all(live.map((stream) => stream.ended)), 8_000, 'the open streams ending after SIGTERM');
     assert.equal(await exit, 0);
     assert.match(server.output(), /mcp\.session_closed[^\n]*reason=shutdown/);
   });

@@ -36,7 +36,8 @@ export function describeRequests(entries: AccessLogEntry[]): string {
 
 /**
  * The server's output from the moment the ServerLog was made: a test makes one where a step
- * begins (serverLog), and a new one for a restarted server (a new process, a new output).
+ * begins (serverLog), and a new one for a restarted server (a new process, a new output). The
+ * settle markers' own lines are left out.
  */
 export class ServerLog {
   readonly #server: ServerProcess;
@@ -47,14 +48,14 @@ export class ServerLog {
     this.#from = server.output().length;
   }
 
-  /** Waits until the server has printed what it was doing (see `quiet`). */
+  /** Waits until everything the server logged before this call is in its output (see `settleMarker`). */
   async settle(): Promise<this> {
-    await quiet(this.#server);
+    await settleMarker(this.#server);
     return this;
   }
 
   lines(): string[] {
-    return this.#server.output().slice(this.#from).split('\n');
+    return this.#server.output().slice(this.#from).split('\n').filter((line) => !line.includes(SETTLE_PATH));
   }
 
   access(): AccessLogEntry[] {
@@ -94,27 +95,34 @@ export class ServerLog {
   }
 }
 
+/** The request whose access log line marks a point in the server's output. */
+const SETTLE_PATH = '/healthz?settle=';
+let markers = 0;
+
 /**
- * The server batches its log lines and writes them on the next turn of its event loop, so a
- * request that has been answered may not be logged yet. Done when the output has not grown for
- * 200 ms; at most 5 s.
+ * The server writes its access log and its events through one sink (index.ts: one batchedSink for
+ * both, src/log.ts), in the order they were logged, a turn of its event loop after logging them;
+ * morgan logs a request when its response has finished. So once the access line of a request made
+ * now is in the output, everything the server logged before answering it is there too: the lines
+ * of requests already answered, and the events logged while handling them. Requests still open
+ * (an event stream) are logged when they end. Fails after 5 s with the output.
  */
-async function quiet(server: ServerProcess): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  let length = server.output().length;
-  let quietSince = Date.now();
-  while (Date.now() < deadline && Date.now() - quietSince < 200) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    const now = server.output().length;
-    if (now !== length) {
-      length = now;
-      quietSince = Date.now();
-    }
-  }
+async function settleMarker(server: ServerProcess): Promise<void> {
+  markers += 1;
+  const marker = `GET ${SETTLE_PATH}${markers} `;
+  // Straight to the port on 127.0.0.1: the server's URL may name https (PUBLIC_URL); /healthz answers before any https check.
+  const response = await fetch(`http://127.0.0.1:${server.port}${SETTLE_PATH}${markers}`, { signal: AbortSignal.timeout(5_000) });
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`settling the server log: ${SETTLE_PATH}${markers} answered ${response.status}`);
+  await eventually(() => {
+    const output = server.output();
+    const at = output.indexOf(marker);
+    if (at < 0 || output.indexOf('\n', at) < 0) throw new Error(`settling the server log: no "${marker}" line within 5 s:\n${server.output().slice(-2000)}`);
+  }, 5_000, 10);
 }
 
-/** Starts reading `server`'s output once what it was still printing about earlier requests is out. */
+/** Starts reading `server`'s output after everything it logged about earlier requests. */
 export async function serverLog(server: ServerProcess): Promise<ServerLog> {
-  await quiet(server);
+  await settleMarker(server);
   return new ServerLog(server);
 }

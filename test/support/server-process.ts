@@ -69,7 +69,8 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+  // 'close', not 'exit': by then stdout and stderr are drained, so output() holds every line the process wrote.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => {
     running.delete(child);
     resolve(code);
   }));
