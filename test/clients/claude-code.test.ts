@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
+import { browserShim, signInAndReturn, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
@@ -18,7 +18,6 @@ import { readmeCommand } from '../support/readme-recipes.js';
 import { restartServer } from '../support/restart-server.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
-import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 /**
@@ -52,6 +51,8 @@ interface Registration {
   /** How Claude Code makes itself known at sign-in, in the login test's title. */
   how: string;
   prepare(): Promise<{ serverEnv: Record<string, string>; claudeEnv: Record<string, string>; close(): Promise<void> }>;
+  /** Checks the authorization URL Claude Code launched, before the person opens it (and the server sees it). */
+  atLaunch(authorizationUrl: URL): void;
   check(context: { server: ServerProcess; log: ServerLog; seen: AccessLogEntry[]; person: PersonAtBrowser }): Promise<string>;
 }
 
@@ -61,6 +62,9 @@ const dynamicRegistration: Registration = {
   // A server that offers metadata documents (CLIENT_ID_METADATA_DOCUMENTS, from the CIMD work; ignored
   // by a server without them) would get Claude Code's claude.ai document URL instead of a registration.
   prepare: async () => ({ serverEnv: { CLIENT_ID_METADATA_DOCUMENTS: 'false' }, claudeEnv: {}, close: async () => {} }),
+  atLaunch(authorizationUrl) {
+    assert.doesNotMatch(authorizationUrl.searchParams.get('client_id') ?? '', /^https?:/, 'the client_id is the one the server registered, not a document URL');
+  },
   async check({ server, seen, person }) {
     const authUrl = person.authorizationUrl;
     const registrations = seen.filter((entry) => entry.url.pathname === '/register');
@@ -106,6 +110,11 @@ function metadataDocument(): Registration {
       local = await startLocalMetadataDocuments('localhost');
       documentUrl = local.publishNative(path, 'Claude Code');
       return { serverEnv: local.serverEnv, claudeEnv: { MCP_OAUTH_CLIENT_METADATA_URL: documentUrl }, close: () => local.close() };
+    },
+    atLaunch(authorizationUrl) {
+      // Before anyone opens it: a Claude Code that ignored MCP_OAUTH_CLIENT_METADATA_URL would name
+      // https://claude.ai/…, and opening the URL would make the server fetch that document.
+      assert.equal(authorizationUrl.searchParams.get('client_id'), documentUrl, 'Claude Code names the local document as its client_id');
     },
     async check({ log, seen, person }) {
       assert.equal(documentUrl, `https://localhost:${local.documents.port}${path}`);
@@ -219,7 +228,7 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(list.code, 0, list.text);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ! Needs authentication`), list.text);
       assert.equal(await status(), '! Needs authentication');
-      const seen = log.access();
+      const seen = (await log.settle()).access();
       assert.ok(seen.some((entry) => entry.method === 'POST' && entry.url.pathname === '/mcp' && entry.status === 401), `/mcp refused the tokenless request:\n${describeRequests(seen)}`);
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-protected-resource/mcp' && entry.status === 200), describeRequests(seen));
       assert.ok(seen.some((entry) => entry.url.pathname === '/.well-known/oauth-authorization-server' && entry.status === 200), describeRequests(seen));
@@ -232,8 +241,10 @@ function claudeCodeRecipe(registration: Registration): void {
       const command = readmeCommand('claude mcp login', server);
       assert.deepEqual(command, ['claude', 'mcp', 'login', NAME]);
       login = claude.startInTerminal(command.slice(1), { env: prepared!.claudeEnv, timeoutMs: 120_000 });
+      const launched = await browser.nextLaunch(0, 60_000, { abort: login.result, describe: login.output });
+      registration.atLaunch(launched);
       // The person: sign in and allow on the server's own pages; the browser then follows the redirect to Claude Code.
-      const person = await signInAtLaunch(browser, 0, server.url, ADMIN, { abort: login.result, describe: login.output, timeoutMs: 60_000 });
+      const person = await signInAndReturn(server.url, launched, ADMIN);
       const authUrl = person.authorizationUrl;
       assert.equal(person.delivered.status, 200, `Claude Code's callback accepted the redirect: ${person.delivered.text}`);
       const result = await login.result;
@@ -251,7 +262,8 @@ function claudeCodeRecipe(registration: Registration): void {
       assert.equal(params.prompt, 'consent');
       assert.equal(params.resource, server.mcpUrl, 'RFC 8707 resource: the MCP URL');
       assert.ok(params.state, 'state');
-      const seen = await log.including('/token');
+      await log.including('/token');
+      const seen = (await log.settle()).access();
       const authorizations = seen.filter((entry) => entry.url.pathname === '/auth');
       assert.equal(authorizations.length, 1, describeRequests(seen));
       assert.equal(authorizations[0]!.url.searchParams.get('state'), 'REDACTED', 'the access log hides the state');
@@ -267,8 +279,8 @@ function claudeCodeRecipe(registration: Registration): void {
       const exchanges = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(exchanges.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], 'one token exchange');
       assert.ok(seen.indexOf(authorizations[0]!) < seen.indexOf(exchanges[0]!));
-      assert.match(server.output(), new RegExp(`login\\.succeeded user=admin .*client=${clientId}`));
-      assert.match(server.output(), new RegExp(`consent\\.granted .*client=${clientId}`));
+      assert.ok(log.events('login.succeeded').some((event) => event.fields.user === 'admin' && event.fields.client === clientId), log.lines().join('\n'));
+      assert.ok(log.events('consent.granted').some((event) => event.fields.client === clientId), log.lines().join('\n'));
 
       // What Claude Code keeps: ~/.claude/.credentials.json, mcpOAuth["uuid|<hash>"].
       const credentials = stored();
@@ -289,16 +301,16 @@ function claudeCodeRecipe(registration: Registration): void {
       const list = await run(['mcp', 'list']);
       assert.ok(list.text.includes(`${NAME}: ${server.mcpUrl} (HTTP) - ✔ Connected`), list.text);
       assert.equal(await status(), '✔ Connected');
-      assertMcpAccepted(log.access());
+      assertMcpAccepted((await log.settle()).access());
     });
 
     it('a real tools/call: the model (a local stand-in) asks for generate_uuid, Claude Code\'s MCP client calls the server and returns a v4 UUID', { timeout: 150_000 }, async () => {
       log = await serverLog(server);
       await generateUuidThroughClaude();
-      const seen = log.access();
+      const seen = (await log.settle()).access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/token'), 'a fresh token needs no refresh');
-      assert.match(server.output(), new RegExp(`mcp\\.session_opened .*client=${clientId}`));
+      assert.ok(log.events('mcp.session_opened').some((event) => event.fields.client === clientId), log.lines().join('\n'));
     });
 
     it('refresh: with the stored token within five minutes of expiry, Claude Code refreshes it at /token (rotated), and stays connected', { timeout: 60_000 }, async () => {
@@ -308,7 +320,8 @@ function claudeCodeRecipe(registration: Registration): void {
       claude.writeMcpCredentials({ ...claude.mcpCredentials(), [key!]: { ...before, expiresAt: Date.now() + MINUTE } });
       log = await serverLog(server);
       assert.equal(await status(), '✔ Connected');
-      const seen = await log.including('/token');
+      await log.including('/token');
+      const seen = (await log.settle()).access();
       const refreshes = seen.filter((entry) => entry.url.pathname === '/token');
       assert.deepEqual(refreshes.map((entry) => `${entry.method} ${entry.status}`), ['POST 200'], `one refresh:\n${describeRequests(seen)}`);
       assert.ok(!seen.some((entry) => entry.url.pathname === '/auth' || entry.url.pathname === '/register'), 'no new sign-in or registration');
@@ -329,7 +342,7 @@ function claudeCodeRecipe(registration: Registration): void {
       log = new ServerLog(server);
       assert.equal(await status(), '✔ Connected');
       await generateUuidThroughClaude();
-      const seen = log.access();
+      const seen = (await log.settle()).access();
       assertMcpAccepted(seen);
       assert.ok(!seen.some((entry) => ['/register', '/auth', '/token'].includes(entry.url.pathname)), `no registration, sign-in or refresh:\n${describeRequests(seen)}`);
       assert.deepEqual(stored(), before, 'the credentials file is unchanged');
@@ -342,13 +355,11 @@ function claudeCodeRecipe(registration: Registration): void {
       const result = await run(['mcp', 'logout', NAME]);
       assert.equal(result.code, 0, result.text);
       assert.match(result.text, new RegExp(`Signed out of "${NAME}"`));
-      const seen = await eventually(() => {
-        const entries = log.access().filter((entry) => entry.url.pathname === '/revoke');
-        assert.equal(entries.length, 2, `two revocations in the access log:\n${describeRequests(log.access())}`);
-        return entries;
-      });
-      assert.deepEqual(seen.map((entry) => `${entry.method} ${entry.status}`), ['POST 200', 'POST 200']);
-      assert.match(server.output(), new RegExp(`oauth\\.grant_revoked .*client=${clientId} route=revocation`));
+      // Claude Code made its revocations before it exited: once settled, the log holds them all.
+      await log.settle();
+      const seen = log.access().filter((entry) => entry.url.pathname === '/revoke');
+      assert.deepEqual(seen.map((entry) => `${entry.method} ${entry.status}`), ['POST 200', 'POST 200'], `two revocations in the access log:\n${log.summary()}`);
+      assert.ok(log.events('oauth.grant_revoked').some((event) => event.fields.client === clientId && event.fields.route === 'revocation'), log.lines().join('\n'));
       assert.ok(!Object.keys(claude.mcpCredentials()).some((key) => key.startsWith(`${NAME}|`) && claude.mcpCredentials()[key]!.accessToken), 'the tokens are gone from the credentials file');
 
       await assertTokenRefused(server, before.accessToken, 0, 'the revoked access token');
