@@ -27,6 +27,8 @@ const CONFORMANCE_FILE = path.join(RESULTS_DIR, 'conformance.jsonl');
 const README = path.join(root, 'README.md');
 const TABLE_START = '<!-- compatibility table: written by npm test -->';
 const TABLE_END = '<!-- end of compatibility table -->';
+/** A run that hangs fails after this long instead of holding CI (a full run takes minutes). */
+const RUN_TIMEOUT_MS = 25 * 60_000;
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
@@ -76,12 +78,16 @@ const result = spawnSync(process.execPath, [
   '--import', 'tsx',
   '--import', './test/support/third-party-register.mjs',
   '--test',
+  // Once every test has finished, whatever a test left open (a socket, a timer) cannot keep the run alive.
+  '--test-force-exit',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=./test/support/compatibility-reporter.mjs', `--test-reporter-destination=${COMPATIBILITY_FILE}`,
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
   '--test-timeout=300000',
   ...files,
-], { cwd: root, stdio: 'inherit', env: { ...process.env, TEST_RESULTS_DIR: RESULTS_DIR } });
+], { cwd: root, stdio: 'inherit', env: { ...process.env, TEST_RESULTS_DIR: RESULTS_DIR }, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGTERM' });
+if (result.error?.code === 'ETIMEDOUT') console.error(`\nThe test run did not finish within ${RUN_TIMEOUT_MS / 60_000} minutes and was stopped (SIGTERM).`);
+else if (result.error) console.error(`\nThe test run could not be started: ${result.error.message}`);
 // The README table is rewritten only from a full run in which every test passed: a failed or
 // partial run must not replace it (nor drop the rows of a file that broke before it ran).
 summarize(process.argv.length === 2 && result.status === 0);

@@ -22,7 +22,8 @@ import { RawOAuthClient, registerRaw, request, tokensOf, type RawResponse, type 
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { restartServer } from '../support/restart-server.js';
-import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { eventually } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';

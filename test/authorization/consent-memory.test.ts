@@ -10,7 +10,8 @@ import { freePort } from '../support/free-port.js';
 import { formWithAction, HeadlessBrowser, type Page, type Person } from '../support/headless-browser.js';
 import { codeFrom, consentPage, introspect, isConsentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
 import { RawOAuthClient, request, sleep, tokensOf, type ServerLike } from '../support/raw-oauth.js';
-import { ADMIN, addUser, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
 /** A redirect URI on the web: the browser stops at the redirect that leaves the server, so it never needs to resolve. */

@@ -27,7 +27,7 @@ const STEP_TIMEOUT = 15_000;
 /** A host name that is not loopback to the server, though Chromium resolves it to this machine. */
 const OTHER_HOST = 'elsewhere.test';
 
-const browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
+const browser = await launchChromium({ hosts: { [OTHER_HOST]: '127.0.0.1' } });
 
 interface StoredTokens {
   access_token: string;

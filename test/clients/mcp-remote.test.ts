@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signInAtLaunch, type PersonAtBrowser } from '../support/browser-shim.js';
 import {
@@ -23,8 +24,8 @@ import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 /**
  * mcp-remote, the stdio bridge Claude Desktop (and Cursor, Windsurf…) runs for a remote server:
  * `{"command": "npx", "args": ["mcp-remote", "<url>", "[port]"]}`. Its own binary is spawned the
- * way such an app spawns it, under the SDK's stdio client, with its config dir
- * (MCP_REMOTE_CONFIG_DIR) in a temporary folder. Its browser launch (the `open` package, which on
+ * way such an app spawns it, under the SDK's stdio client, with a temporary HOME (its files go to
+ * ~/.mcp-auth there). Its browser launch (the `open` package, which on
  * Linux runs its bundled xdg-open, which runs $BROWSER) records the URL; the test then signs in and
  * allows through the real forms and delivers the redirect to mcp-remote's own callback server.
  * What it sent is read from the server's access log and from the files it stored.
@@ -135,7 +136,8 @@ describe(compatibilitySuite({ client: 'mcp-remote', version: installedVersion('m
     assertMcpAcceptedOnceAuthorized(log);
 
     // What it stored, where it keeps it: the registration answer and the tokens, nothing else left over.
-    assert.deepEqual(sandbox.files(), ['<hash>_client_info.json', '<hash>_tokens.json'], 'the config dir holds the registration and the tokens');
+    assert.equal(sandbox.storeDir, path.join(sandbox.home, '.mcp-auth', 'mcp-remote-v1'));
+    assert.deepEqual(sandbox.files(), ['<hash>_client_info.json', '<hash>_tokens.json'], '$HOME/.mcp-auth holds the registration and the tokens (README: "keeps the registration and tokens in ~/.mcp-auth/")');
     const clientInfo = sandbox.clientInfo();
     assert.equal(clientInfo.client_name, 'MCP CLI Proxy');
     assert.equal(clientInfo.token_endpoint_auth_method, 'none', 'a public client');

@@ -5,7 +5,8 @@ import { describeChecks, listScenarios, readChecks, startConformance, type Check
 import { freePort } from '../support/free-port.js';
 import { HeadlessBrowser, signInAndAllow } from '../support/headless-browser.js';
 import { RawOAuthClient, request } from '../support/raw-oauth.js';
-import { ADMIN, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 import { installedVersion } from '../support/third-party.js';
 
 /** The 0.2.0 pre-release of @modelcontextprotocol/conformance: the first with authorization-server scenarios. */

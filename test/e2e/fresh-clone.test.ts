@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
-import { ROOT, tempDir } from '../support/server-process.js';
+import { ROOT } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * The README's quick start, literally: a clone of what is committed, `npm install`, `npm start`.

@@ -6,7 +6,8 @@ import { after, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { ROOT, startServerProcess, tempDir } from '../support/server-process.js';
+import { ROOT, startServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 import { nodeDistribution } from '../support/third-party.js';
 import { isUuidV4 } from '../support/uuids.js';
 

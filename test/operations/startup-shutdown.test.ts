@@ -9,7 +9,8 @@ import { freePort } from '../support/free-port.js';
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { ADMIN, ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** Runs the server expecting it to refuse to start; returns exit code and what it printed. */
 function startExpectingFailure(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {

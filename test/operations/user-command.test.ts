@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { assertTokenAccepted, assertTokenRefused, consentPage, signInPage } from '../support/flows.js';
 import { HeadlessBrowser } from '../support/headless-browser.js';
 import { RawOAuthClient } from '../support/raw-oauth.js';
-import { ROOT, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.js';
+import { ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 function user(dataDir: string, args: string[], input?: string) {
   const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'user.js'), ...args], {

@@ -6,7 +6,7 @@ import { providerAdapter } from '../../src/storage/provider-adapter.js';
 import { openDatabase } from '../../src/storage/sqlite/database.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { migrations } from '../../src/storage/sqlite/migrations.js';
-import { tempDir } from '../support/server-process.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadlessBrowser, signInAndAllow, type Page, type Person } from './headless-browser.js';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 import { within } from './time-limit.js';
 
 /**

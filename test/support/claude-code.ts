@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runCli, startCliInTerminal, type CliResult, type CliRun } from './cli-process.js';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 import { installedVersion, packageFile } from './third-party.js';
 
 /**

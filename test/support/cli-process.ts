@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { killNow, spawnTracked } from './child-process.js';
 
 /**
  * Runs a client's command-line program as a person would type it, bounded in time: the exit code
@@ -19,19 +19,6 @@ export interface CliOptions {
   timeoutMs: number;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => running.forEach((child) => killGroup(child)));
-
-/** Each program runs in its own process group, so a timeout also ends what it started (a callback server, a shell). */
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
 /** Terminal output as a person reads it: no colour or cursor sequences, no carriage returns. */
 export function plainText(output: string): string {
   return output.replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g, '').replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/\u001b[()][A-Z0-9]/g, '').replace(/\r/g, '');
@@ -47,37 +34,36 @@ export interface CliRun {
 }
 
 export function startCli(command: string, args: string[], options: CliOptions): CliRun {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  running.add(child);
+  // Its own process group: a timeout, or the end of the test process, also ends what it started (a callback server, a shell).
+  const child = spawnTracked(command, args, { cwd: options.cwd, env: options.env, group: true });
+  const killGroup = () => killNow(child, true);
   let stdout = '';
   let stderr = '';
   let both = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     both += chunk.toString();
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
     both += chunk.toString();
   });
   const result = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => {
-      killGroup(child);
+      killGroup();
       reject(new Error(`\`${[command, ...args].join(' ')}\` did not finish within ${options.timeoutMs} ms; it printed:\n${plainText(both)}`));
     }, options.timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);
-      running.delete(child);
       reject(error);
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      running.delete(child);
       resolve({ code, stdout, stderr, text: plainText(both) });
     });
   });
   result.catch(() => {}); // awaited by the caller; a rejection before that is not "unhandled"
-  return { output: () => plainText(both), result, stop: () => killGroup(child) };
+  return { output: () => plainText(both), result, stop: killGroup };
 }
 
 export function runCli(command: string, args: string[], options: CliOptions): Promise<CliResult> {

@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTracked } from './child-process.js';
 import { nodeBinary, packageFile } from './third-party.js';
 
 /**
@@ -56,7 +57,7 @@ export function startConformance(pkg: ConformancePackage, args: string[], option
     env.CONFORMANCE_TARGET_ORIGIN = options.bearer.origin;
     env.CONFORMANCE_PACKAGE_DIR = path.dirname(path.dirname(cli));
   }
-  const child = spawn(nodeBinary('node22'), [...nodeArgs, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTracked(nodeBinary('node22'), [...nodeArgs, cli, ...args], { env });
   let output = '';
   const listeners = new Set<() => void>();
   const append = (chunk: Buffer) => {

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
 import { runCli, type CliResult } from './cli-process.js';
 import { readTokenFile } from './gemini-cli.js';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 import { TerminalSession } from './terminal-session.js';
 import { installedVersion, packageFile } from './third-party.js';
 

@@ -6,7 +6,8 @@ import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials }
 import { browserShim, signInAndReturn } from './browser-shim.js';
 import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
 import type { Person } from './headless-browser.js';
-import { startServerProcess, tempDir, type ServerProcess } from './server-process.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 import { installedVersion } from './third-party.js';
 import { within } from './time-limit.js';
 import { isUuidV4, isUuidV7 } from './uuids.js';

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { browserShim, openPackageEnv, type BrowserShim } from './browser-shim.js';
-import { tempDir } from './server-process.js';
+import { spawnTracked } from './child-process.js';
+import { tempDir } from './temp-dir.js';
 import { nodeBinary, packageFile } from './third-party.js';
 
 /**
@@ -34,7 +34,7 @@ export interface StoredServerState {
   tokens?: unknown;
 }
 
-export interface StoredTokens {
+export interface InspectorTokens {
   access_token: string;
   refresh_token?: string;
   token_type: string;
@@ -53,7 +53,7 @@ export class InspectorSandbox {
 
   /** `mcp-inspector --cli <args…>`; killed if it has not exited after `timeoutMs`. */
   start(args: string[], timeoutMs = 60_000): InspectorRun {
-    const child = spawn(nodeBinary('node22'), [INSPECTOR_LAUNCHER, '--cli', ...args], {
+    const child = spawnTracked(nodeBinary('node22'), [INSPECTOR_LAUNCHER, '--cli', ...args], {
       env: {
         PATH: process.env.PATH,
         HOME: this.home,
@@ -61,7 +61,6 @@ export class InspectorSandbox {
         MCP_AUTO_OPEN_ENABLED: 'true',
         ...openPackageEnv(this.browser),
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -95,11 +94,11 @@ export class InspectorSandbox {
   }
 
   /** The tokens it stored for `mcpUrl` (secret `oauth+<namespace>+<url>:tokens:<issuer>`). */
-  tokens(mcpUrl: string, issuer: string): StoredTokens {
+  tokens(mcpUrl: string, issuer: string): InspectorTokens {
     const suffix = `+${encodeURIComponent(mcpUrl)}:tokens:${issuer}`;
     const keys = Object.keys(this.secrets().secrets).filter((key) => key.startsWith('oauth+') && key.endsWith(suffix));
     if (keys.length !== 1) throw new Error(`expected one token secret ending ${suffix}, found: ${Object.keys(this.secrets().secrets).join(', ') || 'none'}`);
-    return JSON.parse(this.secrets().secrets[keys[0]!]!) as StoredTokens;
+    return JSON.parse(this.secrets().secrets[keys[0]!]!) as InspectorTokens;
   }
 
   dispose(): void {

@@ -2,16 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { atExit } from './at-exit.js';
 import { browserShim, openPackageEnv, type BrowserShim } from './browser-shim.js';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 import { packageFile } from './third-party.js';
 import { within } from './time-limit.js';
 
 /**
  * mcp-remote (the stdio bridge Claude Desktop and others configure as `npx mcp-remote <url> [port]`),
  * run as its own binary under a real stdio MCP client (the SDK v1 Client over StdioClientTransport,
- * which is how a desktop app spawns it), with its config dir in a temporary folder and "the
- * browser" a script that records the authorization URL (it opens URLs with the `open` package).
+ * which is how a desktop app spawns it), with a temporary HOME (it keeps its files in
+ * ~/.mcp-auth, as the README says, when MCP_REMOTE_CONFIG_DIR is not set) and "the browser" a
+ * script that records the authorization URL (it opens URLs with the `open` package).
  */
 export const MCP_REMOTE_PROXY = packageFile('mcp-remote', 'dist/proxy.js');
 
@@ -27,7 +29,7 @@ export interface StoredClientInfo {
 }
 
 /** `<hash>_tokens.json`: the token response plus `expires_at` (ms), which mcp-remote refreshes 60 s ahead of. */
-export interface StoredTokens {
+export interface McpRemoteTokens {
   access_token: string;
   refresh_token?: string;
   token_type: string;
@@ -50,10 +52,10 @@ export interface McpRemoteRun {
 }
 
 export class McpRemoteSandbox {
-  /** MCP_REMOTE_CONFIG_DIR. */
-  readonly configDir = tempDir('mcp-remote-config');
-  /** Where mcp-remote 0.15 keeps its files under it (its store version 1). */
-  readonly storeDir = path.join(this.configDir, 'mcp-remote-v1');
+  /** Its HOME. */
+  readonly home = tempDir('mcp-remote-home');
+  /** Where mcp-remote 0.15 keeps its files: ~/.mcp-auth, in a folder for its store version (1). */
+  readonly storeDir = path.join(this.home, '.mcp-auth', 'mcp-remote-v1');
   readonly browser: BrowserShim = browserShim();
   readonly #runs = new Set<McpRemoteRun>();
 
@@ -62,7 +64,7 @@ export class McpRemoteSandbox {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [MCP_REMOTE_PROXY, mcpUrl, ...args],
-      env: { HOME: this.configDir, MCP_REMOTE_CONFIG_DIR: this.configDir, ...openPackageEnv(this.browser) },
+      env: { HOME: this.home, ...openPackageEnv(this.browser) },
       stderr: 'pipe',
     });
     let stderr = '';
@@ -70,12 +72,17 @@ export class McpRemoteSandbox {
     const client = new Client({ name: 'uuid-mcp-server tests', version: '1.0.0' });
     const connected = client.connect(transport);
     connected.catch(() => {});
+    // The SDK's transport spawned it: killed with the test process if still running then.
+    const forget = atExit('processes', () => {
+      if (transport.pid) process.kill(transport.pid, 'SIGKILL');
+    });
     const run: McpRemoteRun = {
       client,
       connected,
       stderr: () => stderr,
       close: async () => {
         this.#runs.delete(run);
+        forget();
         await within(client.close(), 10_000, 'closing mcp-remote').catch(() => {
           if (transport.pid) process.kill(transport.pid, 'SIGKILL');
         });
@@ -101,11 +108,11 @@ export class McpRemoteSandbox {
     return JSON.parse(fs.readFileSync(this.path('client_info.json'), 'utf8')) as StoredClientInfo;
   }
 
-  tokens(): StoredTokens {
-    return JSON.parse(fs.readFileSync(this.path('tokens.json'), 'utf8')) as StoredTokens;
+  tokens(): McpRemoteTokens {
+    return JSON.parse(fs.readFileSync(this.path('tokens.json'), 'utf8')) as McpRemoteTokens;
   }
 
-  writeTokens(tokens: StoredTokens): void {
+  writeTokens(tokens: McpRemoteTokens): void {
     fs.writeFileSync(this.path('tokens.json'), JSON.stringify(tokens, null, 2), { mode: 0o600 });
   }
 
@@ -117,6 +124,6 @@ export class McpRemoteSandbox {
   async dispose(): Promise<void> {
     await Promise.all([...this.#runs].map((run) => run.close()));
     this.browser.remove();
-    fs.rmSync(this.configDir, { recursive: true, force: true });
+    fs.rmSync(this.home, { recursive: true, force: true });
   }
 }

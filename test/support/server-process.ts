@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTracked, type TrackedChild } from './child-process.js';
 import { freePort } from './free-port.js';
+import { tempDir } from './temp-dir.js';
 import type { Person } from './headless-browser.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,7 +18,7 @@ export interface ServerProcess {
   sseUrl: string;
   port: number;
   dataDir: string;
-  child: ChildProcess;
+  child: TrackedChild;
   /** Everything the process printed so far (stdout and stderr). */
   output(): string;
   /** SIGTERM and wait: the exit code. */
@@ -37,13 +38,6 @@ export interface StartOptions {
   root?: string;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
-
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `uuid-mcp-${prefix}-`));
-}
-
 /** Starts the real server (the built `dist/index.js`, as `npm start` does) on a free port. */
 export async function startServerProcess(options: StartOptions = {}): Promise<ServerProcess> {
   const root = options.root ?? ROOT;
@@ -51,7 +45,7 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm test does it first)`);
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir('data');
-  const child = spawn(options.node ?? process.execPath, [entry], {
+  const child = spawnTracked(options.node ?? process.execPath, [entry], {
     cwd: root,
     env: {
       PATH: process.env.PATH,
@@ -63,17 +57,12 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
       LOGIN_RATE_LIMIT: '100000',
       ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   // 'close', not 'exit': by then stdout and stderr are drained, so output() holds every line the process wrote.
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => {
-    running.delete(child);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -84,11 +73,11 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
     const check = () => {
       if (output.includes(' is running at ')) {
         clearTimeout(timer);
-        child.stdout!.off('data', check);
+        child.stdout.off('data', check);
         resolve();
       }
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before it was ready:\n${output}`));

@@ -2,15 +2,18 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { atExit } from './at-exit.js';
 import { shellQuote } from './cli-process.js';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * A full-screen terminal program driven as a person would drive it, in tmux: keys typed, the
  * screen read. Only for what a client offers nowhere but in its interactive UI (Gemini CLI's
  * `/mcp auth`). Each session has its own tmux server, on a socket in its own temporary folder, so
- * killing it touches nothing else and leaves nothing behind; every wait has a deadline and fails
- * with the screen as it was.
+ * killing it touches nothing else; every wait has a deadline and fails with the screen as it was.
+ * `tmux kill-server` alone only hangs up the pane's terminal, which a program such as Gemini CLI
+ * survives (it was found running with no parent, its folder deleted), so kill() ends the
+ * program's process group itself first, and checks it is gone.
  */
 export interface TerminalOptions {
   cwd: string;
@@ -20,13 +23,13 @@ export interface TerminalOptions {
   rows?: number;
 }
 
-const live = new Set<TerminalSession>();
-process.once('exit', () => live.forEach((session) => session.kill()));
-
 export class TerminalSession {
   readonly #socket: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #configDir: string;
+  /** The pane's program's process (and group) id, read once it started. */
+  #panePid: number | undefined;
+  #forget: () => void = () => {};
 
   private constructor(socket: string, env: NodeJS.ProcessEnv, configDir: string) {
     this.#socket = socket;
@@ -41,9 +44,10 @@ export class TerminalSession {
     // The pane stays readable after the program exits, so a crash can be reported with its last screen.
     fs.writeFileSync(config, 'set -g remain-on-exit on\nset -g default-terminal xterm-256color\nset -g history-limit 5000\n');
     const session = new TerminalSession(socket, options.env, configDir);
-    live.add(session);
+    session.#forget = atExit('processes', () => session.kill());
     try {
       session.#tmux(['-f', config, 'new-session', '-d', '-s', 'main', '-x', String(options.columns ?? 160), '-y', String(options.rows ?? 50), '-c', options.cwd, command.map(shellQuote).join(' ')]);
+      session.#panePid = Number(session.#tmux(['display-message', '-p', '-t', 'main', '#{pane_pid}']).trim());
     } catch (error) {
       session.kill();
       throw error;
@@ -98,9 +102,49 @@ export class TerminalSession {
     }
   }
 
+  /**
+   * Ends the program in the pane (SIGTERM to its process group, SIGKILL after 3 s), then the tmux
+   * server. Throws if the program's processes are still there after that.
+   */
   kill(): void {
-    if (!live.delete(this)) return;
-    spawnSync('tmux', ['-S', this.#socket, 'kill-server'], { env: this.#env, timeout: 10_000 });
-    fs.rmSync(this.#configDir, { recursive: true, force: true });
+    if (!fs.existsSync(this.#configDir)) return;
+    this.#forget();
+    const group = this.#panePid;
+    try {
+      if (group !== undefined && Number.isInteger(group) && group > 1) {
+        signalGroup(group, 'SIGTERM');
+        if (!waitUntilGone(group, 3_000)) {
+          signalGroup(group, 'SIGKILL');
+          if (!waitUntilGone(group, 3_000)) throw new Error(`the terminal's program (process group ${group}) survived SIGKILL`);
+        }
+      }
+    } finally {
+      spawnSync('tmux', ['-S', this.#socket, 'kill-server'], { env: this.#env, timeout: 10_000 });
+      fs.rmSync(this.#configDir, { recursive: true, force: true });
+    }
+  }
+}
+
+function signalGroup(group: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether process group `group` has no process left (a dead pane's program is reaped by tmux), polled until `timeoutMs`. */
+function waitUntilGone(group: number, timeoutMs: number): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(-group, 0);
+    } catch {
+      return true;
+    }
+    if (Date.now() >= deadline) return false;
+    // kill() must stay synchronous (it also runs in the process's 'exit' handler): a blocking 50 ms pause.
+    Atomics.wait(pause, 0, 0, 50);
   }
 }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tempDir } from './server-process.js';
+import { tempDir } from './temp-dir.js';
 
 /** A throwaway CA and a server certificate it signed, as files and as PEM text. */
 export interface TestCertificates {
