@@ -12,9 +12,10 @@ import { installedVersion, packageFile } from './third-party.js';
 export const CLAUDE_CODE_VERSION = installedVersion('@anthropic-ai/claude-code');
 
 /**
- * The native binary. The package's postinstall (which copies it over bin/claude.exe) is not run
- * for test packages, so the platform package's binary is called directly, chosen as the
- * package's own cli-wrapper.cjs chooses it.
+ * The native binary, from the platform package (@anthropic-ai/claude-code-<platform>), chosen as
+ * the package's own cli-wrapper.cjs chooses it. Its postinstall may or may not have copied that
+ * binary over bin/claude.exe (npm runs it unless scripts are off); the test does not depend on it,
+ * since it calls the platform package's binary directly either way.
  */
 export function claudeBinary(): string {
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;

@@ -18,8 +18,9 @@ export interface TestCertificates {
 export const CERTIFICATE_NAMES = { dns: ['localhost', 'cimd.test'], ip: ['127.0.0.1', '::1'] };
 
 function openssl(cwd: string, args: string[]): void {
-  const result = spawnSync('/usr/bin/openssl', args, { cwd, encoding: 'utf8', timeout: 20_000 });
-  if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr ?? result.error}`);
+  const result = spawnSync('openssl', args, { cwd, encoding: 'utf8', timeout: 20_000 });
+  if (result.error) throw new Error(`openssl could not be run (${result.error.message}): the metadata-document tests need the openssl CLI on PATH (.ci/run installs it)`);
+  if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
 }
 
 /**
