@@ -115,7 +115,7 @@ export class TerminalSession {
         signalGroup(group, 'SIGTERM');
         if (!waitUntilGone(group, 3_000)) {
           signalGroup(group, 'SIGKILL');
-          if (!waitUntilGone(group, 3_000)) throw new Error(`the terminal's program (process group ${group}) survived SIGKILL`);
+          if (!waitUntilGone(group, 3_000)) throw new Error(`the terminal's program (process group ${group}: ${liveMembers(group).join(', ')}) survived SIGKILL`);
         }
       }
     } finally {
@@ -133,16 +133,33 @@ function signalGroup(group: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Whether process group `group` has no process left (a dead pane's program is reaped by tmux), polled until `timeoutMs`. */
+/**
+ * The live processes of process group `group`, from /proc (Linux). A zombie does not count: the
+ * pane's program stays one after it exits, since tmux keeps a dead pane (remain-on-exit).
+ */
+function liveMembers(group: number): number[] {
+  const members: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so read after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === group && state !== 'Z') members.push(Number(entry));
+  }
+  return members;
+}
+
+/** Whether process group `group` has no live process left, polled until `timeoutMs`. */
 function waitUntilGone(group: number, timeoutMs: number): boolean {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      process.kill(-group, 0);
-    } catch {
-      return true;
-    }
+    if (liveMembers(group).length === 0) return true;
     if (Date.now() >= deadline) return false;
     // kill() must stay synchronous (it also runs in the process's 'exit' handler): a blocking 50 ms pause.
     Atomics.wait(pause, 0, 0, 50);
