@@ -12,17 +12,16 @@ import { ConfigError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
-import { codeFrom, consentPage, signInPage } from '../support/flows.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
+import { formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
 import { nativeClientMetadata, startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
+import { codeFrom, consentPage, signInPage } from '../support/page-steps.js';
 import { RawOAuthClient, registerRaw, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, ROOT, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { eventually } from '../support/time-limit.js';
@@ -102,7 +101,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     let recorder: FetchRecorder;
     let redirect: string;
     let oauth: InMemoryOAuthClient;
-    let browser: HeadlessBrowser;
+    let browser: FormBrowser;
 
     before(() => {
       documentUrl = local.publishNative(documentPath, 'SDK metadata-document client');
@@ -122,7 +121,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const authorizationUrl = oauth.authorizationUrl!;
       assert.equal(authorizationUrl.searchParams.get('client_id'), documentUrl);
 
-      browser = new HeadlessBrowser(server.url);
+      browser = new FormBrowser(server.url);
       const login = signInPage(await browser.open(authorizationUrl));
       assert.match(textOf(login), /SDK metadata-document client wants to use this server/);
       assert.ok(textOf(login).includes(`Identified by its metadata document at ${documentUrl} `), 'the page names the document, on a line of its own');
@@ -196,7 +195,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
     const redirectUri = 'https://web-client.example/oauth/callback';
     documents.json(documentPath, { client_id: documentUrl, client_name: 'A web application', redirect_uris: [redirectUri] });
     const client = new RawOAuthClient(server, documentUrl, [redirectUri], {});
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
 
     const first = client.authorizationRequest();
     const login = signInPage(await browser.open(first.url));
@@ -215,7 +214,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
 
   it('a registered client cannot pass for a document one: a name claiming a publisher is shown as its name, and the page says the client registered itself', async () => {
     const client = await RawOAuthClient.register(server, ['https://lookalike.example/cb'], { client_name: 'Claude Code (published by claude.ai)' });
-    const login = signInPage(await new HeadlessBrowser(server.url).open(client.authorizationRequest().url));
+    const login = signInPage(await new FormBrowser(server.url).open(client.authorizationRequest().url));
     assert.match(login.html, /<strong class="client-name">Claude Code \(published by claude\.ai\)<\/strong> wants to use this server/);
     assert.ok(login.html.includes('<p class="provenance">Registered itself with this server (not verified)</p>'), login.html);
     assert.doesNotMatch(textOf(login), /Identified by/);
@@ -230,7 +229,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const redirectUri = 'https://web-client.example/oauth/callback';
       const takenOver = 'https://evil.example/callback';
       documents.json(documentPath, { client_id: documentUrl, client_name: 'Changing app', redirect_uris: [redirectUri] });
-      const browser = new HeadlessBrowser(own.url);
+      const browser = new FormBrowser(own.url);
       const first = new RawOAuthClient(own, documentUrl, [redirectUri], {}).authorizationRequest();
       const login = signInPage(await browser.open(first.url));
       const consent = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));

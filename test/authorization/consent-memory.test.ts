@@ -7,18 +7,21 @@ import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import type { Store } from '../../src/storage/store.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, HeadlessBrowser, type Page, type Person } from '../support/headless-browser.js';
-import { codeFrom, consentPage, introspect, isConsentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
-import { RawOAuthClient, request, sleep, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { codeFrom, consentPage, isConsentPage, permissionsListed, signInOnly, signInPage } from '../support/page-steps.js';
+import { type Person } from '../support/person-at-browser.js';
+import { RawOAuthClient, request, tokensOf, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
+import { sleep } from '../support/time-limit.js';
+import { introspect } from '../support/token-checks.js';
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
 /** A redirect URI on the web: the browser stops at the redirect that leaves the server, so it never needs to resolve. */
 const WEB_REDIRECT = 'https://app.example/cb';
 
 /** A web client (https redirect URI, so application_type "web"), approved once by `person` in `browser` (signing in if asked). */
-async function approvedWebClient(server: ServerLike, browser: HeadlessBrowser, person: Person = ADMIN): Promise<RawOAuthClient> {
+async function approvedWebClient(server: ServerLike, browser: FormBrowser, person: Person = ADMIN): Promise<RawOAuthClient> {
   const client = await RawOAuthClient.register(server, [WEB_REDIRECT]);
   assert.equal(client.registration.application_type, 'web');
   const authRequest = client.authorizationRequest();
@@ -49,7 +52,7 @@ describe('remembered consent (default settings)', () => {
   });
 
   it('a web client approved once is authorized again in the same browser with no page at all: straight back with a working code', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const client = await approvedWebClient(server, browser);
     const again = client.authorizationRequest();
     const code = codeFrom(await browser.open(again.url), WEB_REDIRECT, again.state);
@@ -57,15 +60,15 @@ describe('remembered consent (default settings)', () => {
   });
 
   it('a web client approved once is authorized in a new browser after signing in, with no consent page', async () => {
-    const client = await approvedWebClient(server, new HeadlessBrowser(server.url));
+    const client = await approvedWebClient(server, new FormBrowser(server.url));
     const again = client.authorizationRequest();
-    const code = codeFrom(await signInOnly(new HeadlessBrowser(server.url), again.url, ADMIN), WEB_REDIRECT, again.state);
+    const code = codeFrom(await signInOnly(new FormBrowser(server.url), again.url, ADMIN), WEB_REDIRECT, again.state);
     tokensOf(await client.exchange(code, again.verifier));
   });
 
   it('consent is remembered per account: bob authorizing a web client admin approved is shown the consent page, naming bob', async () => {
-    const client = await approvedWebClient(server, new HeadlessBrowser(server.url));
-    const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest().url, BOB), 'bob');
+    const client = await approvedWebClient(server, new FormBrowser(server.url));
+    const consent = consentPage(await signInOnly(new FormBrowser(server.url), client.authorizationRequest().url, BOB), 'bob');
     assert.equal(heading(consent), 'Allow access?');
     const text = visibleText(consent.html);
     assert.match(text, /wants to act as bob on this server/);
@@ -76,7 +79,7 @@ describe('remembered consent (default settings)', () => {
     const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
     const client = await RawOAuthClient.register(server, [redirectUri], { application_type: 'web' });
     assert.equal(client.registration.application_type, 'web', 'registered as a web client, not turned into a native one');
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
 
     const first = client.authorizationRequest();
     const consent = consentPage(await signInOnly(browser, first.url, ADMIN), 'first authorization');
@@ -93,13 +96,13 @@ describe('remembered consent (default settings)', () => {
 
     // A new browser: sign-in, then the same confirmation (consent is remembered, the prompt is not skipped).
     const third = client.authorizationRequest();
-    assert.equal(heading(consentPage(await signInOnly(new HeadlessBrowser(server.url), third.url, ADMIN), 'new browser')), 'Continue?');
+    assert.equal(heading(consentPage(await signInOnly(new FormBrowser(server.url), third.url, ADMIN), 'new browser')), 'Continue?');
   });
 
   it('prompt=none for a client with a loopback redirect URI is answered with error=interaction_required and no code, even right after the user approved it', async () => {
     const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
     const client = await RawOAuthClient.register(server, [redirectUri], { application_type: 'web' });
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     await client.authorize(browser, ADMIN);
 
     const silent = client.authorizationRequest({ extra: { prompt: 'none' } });
@@ -120,7 +123,7 @@ describe('remembered consent (default settings)', () => {
 
   it('the openid scope is described on the consent page as "Know who you are: your user id, name and username"', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
-    const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest({ scope: 'openid uuid:generate' }).url, ADMIN));
+    const consent = consentPage(await signInOnly(new FormBrowser(server.url), client.authorizationRequest({ scope: 'openid uuid:generate' }).url, ADMIN));
     const listed = permissionsListed(consent);
     assert.ok(listed.includes('Know who you are: your user id, name and username'), `listed: ${JSON.stringify(listed)}`);
     assert.ok(listed.includes('Generate UUIDs for you'), `listed: ${JSON.stringify(listed)}`);
@@ -131,7 +134,7 @@ describe('remembered consent (default settings)', () => {
     const client = await RawOAuthClient.registerLoopback(server, { scope: 'uuid:generate' });
     const authRequest = client.authorizationRequest();
     assert.equal(authRequest.url.searchParams.get('scope'), null, 'no scope parameter');
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     assert.equal(tokens.scope, 'uuid:generate', `token response scope: ${tokens.scope}`);
     const info = await introspect(server, client.clientId, tokens.access_token);
     assert.equal(info.json?.active, true, info.text);

@@ -3,21 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseForms } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
-import {
-  initializeMessage,
-  mcpRequest,
-  pkcePair,
-  RawOAuthClient,
-  registerRaw,
-  request,
-  resourceMetadataUrl,
-  sleep,
-  tokensOf,
-  type RawResponse,
-  type ServerLike,
-} from '../support/raw-oauth.js';
+import { asPage, formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { initializeMessage, mcpRequest, pkcePair, RawOAuthClient, registerRaw, request, resourceMetadataUrl, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { sleep } from '../support/time-limit.js';
 
 const OTHER_RESOURCE = 'https://other.example/mcp';
 
@@ -66,7 +55,7 @@ async function assertTokenRefused(server: ServerLike, accessToken: string): Prom
 }
 
 /** Signs in through the login form and stops on the consent page (does not allow). */
-async function openConsentPage(browser: HeadlessBrowser, url: URL): Promise<Page> {
+async function openConsentPage(browser: FormBrowser, url: URL): Promise<Page> {
   const login = asPage(await browser.open(url));
   assert.equal(login.status, 200);
   const consent = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
@@ -76,7 +65,7 @@ async function openConsentPage(browser: HeadlessBrowser, url: URL): Promise<Page
 }
 
 /** A form post from this browser that does not follow redirects, so the test sees the very answer. */
-function postForm(browser: HeadlessBrowser, server: ServerLike, action: string, fields: Record<string, string>): Promise<RawResponse> {
+function postForm(browser: FormBrowser, server: ServerLike, action: string, fields: Record<string, string>): Promise<RawResponse> {
   const url = new URL(action, server.url);
   return request(url, {
     method: 'POST',
@@ -115,7 +104,7 @@ describe('authorization server refusals (default settings)', () => {
 
   it('3. a code exchanged with the wrong code_verifier is refused with 400 invalid_grant', async () => {
     const client = await newClient(server);
-    const { code } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const answer = await client.exchange(code, pkcePair().verifier);
     assertOAuthError(answer, 400, 'invalid_grant');
     assert.equal(answer.json?.access_token, undefined);
@@ -123,7 +112,7 @@ describe('authorization server refusals (default settings)', () => {
 
   it('a code issued for a request with a code_challenge, redeemed without a code_verifier (PKCE downgrade), is refused with 400 invalid_grant and no token', async () => {
     const client = await newClient(server);
-    const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     assert.ok(authRequest.url.searchParams.get('code_challenge'), 'the authorization request carried a code_challenge');
     const answer = await client.token({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri });
     assertOAuthError(answer, 400, 'invalid_grant');
@@ -133,7 +122,7 @@ describe('authorization server refusals (default settings)', () => {
 
   it('4. a replayed authorization code is refused with 400 invalid_grant, and the tokens issued from its first use are revoked', async () => {
     const client = await newClient(server);
-    const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const tokens = tokensOf(await client.exchange(code, authRequest.verifier));
     await assertTokenAccepted(server, tokens.access_token);
 
@@ -193,7 +182,7 @@ describe('authorization server refusals (default settings)', () => {
     const authRequest = client.authorizationRequest({ resource: OTHER_RESOURCE });
     assertErrorRedirect(await request(authRequest.url), server, client.redirectUri, authRequest.state, 'invalid_target');
 
-    const { code, request: good } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code, request: good } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const answer = await client.exchange(code, good.verifier, { resource: OTHER_RESOURCE });
     assertOAuthError(answer, 400, 'invalid_target');
     assert.equal(answer.json?.access_token, undefined);
@@ -208,7 +197,7 @@ describe('authorization server refusals (default settings)', () => {
 
   it('12. a consent POST without the CSRF token, or with a wrong one, gets 403 and no redirect, records nothing, and the flow still completes with the right token', async () => {
     const client = await newClient(server);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const authRequest = client.authorizationRequest();
     const consent = await openConsentPage(browser, authRequest.url);
     const confirm = formWithAction(consent, '/confirm');
@@ -229,7 +218,7 @@ describe('authorization server refusals (default settings)', () => {
     // consent page, as it would even after an approval, since a client whose redirect URI is on this
     // machine (loopback) is asked on every authorization (RFC 8252 §8.6); and that interaction's
     // valid token does not work for this one.
-    const otherBrowser = new HeadlessBrowser(server.url);
+    const otherBrowser = new FormBrowser(server.url);
     const otherConsent = await openConsentPage(otherBrowser, client.authorizationRequest().url);
     const otherToken = formWithAction(otherConsent, '/confirm').fields.csrf!;
     assert.notEqual(otherToken, rightToken);
@@ -262,7 +251,7 @@ describe('refresh token reuse (REFRESH_REUSE_GRACE=2s)', () => {
 
   it('10a. within the grace window a rotated refresh token works once more: two processes refreshing at once both stay signed in', async () => {
     const client = await newClient(server);
-    const first = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const first = await client.authorize(new FormBrowser(server.url), ADMIN);
 
     // Two processes of the same app refresh with the same token at the same moment.
     const started = Date.now();
@@ -284,11 +273,11 @@ describe('refresh token reuse (REFRESH_REUSE_GRACE=2s)', () => {
 
   it('10b. after the grace window, reusing a rotated refresh token is refused with 400 invalid_grant and revokes the whole grant', async () => {
     const client = await newClient(server);
-    const first = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const first = await client.authorize(new FormBrowser(server.url), ADMIN);
     const second = tokensOf(await client.refresh(first.refresh_token));
     await assertTokenAccepted(server, second.access_token);
     // The same person and client signed in again elsewhere: a separate grant.
-    const elsewhere = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const elsewhere = await client.authorize(new FormBrowser(server.url), ADMIN);
 
     await sleep(GRACE_MS + 1_000);
     const reuse = await client.refresh(first.refresh_token);

@@ -3,10 +3,12 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, HeadlessBrowser } from '../support/headless-browser.js';
-import { assertTokenAccepted, assertTokenRefused, codeFrom, consentPage, signInOnly } from '../support/flows.js';
-import { RawOAuthClient, registerRaw, request, sleep, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
+import { formWithAction, FormBrowser } from '../support/form-browser.js';
+import { codeFrom, consentPage, signInOnly } from '../support/page-steps.js';
+import { RawOAuthClient, registerRaw, request, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { sleep } from '../support/time-limit.js';
+import { assertTokenAccepted, assertTokenRefused } from '../support/token-checks.js';
 
 const WEB_REDIRECT = 'https://app.example/cb';
 
@@ -28,14 +30,14 @@ function manage(server: ServerLike, client: RawOAuthClient, method: 'GET' | 'PUT
 }
 
 /** A web client admin approved in `browser` (signed in there now). */
-async function approvedWebClient(server: ServerLike, browser: HeadlessBrowser): Promise<RawOAuthClient> {
+async function approvedWebClient(server: ServerLike, browser: FormBrowser): Promise<RawOAuthClient> {
   const client = await RawOAuthClient.register(server, [WEB_REDIRECT], { client_name: 'Web app' });
   const authRequest = client.authorizationRequest();
   const consent = consentPage(await signInOnly(browser, authRequest.url, ADMIN));
   codeFrom(await browser.submit(consent, formWithAction(consent, '/confirm')), WEB_REDIRECT, authRequest.state);
   // Approved: a new browser is let through after sign-in, without a consent page.
   const check = client.authorizationRequest();
-  codeFrom(await signInOnly(new HeadlessBrowser(server.url), check.url, ADMIN), WEB_REDIRECT, check.state);
+  codeFrom(await signInOnly(new FormBrowser(server.url), check.url, ADMIN), WEB_REDIRECT, check.state);
   return client;
 }
 
@@ -75,17 +77,17 @@ describe('client registration management (RFC 7592: PUT and DELETE /register/<cl
   });
 
   it('after a successful PUT the remembered consent is forgotten: signing in from a new browser shows the consent page again, naming the changed client', async () => {
-    const client = await approvedWebClient(server, new HeadlessBrowser(server.url));
+    const client = await approvedWebClient(server, new FormBrowser(server.url));
     const { metadata } = managementOf(client);
     assert.equal((await manage(server, client, 'PUT', { ...metadata, client_id: client.clientId, client_name: 'Renamed app' })).status, 200);
-    const consent = consentPage(await signInOnly(new HeadlessBrowser(server.url), client.authorizationRequest().url, ADMIN), 'after the change');
+    const consent = consentPage(await signInOnly(new FormBrowser(server.url), client.authorizationRequest().url, ADMIN), 'after the change');
     const text = visibleText(consent.html);
     assert.match(text, /Allow access\?/);
     assert.match(text, /Renamed app/);
   });
 
   it('after a successful PUT the browser that approved the old registration is asked again too, not let through silently', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const client = await approvedWebClient(server, browser);
     // Control: before the change this browser is sent straight back with a code.
     const before = client.authorizationRequest();
@@ -99,7 +101,7 @@ describe('client registration management (RFC 7592: PUT and DELETE /register/<cl
 
   it('DELETE answers 204; an access token issued to the client before is refused at /mcp right after, and its refresh token at /token', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     await assertTokenAccepted(server, tokens.access_token, 'before the deletion');
 
     const deleted = await manage(server, client, 'DELETE');

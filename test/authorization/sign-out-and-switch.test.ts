@@ -2,20 +2,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseForms, visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, formWithAction, HeadlessBrowser, type Page, type Person, type Visit } from '../support/headless-browser.js';
-import { assertTokenAccepted, codeFrom, consentPage, profileOf, signInOnly, signInPage } from '../support/flows.js';
+import { asPage, formWithAction, FormBrowser, type Page, type Visit } from '../support/form-browser.js';
+import { codeFrom, consentPage, signInOnly, signInPage } from '../support/page-steps.js';
+import { type Person } from '../support/person-at-browser.js';
 import { RawOAuthClient, tokensOf } from '../support/raw-oauth.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { assertTokenAccepted, profileOf } from '../support/token-checks.js';
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
 const WEB_REDIRECT = 'https://app.example/cb';
 
 /**
  * oidc-provider ends the previous browser session through a page whose only form posts to
- * /session/end/confirm and submits itself with JavaScript. HeadlessBrowser runs no JavaScript, so
+ * /session/end/confirm and submits itself with JavaScript. FormBrowser runs no JavaScript, so
  * it submits that form as the browser would; any other page is returned as it is.
  */
-async function followAutoSubmit(browser: HeadlessBrowser, visit: Visit): Promise<Visit> {
+async function followAutoSubmit(browser: FormBrowser, visit: Visit): Promise<Visit> {
   if (visit.kind !== 'page') return visit;
   const forms = parseForms(visit.html);
   if (forms.length !== 1 || !forms[0]!.action.endsWith('/session/end/confirm')) return visit;
@@ -33,7 +35,7 @@ function assertPageHeaders(page: Page, label: string): void {
 const heading = (page: Page) => visibleText(/<h1>([\s\S]*?)<\/h1>/.exec(page.html)?.[1] ?? '');
 
 /** A web client admin approved in `browser`, which stays signed in as admin. */
-async function approvedWebClient(server: ServerProcess, browser: HeadlessBrowser): Promise<{ client: RawOAuthClient; tokens: ReturnType<typeof tokensOf> }> {
+async function approvedWebClient(server: ServerProcess, browser: FormBrowser): Promise<{ client: RawOAuthClient; tokens: ReturnType<typeof tokensOf> }> {
   const client = await RawOAuthClient.register(server, [WEB_REDIRECT]);
   const authRequest = client.authorizationRequest();
   const consent = consentPage(await signInOnly(browser, authRequest.url, ADMIN));
@@ -54,7 +56,7 @@ describe('switching accounts and signing out', () => {
   it('"Not Administrator (admin)? Use another account" on the consent page leads to the sign-in page; bob signs in, approves, and the code gives a token that is bob\'s', async () => {
     const redirectUri = `http://127.0.0.1:${await freePort()}/cb`;
     const client = await RawOAuthClient.register(server, [redirectUri]);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const authRequest = client.authorizationRequest();
 
     const adminConsent = consentPage(await signInOnly(browser, authRequest.url, ADMIN), 'admin');
@@ -84,7 +86,7 @@ describe('switching accounts and signing out', () => {
   });
 
   it('GET /session/end in a signed-in browser shows "Sign out?" naming the user, with a form posting to /session/end/confirm; "Sign out" shows "Signed out", and the next authorization asks to sign in again', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const { client } = await approvedWebClient(server, browser);
     const before = client.authorizationRequest();
     codeFrom(await browser.open(before.url), WEB_REDIRECT, before.state);
@@ -108,7 +110,7 @@ describe('switching accounts and signing out', () => {
   });
 
   it('signing out leaves the applications the user allowed their access, as the page says: their tokens still work', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const { client, tokens } = await approvedWebClient(server, browser);
     const signOut = asPage(await browser.open('/session/end'));
     assert.match(visibleText(signOut.html), /applications you allowed keep their access until you revoke it/);
@@ -118,7 +120,7 @@ describe('switching accounts and signing out', () => {
   });
 
   it('"Stay signed in" keeps the browser signed in and does not say it signed out', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const { client } = await approvedWebClient(server, browser);
     const signOut = asPage(await browser.open('/session/end'));
     // The "Stay signed in" button submits the same form without logout=yes.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { mcpRequest, openSession, RawOAuthClient, registerRaw, request, toolsCallMessage, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { isUuidV4 } from '../support/uuids.js';
@@ -49,7 +49,7 @@ describe("VS Code's registration body and redirects, replayed from its source (n
     assert.deepEqual(answer.grant_types, ['authorization_code', 'refresh_token'], 'the grant types VS Code picks from our metadata');
     const client = new RawOAuthClient(server, answer.client_id as string, body.redirect_uris as string[], answer);
 
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     for (const redirectUri of ['http://127.0.0.1:33418/', `http://127.0.0.1:${await freePort()}/`]) {
       const tokens = await client.authorize(browser, ADMIN, { redirectUri, scope: body.scope as string });
       assert.equal(tokens.scope?.split(' ').sort().join(' '), 'profile:read uuid:generate', `the scopes VS Code asked for, on ${redirectUri}`);

@@ -3,20 +3,21 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { browserShim, signInAndReturn, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
+import { assertIdentifiedByDocument } from '../support/page-steps.js';
+import { type PersonAtBrowser, signInAndReturn } from '../support/person-at-browser.js';
+import { assertTokenAccepted, assertTokenRefused } from '../support/token-checks.js';
+import { recordingUrlOpener, type UrlOpener } from '../support/url-opener.js';
 import type { CliRun } from '../support/cli-process.js';
 import { CLAUDE_CODE_VERSION, claudeSandbox, type ClaudeMcpCredentials, type ClaudeSandbox } from '../support/claude-code.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeAnthropicApi, type FakeModelApi } from '../support/fake-model-apis.js';
-import { assertIdentifiedByDocument, assertTokenAccepted, assertTokenRefused } from '../support/flows.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, HeadlessBrowser } from '../support/headless-browser.js';
+import { asPage, FormBrowser } from '../support/form-browser.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { request } from '../support/raw-oauth.js';
 import { readmeCommand } from '../support/readme-recipes.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
 import { isUuidV4 } from '../support/uuids.js';
 
@@ -134,7 +135,7 @@ function metadataDocument(): Registration {
 function claudeCodeRecipe(registration: Registration): void {
   describe(compatibilitySuite({ client: 'Claude Code', version: CLAUDE_CODE_VERSION, transport: 'Streamable HTTP', registration: registration.name }), () => {
     let server: ServerProcess;
-    let browser: BrowserShim;
+    let browser: UrlOpener;
     let claude: ClaudeSandbox;
     let model: FakeModelApi;
     let clientId: string;
@@ -144,7 +145,7 @@ function claudeCodeRecipe(registration: Registration): void {
     let log: ServerLog;
 
     before(async () => {
-      browser = browserShim();
+      browser = recordingUrlOpener();
       claude = claudeSandbox(browser.bin, browser.command);
       prepared = await registration.prepare();
       [server, model] = await Promise.all([startServerProcess({ env: prepared.serverEnv }), startFakeAnthropicApi(TOOL)]);
@@ -387,13 +388,13 @@ claudeCodeRecipe(metadataDocument());
  */
 describe('Claude Code with metadata documents on, when the server cannot fetch its document', () => {
   let server: ServerProcess;
-  let browser: BrowserShim;
+  let browser: UrlOpener;
   let claude: ClaudeSandbox;
   let login: CliRun | undefined;
   let documentUrl: string;
 
   before(async () => {
-    browser = browserShim();
+    browser = recordingUrlOpener();
     claude = claudeSandbox(browser.bin, browser.command);
     documentUrl = `https://localhost:${await freePort()}/claude-code-client-metadata`;
     server = await startServerProcess({ env: { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true' } });
@@ -417,7 +418,7 @@ describe('Claude Code with metadata documents on, when the server cannot fetch i
     const authUrl = await browser.nextLaunch(0, 60_000, { abort: login.result, describe: login.output });
     assert.equal(authUrl.searchParams.get('client_id'), documentUrl, 'Claude Code uses its document URL as client_id');
 
-    const page = asPage(await new HeadlessBrowser(server.url).open(authUrl));
+    const page = asPage(await new FormBrowser(server.url).open(authUrl));
     const text = visibleText(page.html);
     assert.equal(page.status, 400, text);
     assert.match(text, /This sign-in request cannot continue/);

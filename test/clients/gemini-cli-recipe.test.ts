@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { browserShim, signInAtLaunch, type BrowserShim, type PersonAtBrowser } from '../support/browser-shim.js';
+import { type PersonAtBrowser, signInAtLaunch } from '../support/person-at-browser.js';
+import { recordingUrlOpener, type UrlOpener } from '../support/url-opener.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { startFakeGeminiApi, type FakeModelApi } from '../support/fake-model-apis.js';
 import { writeTokenFile } from '../support/gemini-cli.js';
 import { GEMINI_CLI_VERSION, geminiCliSandbox, submitSlashCommand, type GeminiCliSandbox } from '../support/gemini-cli-program.js';
 import { readmeCommand } from '../support/readme-recipes.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { describeRequests, serverLog, ServerLog, type AccessLogEntry } from '../support/server-log.js';
 import type { TerminalSession } from '../support/terminal-session.js';
 import { isUuidV4 } from '../support/uuids.js';
@@ -74,7 +74,7 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 function geminiCliRecipe(transport: GeminiTransport): void {
   describe(compatibilitySuite({ client: 'Gemini CLI', version: GEMINI_CLI_VERSION, transport: transport.name, registration: 'dynamic registration' }), () => {
     let server: ServerProcess;
-    let browser: BrowserShim;
+    let browser: UrlOpener;
     let gemini: GeminiCliSandbox;
     let model: FakeModelApi;
     let terminal: TerminalSession | undefined;
@@ -82,7 +82,7 @@ function geminiCliRecipe(transport: GeminiTransport): void {
     let log: ServerLog;
 
     before(async () => {
-      browser = browserShim();
+      browser = recordingUrlOpener();
       model = await startFakeGeminiApi(TOOL);
       gemini = geminiCliSandbox(browser.bin, model.url);
       server = await startServerProcess();

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import type { MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { introspect } from '../support/flows.js';
 import {
   assertGeminiAuthorized,
   assertToolOutputs,
@@ -19,9 +18,9 @@ import {
   type RecordedRequest,
 } from '../support/gemini-cli.js';
 import { assertOneRefresh, requestsTo } from '../support/fetch-recorder.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN } from '../support/server-process.js';
+import { ADMIN, restartServer } from '../support/server-process.js';
 import { serverLog, type ServerLog } from '../support/server-log.js';
+import { introspect } from '../support/token-checks.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**

@@ -14,16 +14,15 @@ import {
   withGeminiTools,
   writeTokenFile,
 } from '../support/gemini-cli.js';
-import { assertOneRefresh, requestsTo } from '../support/fetch-recorder.js';
-import { restartServer } from '../support/restart-server.js';
+import { assertMcpPostsCarried, assertOneRefresh, requestsTo } from '../support/fetch-recorder.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { ADMIN } from '../support/server-process.js';
+import { ADMIN, restartServer } from '../support/server-process.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**
- * Gemini CLI's own MCP OAuth code (`@google/gemini-cli-core`, pinned in test/package.json): what
+ * Gemini CLI's own MCP OAuth code (`@google/gemini-cli-core`, pinned in test/third-party/package.json): what
  * `/mcp auth uuid` runs (discovery, its registration, PKCE, its RFC 9207 `iss` check, the token
- * exchange, its token file), with only the person and the browser replaced (HeadlessBrowser submits
+ * exchange, its token file), with only the person and the browser replaced (FormBrowser submits
  * the real login and consent forms); then the connect path Gemini uses at startup, with the token it
  * stored: tools/list and tools/call, refresh ahead of expiry, and again after the server restarts.
  */
@@ -41,14 +40,8 @@ describe(compatibilitySuite({ client: 'Gemini CLI core (library)', version: GEMI
     const v4 = (await run('generate_uuid')).trim();
     const v7 = (await run('generate_uuid', { version: 'v7' })).trim();
     const profile = await run('get_user_profile');
-    if (expectToken) {
-      const mcpRequests = bed.since().filter((request) => request.url.pathname === '/mcp' && request.method === 'POST');
-      assert.ok(mcpRequests.length >= 5, `initialize, tools/list and three tools/call went to /mcp (${mcpRequests.length} POSTs)`);
-      for (const request of mcpRequests) {
-        assert.equal(request.authorization, `Bearer ${expectToken}`, 'every MCP request carried the token Gemini stored');
-        assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status}): ${request.body?.slice(0, 80)}`);
-      }
-    }
+    // initialize, notifications/initialized, tools/list and three tools/call, all with the token Gemini stored.
+    if (expectToken) assertMcpPostsCarried(bed.since(), expectToken, 5);
     return { tools, v4, v7, profile };
   });
 
@@ -86,12 +79,7 @@ describe(compatibilitySuite({ client: 'Gemini CLI core (library)', version: GEMI
     assert.notEqual(after.token.refreshToken, before.token.refreshToken, 'the rotated refresh token in the file');
     assert.ok(after.token.expiresAt! > Date.now() + 5 * MINUTE);
     assert.equal(after.clientId, before.clientId);
-    const mcpRequests = bed.since().filter((candidate) => candidate.url.pathname === '/mcp' && candidate.method === 'POST');
-    assert.ok(mcpRequests.length >= 5, `initialize, tools/list and three tools/call went to /mcp (${mcpRequests.length} POSTs)`);
-    for (const request of mcpRequests) {
-      assert.equal(request.authorization, `Bearer ${after.token.accessToken}`, 'MCP requests used the refreshed token');
-      assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status})`);
-    }
+    assertMcpPostsCarried(bed.since(), after.token.accessToken, 5); // the refreshed token
     assert.ok(isUuidV4(v4), v4);
   });
 

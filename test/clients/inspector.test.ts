@@ -1,24 +1,24 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { signInAtLaunch, type PersonAtBrowser } from '../support/browser-shim.js';
+import { assertIdentifiedByDocument } from '../support/page-steps.js';
+import { type PersonAtBrowser, signInAtLaunch } from '../support/person-at-browser.js';
 import {
   assertAuthorizationRequest,
   assertAuthorizationResponse,
   assertMcpAcceptedOnceAuthorized,
   assertOnly401Challenges,
   assertTokenFor,
-} from '../support/client-checks.js';
+} from '../support/client-sign-in-checks.js';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { assertIdentifiedByDocument, introspect } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
 import { InspectorSandbox, type InspectorResult, type InspectorRun } from '../support/inspector-cli.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
-import { sleep } from '../support/raw-oauth.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { serverLog, type ServerLog } from '../support/server-log.js';
 import { installedVersion } from '../support/third-party.js';
+import { sleep } from '../support/time-limit.js';
+import { introspect } from '../support/token-checks.js';
 import { isUuidV7 } from '../support/uuids.js';
 
 /**

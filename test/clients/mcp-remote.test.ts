@@ -3,19 +3,18 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { signInAtLaunch, type PersonAtBrowser } from '../support/browser-shim.js';
+import { type PersonAtBrowser, signInAtLaunch } from '../support/person-at-browser.js';
 import {
   assertAuthorizationRequest,
   assertAuthorizationResponse,
   assertMcpAcceptedOnceAuthorized,
   assertOnly401Challenges,
   assertTokenFor,
-} from '../support/client-checks.js';
+} from '../support/client-sign-in-checks.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { freePort } from '../support/free-port.js';
 import { McpRemoteSandbox, type McpRemoteRun } from '../support/mcp-remote.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { serverLog, type ServerLog } from '../support/server-log.js';
 import { installedVersion } from '../support/third-party.js';
 import { within } from '../support/time-limit.js';

@@ -6,10 +6,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
 import { freePort } from '../support/free-port.js';
-import { restartServer } from '../support/restart-server.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient as authorize, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { isUuidV4, isUuidV7, uuidV7Time } from '../support/uuids.js';
 
@@ -17,7 +16,7 @@ import { isUuidV4, isUuidV7, uuidV7Time } from '../support/uuids.js';
  * The official TypeScript SDK's v1 client (`@modelcontextprotocol/sdk`, this project's own
  * dependency): its Streamable HTTP transport and its `auth()` flow with an OAuthClientProvider as an
  * application writes one (test/support/sdk-oauth-client.ts). Only the person and the browser are
- * simulated (HeadlessBrowser submits the real sign-in and consent forms). Every request the SDK sends
+ * simulated (FormBrowser submits the real sign-in and consent forms). Every request the SDK sends
  * goes through the transport's `fetch` option, which records it.
  */
 

@@ -5,14 +5,13 @@ import { auth, Client, IssuerMismatchError, StreamableHTTPClientTransport, Unaut
 import { MCP_SCOPES, OIDC_SCOPES } from '../../src/authorization/scopes.js';
 import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
-import { assertIdentifiedByDocument, consentPage, permissionsListed, signInOnly, signInPage } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, HeadlessBrowser, type Page } from '../support/headless-browser.js';
+import { formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
 import { startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
-import { restartServer } from '../support/restart-server.js';
+import { assertIdentifiedByDocument, consentPage, permissionsListed, signInOnly, signInPage } from '../support/page-steps.js';
 import { SdkV2OAuthClient, sdkV2ClientMetadata, type SdkV2Saved } from '../support/sdk-v2-oauth-client.js';
 import { loopbackRedirect } from '../support/sdk-oauth-client.js';
-import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { installedVersion } from '../support/third-party.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
@@ -37,7 +36,7 @@ interface SdkV2Bed {
   server: ServerProcess;
   recorder: FetchRecorder;
   /** Keeps the sign-in session between authorizations, as a real browser does. */
-  browser: HeadlessBrowser;
+  browser: FormBrowser;
 }
 
 /** Call inside a describe: before its tests, the real server (with `env()`), a recorder and a browser for it; after them, the server gone. */
@@ -46,7 +45,7 @@ function sdkV2Bed(env: () => Record<string, string> = () => ({})): SdkV2Bed {
   before(async () => {
     bed.server = await startServerProcess({ env: env() });
     bed.recorder = recordingFetch(bed.server.url, (request) => request.url.pathname === '/register' || request.url.pathname === '/token');
-    bed.browser = new HeadlessBrowser(bed.server.url);
+    bed.browser = new FormBrowser(bed.server.url);
   });
   after(async () => {
     await bed.server?.stop();

@@ -3,8 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { recordConformance } from '../support/compatibility.js';
 import { describeChecks, listScenarios, readChecks, startConformance, type Check } from '../support/conformance.js';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser, signInAndAllow } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
+import { signInAndAllow } from '../support/person-at-browser.js';
 import { RawOAuthClient, request } from '../support/raw-oauth.js';
+import { escapeRegExp } from '../support/reg-exp.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 import { installedVersion } from '../support/third-party.js';
@@ -34,9 +36,9 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (authori
 
     // It prints the authorization URL for a person to open; the person signs in and allows; their
     // browser is sent to the suite's callback.
-    const issuer = server.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const issuer = escapeRegExp(server.url);
     const [authorizationUrl] = await run.waitFor(new RegExp(`^${issuer}/auth\\?\\S+$`, 'm'), 60_000);
-    const callback = await signInAndAllow(new HeadlessBrowser(server.url), authorizationUrl, ADMIN);
+    const callback = await signInAndAllow(new FormBrowser(server.url), authorizationUrl, ADMIN);
     assert.equal(`${callback.origin}${callback.pathname}`, redirectUri, `sent to the suite: ${callback.href}`);
     const delivered = await request(callback);
     assert.equal(delivered.status, 200, delivered.text);

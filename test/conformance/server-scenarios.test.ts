@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { recordConformance } from '../support/compatibility.js';
 import { describeChecks, listScenarios, readChecks, runConformance, type Check } from '../support/conformance.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { mcpRequest, openSession, RawOAuthClient, request, toolsCallMessage } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -82,7 +82,7 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (server 
   let server: ServerProcess;
   let token: string;
   let client: RawOAuthClient;
-  let browser: HeadlessBrowser;
+  let browser: FormBrowser;
 
   before(async () => {
     server = await startServerProcess({
@@ -95,7 +95,7 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (server 
       },
     });
     client = await RawOAuthClient.registerLoopback(server, { client_name: 'MCP conformance suite' });
-    browser = new HeadlessBrowser(server.url);
+    browser = new FormBrowser(server.url);
     token = (await client.authorize(browser, ADMIN)).access_token;
   });
   after(async () => {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { ADMIN, ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -66,7 +66,7 @@ describe('a running server', () => {
 
     const redirect = loopbackRedirect(await freePort());
     const oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
-    const callback = await authorizeSdkClient(server, oauth, { browser: new HeadlessBrowser(server.url) });
+    const callback = await authorizeSdkClient(server, oauth, { browser: new FormBrowser(server.url) });
     const client = await connectSdkClient(server, oauth);
     await generateUuids(client);
 

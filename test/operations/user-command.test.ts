@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertTokenAccepted, assertTokenRefused, consentPage, signInPage } from '../support/flows.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
+import { consentPage, signInPage } from '../support/page-steps.js';
 import { RawOAuthClient } from '../support/raw-oauth.js';
 import { ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
+import { assertTokenAccepted, assertTokenRefused } from '../support/token-checks.js';
 
 function user(dataDir: string, args: string[], input?: string) {
   const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'user.js'), ...args], {
@@ -36,7 +37,7 @@ describe('npm run user -- add | passwd | list', () => {
     assert.equal(added.status, 0, added.err);
     assert.match(added.out, /Added carol \(Carol Danvers\)\./);
     const client = await RawOAuthClient.register(server, ['http://127.0.0.1:5000/cb']);
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), { username: 'CAROL', password: 'carol-password-123' });
+    const tokens = await client.authorize(new FormBrowser(server.url), { username: 'CAROL', password: 'carol-password-123' });
     assert.ok(tokens.access_token, 'usernames are case-insensitive');
   });
 
@@ -51,8 +52,8 @@ describe('npm run user -- add | passwd | list', () => {
     const changed = user(server.dataDir, ['passwd', 'erin', '--password-stdin'], 'erin-password-new\n');
     assert.equal(changed.status, 0, changed.err);
     const client = await RawOAuthClient.register(server, ['http://127.0.0.1:5000/cb']);
-    await assert.rejects(client.authorize(new HeadlessBrowser(server.url), { username: 'erin', password: 'erin-password-old' }));
-    assert.ok((await client.authorize(new HeadlessBrowser(server.url), { username: 'erin', password: 'erin-password-new' })).access_token);
+    await assert.rejects(client.authorize(new FormBrowser(server.url), { username: 'erin', password: 'erin-password-old' }));
+    assert.ok((await client.authorize(new FormBrowser(server.url), { username: 'erin', password: 'erin-password-new' })).access_token);
   });
 
   it('refuses duplicates, weak passwords, bad names and unknown users with one clear line', () => {
@@ -89,7 +90,7 @@ describe('npm run user -- passwd on a running server', () => {
     const grace = { username: 'grace', password: 'grace-password-old' };
     assert.equal(user(server.dataDir, ['add', grace.username, '--password-stdin'], `${grace.password}\n`).status, 0);
     const client = await RawOAuthClient.registerLoopback(server);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const tokens = await client.authorize(browser, grace);
     await assertTokenAccepted(server, tokens.access_token, 'before passwd');
     // Control: this browser is signed in, so the next authorization goes straight to the consent page.

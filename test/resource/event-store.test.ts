@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { RESUME_RETRY_MS, SESSION_EVENT_LIMITS, SessionEventStore } from '../../src/resource/event-store.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { initializedNotification, mcpRequest, RawOAuthClient } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { eventually } from '../support/time-limit.js';
@@ -156,7 +156,7 @@ describe('/mcp resumes streams from the session\'s own events only', () => {
   before(async () => {
     server = await startServerProcess();
     const client = await RawOAuthClient.registerLoopback(server);
-    token = (await client.authorize(new HeadlessBrowser(server.url), ADMIN)).access_token;
+    token = (await client.authorize(new FormBrowser(server.url), ADMIN)).access_token;
   });
   after(async () => {
     await server?.stop();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import {
   initializeMessage, mcpRequest, openSession, RawOAuthClient, registerRaw, request, toolsCallMessage, type McpReply, type Tokens,
 } from '../support/raw-oauth.js';
@@ -110,7 +110,7 @@ describe('discovery documents, generated from configuration', () => {
   it('introspection (RFC 7662) tells a client about its own tokens only', async () => {
     const owner = await RawOAuthClient.registerLoopback(server);
     const other = await RawOAuthClient.registerLoopback(server);
-    const tokens = await owner.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await owner.authorize(new FormBrowser(server.url), ADMIN);
     const introspect = (client: RawOAuthClient) => request(`${server.url}/introspect`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -165,7 +165,7 @@ describe('registration and loopback redirects', () => {
     for (const host of ['localhost', '127.0.0.1']) {
       const client = await RawOAuthClient.register(server, [`http://${host}:1111/cb`]);
       const otherPort = `http://${host}:${await freePort()}/cb`;
-      const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN, { redirectUri: otherPort });
+      const tokens = await client.authorize(new FormBrowser(server.url), ADMIN, { redirectUri: otherPort });
       assert.ok(tokens.access_token, `${host}: another port is accepted`);
       const crossed = client.authorizationRequest({ redirectUri: `http://${host === 'localhost' ? '127.0.0.1' : 'localhost'}:1111/cb` });
       const refused = await request(crossed.url);
@@ -196,7 +196,7 @@ describe('/mcp: tools, Host and Origin checks', () => {
   before(async () => {
     server = await startServerProcess();
     const client = await RawOAuthClient.registerLoopback(server);
-    tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -255,7 +255,7 @@ describe('stateless mode (STATELESS=true)', () => {
   before(async () => {
     server = await startServerProcess({ env: { STATELESS: 'true' } });
     const client = await RawOAuthClient.registerLoopback(server);
-    tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();

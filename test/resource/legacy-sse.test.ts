@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { compatibilitySuite } from '../support/compatibility.js';
-import { consentPage, codeFrom, introspect } from '../support/flows.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, HeadlessBrowser, type Person } from '../support/headless-browser.js';
+import { formWithAction, FormBrowser } from '../support/form-browser.js';
 import {
   initializedNotification,
   initializeMessage,
@@ -16,14 +15,16 @@ import {
   type RawResponse,
   type Tokens,
 } from '../support/raw-oauth.js';
+import { codeFrom, consentPage } from '../support/page-steps.js';
+import { type Person } from '../support/person-at-browser.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
-import { restartServer } from '../support/restart-server.js';
-import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { addUser, ADMIN, restartServer, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { call, nextMessage, openLegacySession, postMessage, SseStream, type LegacySession } from '../support/sse-stream.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { serverLog } from '../support/server-log.js';
 import { eventually, within } from '../support/time-limit.js';
+import { introspect } from '../support/token-checks.js';
 import { isUuidV4, isUuidV7 } from '../support/uuids.js';
 
 /**
@@ -93,7 +94,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     server = await startServerProcess();
     addUser(server.dataDir, BOB);
     client = await RawOAuthClient.registerLoopback(server);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     sseTokens = await client.authorize(browser, ADMIN, { resource: server.sseUrl });
     mcpTokens = await client.authorize(browser, ADMIN);
   });
@@ -176,7 +177,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     // The authorization server binds each token to the resource asked for, and keeps it there.
     assert.equal((await introspect(server, client.clientId, sseTokens.access_token)).json!.aud, server.sseUrl);
     assert.equal((await introspect(server, client.clientId, mcpTokens.access_token)).json!.aud, server.mcpUrl);
-    const fresh = await client.authorize(new HeadlessBrowser(server.url), ADMIN, { resource: server.sseUrl });
+    const fresh = await client.authorize(new FormBrowser(server.url), ADMIN, { resource: server.sseUrl });
     const elsewhere = await client.refresh(fresh.refresh_token, { resource: server.mcpUrl });
     assert.equal(elsewhere.status, 400, elsewhere.text);
     assert.equal(elsewhere.json!.error, 'invalid_target', 'a refresh token for /sse cannot be turned into a token for /mcp');
@@ -187,7 +188,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
   });
 
   it('a client that sends no resource gets a token for /mcp, and can use /sse with it (no sign-in loop)', async () => {
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN, { resource: null });
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN, { resource: null });
     assert.equal((await introspect(server, client.clientId, tokens.access_token)).json!.aud, server.mcpUrl);
     const legacy = await session(tokens.access_token);
     assert.equal((await initialize(legacy, tokens.access_token)).protocolVersion, LEGACY_PROTOCOL);
@@ -199,9 +200,9 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
     const log = await serverLog(server);
     const legacy = await session(sseTokens.access_token);
     await initialize(legacy, sseTokens.access_token);
-    const bobs = await client.authorize(new HeadlessBrowser(server.url), BOB, { resource: server.sseUrl });
+    const bobs = await client.authorize(new FormBrowser(server.url), BOB, { resource: server.sseUrl });
     const otherClient = await RawOAuthClient.registerLoopback(server);
-    const adminElsewhere = await otherClient.authorize(new HeadlessBrowser(server.url), ADMIN, { resource: server.sseUrl });
+    const adminElsewhere = await otherClient.authorize(new FormBrowser(server.url), ADMIN, { resource: server.sseUrl });
     for (const [who, token] of [['bob through the same client', bobs.access_token], ['admin through another client', adminElsewhere.access_token]] as const) {
       jsonRpcError(await postMessage(legacy.endpoint, token, toolsCallMessage(90, 'get_user_profile')), 404, -32001, who);
     }
@@ -278,7 +279,7 @@ describe('legacy HTTP+SSE transport (/sse, /messages), default settings', () => 
   });
 
   it('consent covers both transports: a client the user allowed for /mcp is only asked to continue for /sse', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const app = await RawOAuthClient.registerLoopback(server);
     await app.authorize(browser, ADMIN);
     const authRequest = app.authorizationRequest({ resource: server.sseUrl });
@@ -332,7 +333,7 @@ describe('legacy sessions share the session caps with /mcp, and end with their s
   before(async () => {
     server = await startServerProcess({ env: { MCP_MAX_SESSIONS_PER_USER: '2' } });
     const client = await RawOAuthClient.registerLoopback(server);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     sseToken = (await client.authorize(browser, ADMIN, { resource: server.sseUrl })).access_token;
     mcpToken = (await client.authorize(browser, ADMIN)).access_token;
   });
@@ -383,7 +384,7 @@ describe('a token for a resource this server does not serve is refused at both d
   it('after a restart with LEGACY_SSE=false, a token issued for /sse gets 401 at /mcp (pointing at /mcp\'s metadata), while a token for /mcp still works', async () => {
     const first = await startServerProcess();
     const client = await RawOAuthClient.registerLoopback(first);
-    const browser = new HeadlessBrowser(first.url);
+    const browser = new FormBrowser(first.url);
     const sseToken = (await client.authorize(browser, ADMIN, { resource: first.sseUrl })).access_token;
     const mcpToken = (await client.authorize(browser, ADMIN)).access_token;
     assert.equal((await mcpRequest(first, sseToken, initializeMessage(1))).status, 200, 'while /sse is served, its token works at /mcp');
@@ -405,7 +406,7 @@ describe('STATELESS=true: no legacy transport', () => {
   });
 
   it('serves no /sse, no /messages and no metadata for them, and issues no token for /sse', async () => {
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     for (const path of ['/sse', '/messages?sessionId=x']) {
       const reply = await request(`${server.url}${path}`, { method: path === '/sse' ? 'GET' : 'POST', headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' }, body: path === '/sse' ? undefined : '{}' });
       assert.equal(reply.status, 404, `${path}: ${reply.text}`);

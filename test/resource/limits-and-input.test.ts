@@ -3,23 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, formWithAction, HeadlessBrowser } from '../support/headless-browser.js';
-import { assertTokenAccepted, consentPage, signInPage } from '../support/flows.js';
-import {
-  initializeMessage,
-  mcpRequest,
-  openSession,
-  PROTOCOL_VERSION,
-  RawOAuthClient,
-  request,
-  sleep,
-  tokensOf,
-  type McpReply,
-  type RawResponse,
-  type ServerLike,
-  type Tokens,
-} from '../support/raw-oauth.js';
+import { asPage, formWithAction, FormBrowser } from '../support/form-browser.js';
+import { consentPage, signInPage } from '../support/page-steps.js';
+import { initializeMessage, mcpRequest, openSession, PROTOCOL_VERSION, RawOAuthClient, request, tokensOf, type McpReply, type RawResponse, type ServerLike, type Tokens } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { sleep } from '../support/time-limit.js';
+import { assertTokenAccepted } from '../support/token-checks.js';
 
 const toolsList = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
 
@@ -55,7 +44,7 @@ describe('MCP sessions per user and client (MCP_MAX_SESSIONS_PER_USER=2)', () =>
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess({ env: { MCP_MAX_SESSIONS_PER_USER: '2' } });
-    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new FormBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -79,7 +68,7 @@ describe('MCP sessions per user and client (MCP_MAX_SESSIONS_PER_USER=2)', () =>
 
   it('a session is bound to its client: the same user through another client presenting its id gets 404 -32001, and the owner keeps it', async () => {
     const sessionId = await openSession(server, tokens.access_token);
-    const otherClientTokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    const otherClientTokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new FormBrowser(server.url), ADMIN);
     assertSessionNotFound(await mcpRequest(server, otherClientTokens.access_token, toolsList(3), { sessionId }), 'same user, another client');
     await assertSessionAlive(server, tokens.access_token, sessionId, 'the owner afterwards');
   });
@@ -90,7 +79,7 @@ describe('idle MCP sessions (MCP_SESSION_IDLE_TTL=2s)', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess({ env: { MCP_SESSION_IDLE_TTL: '2s' } });
-    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new FormBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -114,7 +103,7 @@ describe('request bodies and paths the server cannot read', () => {
   let tokens: Tokens;
   before(async () => {
     server = await startServerProcess();
-    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new HeadlessBrowser(server.url), ADMIN);
+    tokens = await (await RawOAuthClient.registerLoopback(server)).authorize(new FormBrowser(server.url), ADMIN);
   });
   after(async () => {
     await server?.stop();
@@ -171,7 +160,7 @@ describe('JSON bodies and CORS at /token', () => {
 
   it('the authorization code exchange sent as application/json gets 200 with tokens that work at /mcp', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
-    const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const answer = await postJson(`${server.url}/token`, { grant_type: 'authorization_code', code, code_verifier: authRequest.verifier, redirect_uri: client.redirectUri, client_id: client.clientId });
     const tokens = tokensOf(answer);
     await assertTokenAccepted(server, tokens.access_token);
@@ -179,7 +168,7 @@ describe('JSON bodies and CORS at /token', () => {
 
   it('a refresh sent as application/json gets 200 with new, rotated tokens', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
-    const first = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const first = await client.authorize(new FormBrowser(server.url), ADMIN);
     const answer = await postJson(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.clientId });
     const second = tokensOf(answer);
     assert.notEqual(second.refresh_token, first.refresh_token, 'rotated');
@@ -196,7 +185,7 @@ describe('JSON bodies and CORS at /token', () => {
   it('a token request from the origin of the client\'s redirect URI gets Access-Control-Allow-Origin; from another origin it is refused with 400 invalid_request and none', async () => {
     const client = await RawOAuthClient.register(server, ['https://app.example/cb']);
     const exchangeFrom = async (origin: string) => {
-      const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+      const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
       return request(`${server.url}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
@@ -228,7 +217,7 @@ describe('sign-in limit (LOGIN_RATE_LIMIT=3)', () => {
   });
 
   it('sign-in posts refused for a missing CSRF token (403) do not count: after five of them the real sign-in still succeeds', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     const login = signInPage(await browser.open(client.authorizationRequest().url));
     const form = formWithAction(login, '/login');
     const url = new URL(form.action, login.url);
@@ -246,7 +235,7 @@ describe('sign-in limit (LOGIN_RATE_LIMIT=3)', () => {
   });
 
   it('three wrong passwords lock further sign-ins from that address with a 429 page, even with the right password', async () => {
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     let page = signInPage(await browser.open(client.authorizationRequest().url));
     for (let attempt = 1; attempt <= 3; attempt += 1) {
       page = asPage(await browser.submit(page, formWithAction(page, '/login'), { username: ADMIN.username, password: `wrong-password-${attempt}` }));

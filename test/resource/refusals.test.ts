@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../support/free-port.js';
-import { HeadlessBrowser, type Person } from '../support/headless-browser.js';
-import {
-  initializeMessage,
-  mcpRequest,
-  openSession,
-  RawOAuthClient,
-  registerRaw,
-  request,
-  resourceMetadataUrl,
-  sleep,
-  tokensOf,
-  toolsCallMessage,
-  type McpReply,
-  type RawResponse,
-  type ServerLike,
-} from '../support/raw-oauth.js';
+import { FormBrowser } from '../support/form-browser.js';
+import { type Person } from '../support/person-at-browser.js';
+import { initializeMessage, mcpRequest, openSession, RawOAuthClient, registerRaw, request, resourceMetadataUrl, tokensOf, toolsCallMessage, type McpReply, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, addUser, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { sleep } from '../support/time-limit.js';
 import { isUuidV4 } from '../support/uuids.js';
 
 const BOB: Person = { username: 'bob', password: 'bob-test-password-42' };
@@ -77,7 +65,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
   }
 
   it('an access token in the query string (?access_token=) is not accepted: 401', async () => {
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     const url = `${server.mcpUrl}?access_token=${encodeURIComponent(tokens.access_token)}`;
     const reply = await mcpRequest(server, undefined, initializeMessage(1), { url });
     assertChallenge(reply, server, 'query token');
@@ -87,7 +75,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
   });
 
   it('a malformed JSON body with a valid token gets 400 with JSON-RPC error -32700 (parse error)', async () => {
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     const reply = await mcpRequest(server, tokens.access_token, undefined, { rawBody: '{"jsonrpc":"2.0","id":1,"method":"initialize",' });
     assert.equal(reply.status, 400, reply.text);
     assert.match(reply.headers.get('content-type') ?? '', /^application\/json/);
@@ -97,7 +85,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
   });
 
   it('9. a revoked access token (POST /revoke) gets 401 at /mcp, also inside the session it opened', async () => {
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     const sessionId = await openSession(server, tokens.access_token);
     await generateOne(server, tokens.access_token, sessionId);
 
@@ -110,8 +98,8 @@ describe('resource server (/mcp) refusals (default settings)', () => {
 
   it('13. a session id presented with another user\'s token gets 404 with JSON-RPC error -32001 "Session not found", and the owner\'s session still works', async () => {
     addUser(server.dataDir, BOB);
-    const alice = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
-    const bob = await client.authorize(new HeadlessBrowser(server.url), BOB);
+    const alice = await client.authorize(new FormBrowser(server.url), ADMIN);
+    const bob = await client.authorize(new FormBrowser(server.url), BOB);
     const sessionId = await openSession(server, alice.access_token);
     await generateOne(server, alice.access_token, sessionId);
 
@@ -142,7 +130,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
 
   it('a token granted only profile:read calling generate_uuid gets a tool result with isError true naming "uuid:generate"', async () => {
     const scoped = await newClient(server);
-    const tokens = await scoped.authorize(new HeadlessBrowser(server.url), ADMIN, { scope: 'profile:read' });
+    const tokens = await scoped.authorize(new FormBrowser(server.url), ADMIN, { scope: 'profile:read' });
     assert.ok(!(tokens.scope ?? '').split(' ').includes('uuid:generate'), `granted scope: ${tokens.scope}`);
     const sessionId = await openSession(server, tokens.access_token);
 
@@ -169,7 +157,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
     assert.equal(refusedRegistration.status, 400);
     assert.match(refusedRegistration.headers.get('cache-control') ?? '', /no-store/, 'POST /register 400');
 
-    const { code, request: authRequest } = await client.signIn(new HeadlessBrowser(server.url), ADMIN);
+    const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const issued = await client.exchange(code, authRequest.verifier);
     assert.equal(issued.status, 200, issued.text);
     assert.match(issued.headers.get('cache-control') ?? '', /no-store/, 'POST /token 200 (code)');
@@ -241,7 +229,7 @@ describe('resource server (/mcp) with short-lived access tokens (ACCESS_TOKEN_TT
 
   it('8. an expired access token gets 401 with WWW-Authenticate error="invalid_token" and resource_metadata', async () => {
     const client = await newClient(server);
-    const tokens = await client.authorize(new HeadlessBrowser(server.url), ADMIN);
+    const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     assert.ok(tokens.expires_in <= 2, `expires_in ${tokens.expires_in}`);
     const fresh = await mcpRequest(server, tokens.access_token, initializeMessage(1));
     assert.equal(fresh.status, 200, `accepted before it expires: ${fresh.text}`);

@@ -13,7 +13,7 @@ import { bearerGuard } from '../../src/resource/bearer.js';
 import { legacySseEndpoint, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { initializeMessage, openSession, RawOAuthClient, request } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { postMessage } from '../support/sse-stream.js';
@@ -193,7 +193,7 @@ describe('the real server: a client that stops reading, and shutdown', () => {
   before(async () => {
     server = await startServerProcess();
     const client = await RawOAuthClient.registerLoopback(server);
-    const browser = new HeadlessBrowser(server.url);
+    const browser = new FormBrowser(server.url);
     sseToken = (await client.authorize(browser, ADMIN, { resource: server.sseUrl })).access_token;
     mcpToken = (await client.authorize(browser, ADMIN)).access_token;
   });

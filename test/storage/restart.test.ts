@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { freePort } from '../support/free-port.js';
 import { visibleText as visitText } from '../support/forms.js';
-import { HeadlessBrowser } from '../support/headless-browser.js';
+import { FormBrowser } from '../support/form-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -20,7 +20,7 @@ describe('a server killed with SIGKILL and started again on the same data direct
     servers.push(first);
     const redirect = loopbackRedirect(await freePort());
     const oauth = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
-    const browser = new HeadlessBrowser(first.url);
+    const browser = new FormBrowser(first.url);
     await authorizeSdkClient(first, oauth, { browser });
     const tokens = oauth.savedTokens!;
     const clientId = oauth.clientInfo!.client_id;

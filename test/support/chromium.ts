@@ -3,7 +3,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { tempDir } from './temp-dir.js';
 
 /** Debian's Chromium: playwright-core drives it and never downloads a browser of its own. */
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /**
  * Flags for a machine without internet: no sandbox (containers), no GPU, no crash reporter, and

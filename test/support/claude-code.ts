@@ -17,7 +17,7 @@ export const CLAUDE_CODE_VERSION = installedVersion('@anthropic-ai/claude-code')
  * binary over bin/claude.exe (npm runs it unless scripts are off); the test does not depend on it,
  * since it calls the platform package's binary directly either way.
  */
-export function claudeBinary(): string {
+function claudeBinary(): string {
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
   const musl = process.platform === 'linux' && report?.header?.glibcVersionRuntime === undefined;
   const key = `${process.platform}-${process.arch}${musl ? '-musl' : ''}`;

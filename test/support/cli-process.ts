@@ -20,7 +20,7 @@ export interface CliOptions {
 }
 
 /** Terminal output as a person reads it: no colour or cursor sequences, no carriage returns. */
-export function plainText(output: string): string {
+function plainText(output: string): string {
   return output.replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g, '').replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/\u001b[()][A-Z0-9]/g, '').replace(/\r/g, '');
 }
 
@@ -33,7 +33,7 @@ export interface CliRun {
   stop(): void;
 }
 
-export function startCli(command: string, args: string[], options: CliOptions): CliRun {
+function startCli(command: string, args: string[], options: CliOptions): CliRun {
   // Its own process group: a timeout, or the end of the test process, also ends what it started (a callback server, a shell).
   const child = spawnTracked(command, args, { cwd: options.cwd, env: options.env, group: true });
   const killGroup = () => killNow(child, true);

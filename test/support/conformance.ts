@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from './child-process.js';
+import { escapeRegExp } from './reg-exp.js';
 import { nodeBinary, packageFile } from './third-party.js';
 
 /**
@@ -42,7 +43,7 @@ export interface ConformanceRun {
 
 const PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conformance-bearer.mjs');
 
-export function conformanceCli(pkg: ConformancePackage): string {
+function conformanceCli(pkg: ConformancePackage): string {
   return packageFile(pkg, 'dist/index.js');
 }
 
@@ -115,7 +116,7 @@ export function listScenarios(pkg: ConformancePackage, kind: '--server' | '--aut
  * `<kind>-<scenario>-<ISO time>/checks.json`. Undefined if the scenario left none.
  */
 export function readChecks(dir: string, kind: 'server' | 'authorization-server', scenario: string): Check[] | undefined {
-  const pattern = new RegExp(`^${kind}-${scenario.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{4}-\\d{2}-\\d{2}T`);
+  const pattern = new RegExp(`^${kind}-${escapeRegExp(scenario)}-\\d{4}-\\d{2}-\\d{2}T`);
   const folder = fs.readdirSync(dir).find((name) => pattern.test(name));
   if (!folder) return undefined;
   return JSON.parse(fs.readFileSync(path.join(dir, folder, 'checks.json'), 'utf8')) as Check[];

@@ -82,14 +82,28 @@ export function requestsTo(requests: RecordedRequest[], method: string, pathname
   return requests.filter((request) => request.method === method && request.url.pathname === pathname);
 }
 
-/** At least `atLeast` POSTs to /mcp among `requests`, each carrying `accessToken` and accepted. */
-export function assertMcpPostsCarried(requests: RecordedRequest[], accessToken: string, atLeast: number): void {
-  const posts = requestsTo(requests, 'POST', '/mcp');
+/** What "an MCP request carried the token and was accepted" needs to know of a request, however it was recorded. */
+export interface SentMcpPost {
+  authorization: string | null | undefined;
+  status?: number;
+  body?: string;
+}
+
+/**
+ * At least `atLeast` POSTs to /mcp (initialize, notifications/initialized, the calls), each
+ * carrying `accessToken` as its Bearer token and accepted (200, or 202 for a notification).
+ */
+export function assertMcpPostsCarriedToken(posts: SentMcpPost[], accessToken: string, atLeast: number): void {
   assert.ok(posts.length >= atLeast, `${posts.length} POSTs to /mcp, expected at least ${atLeast} (initialize, notifications/initialized, the calls)`);
-  for (const request of posts) {
-    assert.equal(request.authorization, `Bearer ${accessToken}`, 'every MCP request carried the stored access token');
-    assert.ok(request.status === 200 || request.status === 202, `MCP request accepted (${request.status}): ${request.body?.slice(0, 80)}`);
+  for (const post of posts) {
+    assert.equal(post.authorization, `Bearer ${accessToken}`, 'every MCP request carried the access token');
+    assert.ok(post.status === 200 || post.status === 202, `MCP request accepted (${post.status}): ${post.body?.slice(0, 80)}`);
   }
+}
+
+/** assertMcpPostsCarriedToken for the POSTs to /mcp among recorded `requests`. */
+export function assertMcpPostsCarried(requests: RecordedRequest[], accessToken: string, atLeast: number): void {
+  assertMcpPostsCarriedToken(requestsTo(requests, 'POST', '/mcp'), accessToken, atLeast);
 }
 
 /**

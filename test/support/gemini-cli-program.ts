@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { OAuthCredentials } from '@google/gemini-cli-core';
 import { runCli, type CliResult } from './cli-process.js';
 import { readTokenFile } from './gemini-cli.js';
+import { escapeRegExp } from './reg-exp.js';
 import { tempDir } from './temp-dir.js';
 import { TerminalSession } from './terminal-session.js';
 import { installedVersion, packageFile } from './third-party.js';
@@ -92,7 +93,7 @@ export async function submitSlashCommand(terminal: TerminalSession, command: str
     return lines.slice(rule + 1).some((line) => line.trim() === `> ${command}`);
   };
   terminal.type(command);
-  await terminal.waitFor(new RegExp(`> ${command.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`), 10_000, `${command} typed`);
+  await terminal.waitFor(new RegExp(`> ${escapeRegExp(command)}`), 10_000, `${command} typed`);
   const deadline = Date.now() + timeoutMs;
   let presses = 0;
   let lastPress = 0;

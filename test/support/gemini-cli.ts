@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
-import { browserShim, signInAndReturn } from './browser-shim.js';
+import { type Person, signInAndReturn } from './person-at-browser.js';
+import { recordingUrlOpener } from './url-opener.js';
 import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
-import type { Person } from './headless-browser.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 import { tempDir } from './temp-dir.js';
 import { installedVersion } from './third-party.js';
@@ -52,11 +52,11 @@ export interface GeminiSandbox {
  * it was given and exits 0, so Gemini's real browser launch runs but opens nothing (Chromium is
  * installed on some machines). Set this up before importing the package.
  */
-export function geminiSandbox(): GeminiSandbox {
+function geminiSandbox(): GeminiSandbox {
   const saved = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
   const home = tempDir('gemini-home');
   // The shim stands under every command Gemini's `openBrowserSecurely` tries on Linux (xdg-open, then fallbacks).
-  const browser = browserShim();
+  const browser = recordingUrlOpener();
   process.env.GEMINI_CLI_HOME = home;
   // Gemini treats CI=true as headless unless this is set; it changes nothing else in the package.
   process.env.GEMINI_CLI_INTEGRATION_TEST = 'true';
@@ -86,7 +86,7 @@ export function geminiSandbox(): GeminiSandbox {
  * This makes the process look like an interactive terminal and answers yes through the UI event.
  * Returns the prompts it answered and a restore function.
  */
-export function answerConsentYes(gemini: GeminiCore): { prompts: string[]; restore(): void } {
+function answerConsentYes(gemini: GeminiCore): { prompts: string[]; restore(): void } {
   const prompts: string[] = [];
   const stdinTty = Object.getOwnPropertyDescriptor(process.stdin, 'isTTY');
   const stdoutTty = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
@@ -112,7 +112,7 @@ export function answerConsentYes(gemini: GeminiCore): { prompts: string[]; resto
 }
 
 /** Gemini prints the authorization URL on a line of its own in an info message ("If the browser does not open…"). */
-export function waitForAuthorizationUrl(gemini: GeminiCore, signal: AbortSignal): { url: Promise<URL>; messages: string[]; stop(): void } {
+function waitForAuthorizationUrl(gemini: GeminiCore, signal: AbortSignal): { url: Promise<URL>; messages: string[]; stop(): void } {
   const messages: string[] = [];
   let listener: ((payload: { severity: string; message: string }) => void) | undefined;
   const stop = () => {
@@ -133,7 +133,7 @@ export function waitForAuthorizationUrl(gemini: GeminiCore, signal: AbortSignal)
 }
 
 /** Routes Gemini's developer logging (debugLogger: console.log/debug/warn/error) into a buffer. */
-export function captureDebugLog(gemini: GeminiCore): { lines: string[]; restore(): void } {
+function captureDebugLog(gemini: GeminiCore): { lines: string[]; restore(): void } {
   const logger = gemini.debugLogger;
   const lines: string[] = [];
   const saved = { log: logger.log, warn: logger.warn, error: logger.error, debug: logger.debug };
@@ -166,7 +166,7 @@ export interface GeminiTestbed {
   server: ServerProcess;
   sandbox: GeminiSandbox;
   gemini: GeminiCore;
-  /** Every request Gemini (and HeadlessBrowser) sent the server, with the /register answers kept. */
+  /** Every request Gemini (and FormBrowser) sent the server, with the /register answers kept. */
   recorder: ReturnType<typeof recordGlobalFetch>;
   debugLog: ReturnType<typeof captureDebugLog>;
   /** Where Gemini keeps its tokens, under the sandbox's home. */
@@ -199,7 +199,7 @@ export function geminiTestbed(): GeminiTestbed {
       import('@google/gemini-cli-core'),
     ]);
     bed.debugLog = captureDebugLog(bed.gemini);
-    // Gemini, the MCP SDK inside it and HeadlessBrowser all use the global fetch.
+    // Gemini, the MCP SDK inside it and FormBrowser all use the global fetch.
     bed.recorder = recordGlobalFetch(bed.server.url, (request) => request.url.pathname === '/register');
     bed.tokenFile = path.join(bed.sandbox.home, '.gemini', 'mcp-oauth-tokens.json');
   }, { timeout: 90_000 });
@@ -311,7 +311,7 @@ export function refreshOf(credentials: OAuthCredentials, resource: string): { re
 }
 
 /** Rethrows `error` with the last lines of Gemini's developer log and of the server's output: they say why a step of Gemini's flow gave up. */
-export function explainGeminiFailure(error: unknown, debugLog: { lines: string[] } | undefined, serverOutput: string): never {
+function explainGeminiFailure(error: unknown, debugLog: { lines: string[] } | undefined, serverOutput: string): never {
   const tail = debugLog?.lines.slice(-40).join('\n') ?? '';
   throw Object.assign(error instanceof Error ? error : new Error(String(error)), {
     message: `${error instanceof Error ? error.message : String(error)}\n--- Gemini debug log (last lines) ---\n${tail}\n--- server output (last lines) ---\n${serverOutput.split('\n').slice(-20).join('\n')}`,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { browserShim, openPackageEnv, type BrowserShim } from './browser-shim.js';
+import { recordingUrlOpener, openPackageEnv, type UrlOpener } from './url-opener.js';
 import { spawnTracked } from './child-process.js';
 import { tempDir } from './temp-dir.js';
 import { nodeBinary, packageFile } from './third-party.js';
@@ -13,7 +13,7 @@ import { nodeBinary, packageFile } from './third-party.js';
  * to memory and forgets every token on exit); interactive OAuth is allowed without a terminal
  * (MCP_AUTO_OPEN_ENABLED=true) and its browser (the `open` package) is the recording shim.
  */
-export const INSPECTOR_LAUNCHER = packageFile('@modelcontextprotocol/inspector', 'clients/launcher/build/index.js');
+const INSPECTOR_LAUNCHER = packageFile('@modelcontextprotocol/inspector', 'clients/launcher/build/index.js');
 
 export interface InspectorResult {
   code: number | null;
@@ -44,7 +44,7 @@ export interface InspectorTokens {
 
 export class InspectorSandbox {
   readonly home = tempDir('inspector-home');
-  readonly browser: BrowserShim = browserShim();
+  readonly browser: UrlOpener = recordingUrlOpener();
   /** Where it keeps OAuth state: ~/.mcp-inspector/storage/oauth.json. */
   readonly statePath = path.join(this.home, '.mcp-inspector', 'storage', 'oauth.json');
   /** The file secret store: ~/.mcp-inspector/secrets.json. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { atExit } from './at-exit.js';
-import { browserShim, openPackageEnv, type BrowserShim } from './browser-shim.js';
+import { recordingUrlOpener, openPackageEnv, type UrlOpener } from './url-opener.js';
 import { tempDir } from './temp-dir.js';
 import { packageFile } from './third-party.js';
 import { within } from './time-limit.js';
@@ -15,7 +15,7 @@ import { within } from './time-limit.js';
  * ~/.mcp-auth, as the README says, when MCP_REMOTE_CONFIG_DIR is not set) and "the browser" a
  * script that records the authorization URL (it opens URLs with the `open` package).
  */
-export const MCP_REMOTE_PROXY = packageFile('mcp-remote', 'dist/proxy.js');
+const MCP_REMOTE_PROXY = packageFile('mcp-remote', 'dist/proxy.js');
 
 /** What mcp-remote stores per server (`<md5 of the server URL>_client_info.json`): the registration answer. */
 export interface StoredClientInfo {
@@ -56,7 +56,7 @@ export class McpRemoteSandbox {
   readonly home = tempDir('mcp-remote-home');
   /** Where mcp-remote 0.15 keeps its files: ~/.mcp-auth, in a folder for its store version (1). */
   readonly storeDir = path.join(this.home, '.mcp-auth', 'mcp-remote-v1');
-  readonly browser: BrowserShim = browserShim();
+  readonly browser: UrlOpener = recordingUrlOpener();
   readonly #runs = new Set<McpRemoteRun>();
 
   /** Starts `node proxy.js <mcpUrl> [args…]` as a desktop app's stdio server and connects to it. */

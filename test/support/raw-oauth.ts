@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { freePort } from './free-port.js';
-import { signInAndAllow, type HeadlessBrowser, type Person } from './headless-browser.js';
+import { type FormBrowser } from './form-browser.js';
+import { type Person, signInAndAllow } from './person-at-browser.js';
 
 /**
  * A deliberately small OAuth 2.1 client built on fetch, for tests that must send requests no
@@ -55,7 +56,7 @@ export function pkcePair(): { verifier: string; challenge: string } {
   return { verifier, challenge: s256(verifier) };
 }
 
-export function s256(verifier: string): string {
+function s256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
@@ -151,7 +152,7 @@ export class RawOAuthClient {
    * Opens the authorization URL in `browser`, signs `person` in and allows, through the real forms;
    * returns the code from the redirect (after checking state came back unchanged).
    */
-  async signIn(browser: HeadlessBrowser, person: Person, options: AuthorizationOptions = {}): Promise<{ code: string; request: AuthorizationRequest; callback: URL }> {
+  async signIn(browser: FormBrowser, person: Person, options: AuthorizationOptions = {}): Promise<{ code: string; request: AuthorizationRequest; callback: URL }> {
     const authRequest = this.authorizationRequest(options);
     const callback = await signInAndAllow(browser, authRequest.url, person);
     const code = callback.searchParams.get('code');
@@ -183,7 +184,7 @@ export class RawOAuthClient {
   }
 
   /** The whole happy path: sign in and allow, exchange the code; throws unless tokens come back. */
-  async authorize(browser: HeadlessBrowser, person: Person, options: AuthorizationOptions = {}): Promise<Tokens> {
+  async authorize(browser: FormBrowser, person: Person, options: AuthorizationOptions = {}): Promise<Tokens> {
     const { code, request: authRequest } = await this.signIn(browser, person, options);
     const answer = await this.exchange(code, authRequest.verifier, authRequest.redirectUri === this.redirectUri ? {} : { redirect_uri: authRequest.redirectUri });
     return tokensOf(answer);
@@ -231,7 +232,7 @@ export interface McpCallOptions {
 }
 
 /** The first JSON-RPC message of a text/event-stream body (its `data:` lines joined). */
-export function messageFromEventStream(text: string): Record<string, unknown> | undefined {
+function messageFromEventStream(text: string): Record<string, unknown> | undefined {
   for (const event of text.split(/\r?\n\r?\n/)) {
     const data = event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart());
     if (data.length === 0) continue;
@@ -262,11 +263,6 @@ export async function openSession(server: ServerLike, token: string): Promise<st
   const ready = await mcpRequest(server, token, initializedNotification, { sessionId: init.sessionId });
   if (ready.status !== 202) throw new Error(`notifications/initialized failed: ${ready.status} ${ready.text}`);
   return init.sessionId;
-}
-
-/** Waits `ms` (bounded by the test timeout). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Where the 401 challenge on /mcp must point (RFC 9728 §5.1): the path-inserted metadata URL. */

@@ -5,7 +5,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { HeadlessBrowser, signInAndAllow, type Person } from './headless-browser.js';
+import { FormBrowser } from './form-browser.js';
+import { type Person, signInAndAllow } from './person-at-browser.js';
 import type { InMemoryOAuthClient } from './sdk-oauth-client.js';
 import { ADMIN } from './server-process.js';
 
@@ -39,12 +40,12 @@ export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClien
  * authorization URL; the person signs in and allows in `browser`; the SDK exchanges the code.
  * Returns where the browser was sent back to.
  */
-export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: HeadlessBrowser; person?: Person; fetch?: FetchLike; transport?: SdkTransport } = {}): Promise<URL> {
+export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: FormBrowser; person?: Person; fetch?: FetchLike; transport?: SdkTransport } = {}): Promise<URL> {
   const transport = sdkTransport(server, oauth, options);
   oauth.authorizationUrl = undefined;
   await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
   assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');
-  const callback = await signInAndAllow(options.browser ?? new HeadlessBrowser(server.url), oauth.authorizationUrl, options.person ?? ADMIN);
+  const callback = await signInAndAllow(options.browser ?? new FormBrowser(server.url), oauth.authorizationUrl, options.person ?? ADMIN);
   const code = callback.searchParams.get('code');
   assert.ok(code, `the browser came back with a code: ${callback.href}`);
   await transport.finishAuth(code);

@@ -4,7 +4,7 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 /**
  * The smallest complete OAuthClientProvider, as an application using the SDK client writes one:
  * it keeps what the SDK hands it in memory and records the authorization URL instead of opening a
- * browser (the test's HeadlessBrowser plays the browser).
+ * browser (the test's FormBrowser plays the browser).
  */
 export class InMemoryOAuthClient implements OAuthClientProvider {
   clientInfo: OAuthClientInformationMixed | undefined;

@@ -12,7 +12,7 @@ export interface SdkV2Saved {
 /**
  * The SDK v2 client's OAuthClientProvider as an application writes it: everything the SDK hands it
  * goes into `saved`, and the authorization URL is recorded instead of opening a browser (the test's
- * HeadlessBrowser plays the browser).
+ * FormBrowser plays the browser).
  */
 export class SdkV2OAuthClient implements OAuthClientProvider {
   authorizationUrl: URL | undefined;

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked, type TrackedChild } from './child-process.js';
 import { freePort } from './free-port.js';
+import { type Person } from './person-at-browser.js';
 import { tempDir } from './temp-dir.js';
-import type { Person } from './headless-browser.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -110,4 +110,17 @@ export function addUser(dataDir: string, person: Person, displayName?: string): 
   const args = [path.join(ROOT, 'dist', 'scripts', 'user.js'), 'add', person.username, '--password-stdin', ...(displayName ? ['--name', displayName] : [])];
   const result = spawnSync(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH, DATA_DIR: dataDir }, input: `${person.password}\n`, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`npm run user -- add ${person.username} failed: ${result.stderr}${result.stdout}`);
+}
+
+/**
+ * What an operator's restart does: stop the server (SIGTERM, fails unless it exits cleanly), then
+ * start it again on the same port and data directory, so its URL, issuer and every client's stored
+ * server URL stay the same. `options` are the new process's (its environment, for instance).
+ */
+export async function restartServer(server: ServerProcess, options: Omit<StartOptions, 'dataDir' | 'port'> = {}): Promise<ServerProcess> {
+  const code = await server.stop();
+  if (code !== 0) throw new Error(`the server did not shut down cleanly (exit ${code}):\n${server.output()}`);
+  const restarted = await startServerProcess({ ...options, dataDir: server.dataDir, port: server.port });
+  if (restarted.url !== server.url) throw new Error(`restarted at ${restarted.url}, not ${server.url}`);
+  return restarted;
 }

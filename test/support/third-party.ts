@@ -7,7 +7,7 @@ import { ROOT } from './server-process.js';
  * the facts tests need about them: which version is installed, where a package's files and the
  * bundled Node.js releases are.
  */
-export const THIRD_PARTY_MODULES = path.join(ROOT, 'test', 'third-party', 'node_modules');
+const THIRD_PARTY_MODULES = path.join(ROOT, 'test', 'third-party', 'node_modules');
 
 /** A file inside an installed test-only package; fails with what is missing. */
 export function packageFile(pkg: string, relative: string): string {

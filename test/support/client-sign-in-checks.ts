@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { PersonAtBrowser } from './browser-shim.js';
-import { introspect } from './flows.js';
+import { type PersonAtBrowser } from './person-at-browser.js';
 import type { ServerLike } from './raw-oauth.js';
 import type { ServerLog } from './server-log.js';
+import { introspect } from './token-checks.js';
 
 /**
  * Checks shared by the suites that drive a client in its own process (mcp-remote, Inspector CLI):

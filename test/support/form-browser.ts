@@ -5,7 +5,7 @@ import { parseForms, visibleText, type HtmlForm } from './forms.js';
  * authorization URL, fill in and submit the real login and consent forms, and stop at the redirect
  * that leaves for the client. Only the person is simulated; every request is a real HTTP request.
  */
-export class HeadlessBrowser {
+export class FormBrowser {
   readonly #cookies = new Map<string, { value: string; path: string }>();
 
   constructor(private readonly origin: string) {}
@@ -73,31 +73,4 @@ export function formWithAction(page: Page, suffix: string): HtmlForm {
   const form = parseForms(page.html).find((candidate) => candidate.action.endsWith(suffix));
   if (!form) throw new Error(`no form posting to …${suffix} on ${page.url.pathname}: ${visibleText(page.html).slice(0, 300)}`);
   return form;
-}
-
-export interface Person {
-  username: string;
-  password: string;
-}
-
-/**
- * What a person does after their app opens the authorization URL: sign in if asked, allow if asked.
- * Returns where the browser is finally sent (the client's redirect URI with code, state and iss);
- * `seen`, when given, receives each page the person was shown on the way, in order.
- */
-export async function signInAndAllow(browser: HeadlessBrowser, authorizationUrl: string | URL, person: Person, seen: Page[] = []): Promise<URL> {
-  let visit = await browser.open(authorizationUrl);
-  for (let step = 0; step < 4 && visit.kind === 'page'; step += 1) {
-    const page = visit;
-    seen.push(page);
-    if (page.html.includes('/login"')) {
-      visit = await browser.submit(page, formWithAction(page, '/login'), { username: person.username, password: person.password });
-    } else if (page.html.includes('/confirm"')) {
-      visit = await browser.submit(page, formWithAction(page, '/confirm'));
-    } else {
-      throw new Error(`unexpected page ${page.status} at ${page.url.pathname}: ${visibleText(page.html).slice(0, 300)}`);
-    }
-  }
-  if (visit.kind !== 'left') throw new Error(`still on a page after signing in and allowing: ${visibleText(visit.html).slice(0, 300)}`);
-  return visit.location;
 }

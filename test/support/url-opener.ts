@@ -1,19 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HeadlessBrowser, signInAndAllow, type Page, type Person } from './headless-browser.js';
 import { tempDir } from './temp-dir.js';
-import { within } from './time-limit.js';
 
 /**
  * "The browser" of a client under test: a script that appends the URL it was given to a file and
  * exits 0, so the client's real browser launch runs but opens nothing (Chromium is installed on
  * some machines). It stands under every name a client may run to open a URL: `$BROWSER` (through
  * `command`), xdg-open and the fallbacks that Node's `open` package and Gemini try (through `bin`
- * first on PATH). The test reads the URL and plays the person itself (signInAtLaunch).
+ * first on PATH). The test reads the URL and plays the person itself (person-at-browser.ts).
  */
 const OPENERS = ['xdg-open', 'gnome-open', 'kde-open', 'wslview', 'sensible-browser', 'x-www-browser', 'firefox', 'chromium', 'chromium-browser', 'google-chrome', 'open'];
 
-export interface BrowserShim {
+export interface UrlOpener {
   /** The directory holding the script under each opener's name: put it first on the client's PATH. */
   bin: string;
   /** The script itself, for clients that honour the BROWSER variable. */
@@ -33,7 +31,7 @@ export interface LaunchWait {
 }
 
 /** Creates the script in a fresh directory. */
-export function browserShim(): BrowserShim {
+export function recordingUrlOpener(): UrlOpener {
   const bin = tempDir('browser');
   const log = path.join(bin, 'launches.log');
   const command = path.join(bin, 'record-url');
@@ -73,39 +71,6 @@ export function browserShim(): BrowserShim {
  * Inspector) hands a URL to the shim on Linux: it runs its own bundled xdg-open, which with no
  * display and a generic desktop runs `$BROWSER <url>`.
  */
-export function openPackageEnv(shim: BrowserShim): Record<string, string> {
+export function openPackageEnv(shim: UrlOpener): Record<string, string> {
   return { BROWSER: shim.command, XDG_CURRENT_DESKTOP: 'X-Generic' };
-}
-
-export interface PersonAtBrowser {
-  /** The authorization URL the client launched. */
-  authorizationUrl: URL;
-  /** The server's pages the person saw on the way (sign-in, consent), in order. */
-  pages: Page[];
-  /** Where our server sent the browser after sign-in and consent: the client's redirect URI with code, state, iss. */
-  callback: URL;
-  /** The client's callback server's answer to that redirect. */
-  delivered: { status: number; text: string };
-}
-
-/**
- * What the person does with the URL their client opened: signs in and allows through the
- * server's real forms (HeadlessBrowser), then the browser follows the redirect to the client's
- * own callback server.
- */
-export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, person: Person): Promise<PersonAtBrowser> {
-  const pages: Page[] = [];
-  const callback = await within(signInAndAllow(new HeadlessBrowser(serverUrl), authorizationUrl, person, pages), 15_000, 'signing in and allowing');
-  const response = await fetch(callback, { signal: AbortSignal.timeout(15_000) });
-  return { authorizationUrl, pages, callback, delivered: { status: response.status, text: await response.text() } };
-}
-
-/**
- * The person once the client has launched the browser: waits (bounded, 30 s unless `timeoutMs`)
- * for the launch, then signInAndReturn. `abort` (the client's run) ends the wait early if the
- * client gives up.
- */
-export async function signInAtLaunch(shim: BrowserShim, seen: number, serverUrl: string, person: Person, wait: LaunchWait & { timeoutMs?: number } = {}): Promise<PersonAtBrowser> {
-  const authorizationUrl = await shim.nextLaunch(seen, wait.timeoutMs ?? 30_000, wait);
-  return signInAndReturn(serverUrl, authorizationUrl, person);
 }

@@ -1,0 +1,69 @@
+import { FormBrowser, formWithAction, type Page } from './form-browser.js';
+import { visibleText } from './forms.js';
+import { within } from './time-limit.js';
+import type { LaunchWait, UrlOpener } from './url-opener.js';
+
+/**
+ * The person in a sign-in: their account, and what they do at the browser once their client has
+ * opened the authorization URL (sign in and allow on the server's real forms, then follow the
+ * redirect back to the client).
+ */
+export interface Person {
+  username: string;
+  password: string;
+}
+
+/**
+ * What a person does after their app opens the authorization URL: sign in if asked, allow if asked.
+ * Returns where the browser is finally sent (the client's redirect URI with code, state and iss);
+ * `seen`, when given, receives each page the person was shown on the way, in order.
+ */
+export async function signInAndAllow(browser: FormBrowser, authorizationUrl: string | URL, person: Person, seen: Page[] = []): Promise<URL> {
+  let visit = await browser.open(authorizationUrl);
+  for (let step = 0; step < 4 && visit.kind === 'page'; step += 1) {
+    const page = visit;
+    seen.push(page);
+    if (page.html.includes('/login"')) {
+      visit = await browser.submit(page, formWithAction(page, '/login'), { username: person.username, password: person.password });
+    } else if (page.html.includes('/confirm"')) {
+      visit = await browser.submit(page, formWithAction(page, '/confirm'));
+    } else {
+      throw new Error(`unexpected page ${page.status} at ${page.url.pathname}: ${visibleText(page.html).slice(0, 300)}`);
+    }
+  }
+  if (visit.kind !== 'left') throw new Error(`still on a page after signing in and allowing: ${visibleText(visit.html).slice(0, 300)}`);
+  return visit.location;
+}
+
+export interface PersonAtBrowser {
+  /** The authorization URL the client launched. */
+  authorizationUrl: URL;
+  /** The server's pages the person saw on the way (sign-in, consent), in order. */
+  pages: Page[];
+  /** Where our server sent the browser after sign-in and consent: the client's redirect URI with code, state, iss. */
+  callback: URL;
+  /** The client's callback server's answer to that redirect. */
+  delivered: { status: number; text: string };
+}
+
+/**
+ * What the person does with the URL their client opened: signs in and allows through the
+ * server's real forms (FormBrowser), then the browser follows the redirect to the client's
+ * own callback server.
+ */
+export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, person: Person): Promise<PersonAtBrowser> {
+  const pages: Page[] = [];
+  const callback = await within(signInAndAllow(new FormBrowser(serverUrl), authorizationUrl, person, pages), 15_000, 'signing in and allowing');
+  const response = await fetch(callback, { signal: AbortSignal.timeout(15_000) });
+  return { authorizationUrl, pages, callback, delivered: { status: response.status, text: await response.text() } };
+}
+
+/**
+ * The person once the client has launched the browser: waits (bounded, 30 s unless `timeoutMs`)
+ * for the launch, then signInAndReturn. `abort` (the client's run) ends the wait early if the
+ * client gives up.
+ */
+export async function signInAtLaunch(shim: UrlOpener, seen: number, serverUrl: string, person: Person, wait: LaunchWait & { timeoutMs?: number } = {}): Promise<PersonAtBrowser> {
+  const authorizationUrl = await shim.nextLaunch(seen, wait.timeoutMs ?? 30_000, wait);
+  return signInAndReturn(serverUrl, authorizationUrl, person);
+}
