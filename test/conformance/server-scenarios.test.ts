@@ -7,6 +7,7 @@ import { recordConformance } from '../support/compatibility.js';
 import { describeChecks, listScenarios, readChecks, runConformance, type Check } from '../support/conformance.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { mcpRequest, openSession, RawOAuthClient, request, toolsCallMessage } from '../support/raw-oauth.js';
+import { serverLog } from '../support/server-log.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 import { installedVersion } from '../support/third-party.js';
@@ -108,13 +109,14 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (server 
    */
   const suiteRun = once(async () => {
     const dir = tempDir('conformance-server');
-    const from = server.output().length;
+    const log = await serverLog(server);
     const run = await runConformance(SUITE, ['server', '--url', server.mcpUrl, '--suite', 'all', '-o', dir], {
       bearer: { token, origin: server.url },
       timeoutMs: SUITE_TIMEOUT_MS,
     });
     // The sessions the suite opened, from what the server logged while it ran.
-    return { ...run, dir, opened: loggedSessions(server.output().slice(from)).opened, from };
+    await log.settle();
+    return { ...run, dir, opened: loggedSessions(log.lines().join('\n')).opened, log };
   });
   const nextSsePollingRun = once(async () => {
     const dir = tempDir('conformance-sse-polling');
@@ -171,10 +173,10 @@ describe(`the official MCP conformance suite ${installedVersion(SUITE)} (server 
   it('closes every session the suite left open (per-user cap, idle eviction), stays healthy, and a fresh session still works', async (t) => {
     // The sessions are the 0.1.16 suite's (which never ends one itself): this test needs its run, the
     // first test's or its own when run alone. Other clients' sessions (0.2.0's, which it DELETEs) are not counted.
-    const { opened, from } = await suiteRun();
+    const { opened, log } = await suiteRun();
     assert.ok(opened.size >= 32, `the suite opened a session per scenario (logged: ${opened.size})`);
     const closed = await eventually(() => {
-      const now = loggedSessions(server.output().slice(from)).closed;
+      const now = loggedSessions(log.lines().join('\n')).closed;
       const open = [...opened].filter((id) => !now.has(id));
       assert.deepEqual(open, [], `every session was closed by the server; still open:\n${server.output().split('\n').filter((line) => open.some((id) => line.includes(id))).join('\n')}`);
       return now;
