@@ -109,12 +109,7 @@ export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
     const server = createServer();
     const transport = new WatchedSseTransport(messages, res, limits);
     const session: McpSession<'sse'> = { id: transport.sessionId, kind: 'sse', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
-    transport.onclose = () => {
-      // Closed by the registry (eviction, shutdown) it is already gone; otherwise the stream ended.
-      if (!sessions.get(session.id, 'sse')) return;
-      sessions.forget(session.id);
-      log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: caller.subject, reason: transport.endedBecause ?? 'stream_closed' });
-    };
+    transport.onclose = () => sessions.forget(session.id, transport.endedBecause ?? 'stream_closed');
     sessions.add(session);
     sessions.track(session, res);
     // A buffering reverse proxy (nginx) would hold the endpoint event back until the buffer fills.

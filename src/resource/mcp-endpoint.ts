@@ -86,7 +86,8 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     });
     transport.onclose = () => {
       events.clear();
-      registry.forget(transport.sessionId);
+      // The one way a client ends a Streamable HTTP session itself.
+      registry.forget(transport.sessionId, 'deleted');
     };
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);

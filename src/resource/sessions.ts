@@ -119,9 +119,16 @@ export class SessionRegistry {
     });
   }
 
-  /** Forgets a session whose transport closed (DELETE, eviction, shutdown). */
-  forget(id: string | undefined): void {
-    if (id) this.#sessions.delete(id);
+  /**
+   * Forgets a session whose transport closed. Closed by the registry (eviction, shutdown) it is
+   * already gone and was logged; otherwise the client ended it (a DELETE, a closed stream), and
+   * `reason` says how.
+   */
+  forget(id: string | undefined, reason: string): void {
+    const session = id === undefined ? undefined : this.#sessions.get(id);
+    if (!session) return;
+    this.#sessions.delete(session.id);
+    this.log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: session.owner.subject, reason });
   }
 
   sweep(now: number): number {

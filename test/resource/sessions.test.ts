@@ -70,6 +70,25 @@ describe('MCP session registry', () => {
     assert.equal(registry.sweep(Date.now() + 10_000), 1, 'the session is idle, and evicted');
   });
 
+  it('logs a session the client ended itself (forget with its reason), and only once: the registry logs its own closes', async () => {
+    const events: { event: string; fields?: Record<string, unknown> }[] = [];
+    const record = (event: string, fields?: Record<string, unknown>) => events.push({ event, fields });
+    const registry = new SessionRegistry(limits, { info: record, warn: record, error: record });
+    const deleted = session('deleted', Date.now());
+    registry.add(deleted);
+    registry.forget('deleted', 'deleted');
+    assert.equal(registry.get('deleted', 'streamable'), undefined);
+    const evicted = session('evicted', Date.now() - 5000);
+    registry.add(evicted);
+    registry.sweep(Date.now());
+    registry.forget('evicted', 'deleted'); // its transport's onclose, after the registry closed it
+    registry.forget('never-added', 'deleted');
+    assert.deepEqual(events.map(({ event, fields }) => [event, fields?.session, fields?.reason]), [
+      ['mcp.session_closed', 'deleted', 'deleted'],
+      ['mcp.session_closed', 'evicted', 'idle'],
+    ]);
+  });
+
   it('finds a session only through its own kind of transport', () => {
     const registry = new SessionRegistry(limits, silentLogger);
     registry.add(session('s', Date.now()));
