@@ -111,16 +111,11 @@ export function assertMcpPostsCarried(requests: RecordedRequest[], accessToken: 
  * (RFC 8707), form-encoded, and the server accepted it. Returns what was sent.
  */
 export function assertOneRefresh(requests: RecordedRequest[], expected: { refreshToken: string; clientId: string; resource: string }): URLSearchParams {
-  const refreshes = requestsTo(requests, 'POST', '/token');
-  assert.equal(refreshes.length, 1, 'one token request');
-  const sent = new URLSearchParams(refreshes[0]!.body);
-  assert.equal(refreshes[0]!.headers.get('content-type'), 'application/x-www-form-urlencoded');
-  assert.equal(sent.get('grant_type'), 'refresh_token');
-  assert.equal(sent.get('refresh_token'), expected.refreshToken);
-  assert.equal(sent.get('client_id'), expected.clientId);
-  assert.equal(sent.get('resource'), expected.resource);
-  assert.equal(refreshes[0]!.status, 200, `refresh accepted: ${refreshes[0]!.responseBody}`);
-  return sent;
+  return oneTokenRequest(requests, 'refresh_token', (sent) => {
+    assert.equal(sent.get('refresh_token'), expected.refreshToken);
+    assert.equal(sent.get('client_id'), expected.clientId);
+    assert.equal(sent.get('resource'), expected.resource);
+  });
 }
 
 /**
@@ -129,14 +124,23 @@ export function assertOneRefresh(requests: RecordedRequest[], expected: { refres
  * RFC 8707 resource; and the server accepted it.
  */
 export function assertOneCodeExchange(requests: RecordedRequest[], expected: { clientId: string; redirectUri: string; resource: string; codeChallenge: string | null }): void {
-  const exchanges = requestsTo(requests, 'POST', '/token');
-  assert.equal(exchanges.length, 1, 'one token request');
-  const sent = new URLSearchParams(exchanges[0]!.body);
-  assert.equal(exchanges[0]!.headers.get('content-type'), 'application/x-www-form-urlencoded');
-  assert.equal(sent.get('grant_type'), 'authorization_code');
-  assert.equal(sent.get('client_id'), expected.clientId);
-  assert.equal(sent.get('redirect_uri'), expected.redirectUri);
-  assert.equal(sent.get('resource'), expected.resource);
-  assert.equal(createHash('sha256').update(sent.get('code_verifier') ?? '').digest('base64url'), expected.codeChallenge, 'PKCE verifier matches the challenge');
-  assert.equal(exchanges[0]!.status, 200, `code exchanged: ${exchanges[0]!.responseBody}`);
+  oneTokenRequest(requests, 'authorization_code', (sent) => {
+    assert.equal(sent.get('client_id'), expected.clientId);
+    assert.equal(sent.get('redirect_uri'), expected.redirectUri);
+    assert.equal(sent.get('resource'), expected.resource);
+    assert.equal(createHash('sha256').update(sent.get('code_verifier') ?? '').digest('base64url'), expected.codeChallenge, 'PKCE verifier matches the challenge');
+  });
+}
+
+/** The only token request among `requests`: form-encoded, of `grantType`, `check`ed, and answered 200. */
+function oneTokenRequest(requests: RecordedRequest[], grantType: string, check: (sent: URLSearchParams) => void): URLSearchParams {
+  const tokenRequests = requestsTo(requests, 'POST', '/token');
+  assert.equal(tokenRequests.length, 1, 'one token request');
+  const request = tokenRequests[0]!;
+  const sent = new URLSearchParams(request.body);
+  assert.equal(request.headers.get('content-type'), 'application/x-www-form-urlencoded');
+  assert.equal(sent.get('grant_type'), grantType);
+  check(sent);
+  assert.equal(request.status, 200, `${grantType} accepted: ${request.responseBody}`);
+  return sent;
 }
