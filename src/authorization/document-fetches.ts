@@ -1,3 +1,4 @@
+import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from 'express-rate-limit';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { FetchRefused, type SafeFetch, type SafeFetchInit } from '../http/safe-fetch.js';
 import type { Logger } from '../log.js';
@@ -30,8 +31,6 @@ interface Failure {
 }
 
 const WINDOW_MS = 60_000;
-/** Past this many tracked client addresses, those whose minute is over are dropped. */
-const ADDRESS_ENTRIES = 10_000;
 
 /** temporarily_unavailable (RFC 6749 §4.1.2.1) with the HTTP status that says why. */
 class TryLater extends errors.TemporarilyUnavailable {
@@ -65,9 +64,17 @@ export class DocumentFetches {
   /** Admitted URLs answered from the failure memory (no place, no count). */
   readonly #fromMemory = new Map<string, Failure>();
   readonly #failures = new Map<string, Failure>();
-  readonly #perAddress = new Map<string, { resetAt: number; count: number }>();
+  /**
+   * Fetches per client address this minute: express-rate-limit's store and keys, as the other
+   * per-address limits (rate-limit.ts) use them, so an IPv6 client counts by its /56 and cannot
+   * get a new budget per address of its /64. Expired counts go in bulk, never by a scan per fetch.
+   */
+  readonly #perAddress = new MemoryStore();
 
-  constructor(private readonly options: DocumentFetchOptions) {}
+  constructor(private readonly options: DocumentFetchOptions) {
+    // The store reads nothing of the options but the window.
+    this.#perAddress.init({ windowMs: WINDOW_MS } as RateLimitOptions);
+  }
 
   readonly allowFetch = async (ctx: KoaContextWithOIDC | undefined, clientId: string): Promise<boolean> => {
     const refusal = this.#urlRefusal(clientId);
@@ -80,7 +87,7 @@ export class DocumentFetches {
     // A fetch of this document is already under way: oidc-provider waits for that one.
     if (this.#slots.has(clientId)) return true;
     // No request (a page of ours looking the client up again): no address to count against.
-    if (ctx) this.#countAgainst(ctx, ctx.ip);
+    if (ctx) await this.#countAgainst(ctx, ctx.ip);
     if (this.#slots.size >= this.options.limits.concurrent) {
       ctx?.set('Retry-After', '3');
       throw new TryLater('too many client_id metadata documents are being fetched at once; try again in a few seconds', 503);
@@ -138,22 +145,16 @@ export class DocumentFetches {
   }
 
   /** Counts one fetch against `address`'s budget for this minute; refuses (429) past it. */
-  #countAgainst(ctx: KoaContextWithOIDC, address: string): void {
-    const now = Date.now();
-    if (this.#perAddress.size >= ADDRESS_ENTRIES) {
-      for (const [key, entry] of this.#perAddress) if (entry.resetAt <= now) this.#perAddress.delete(key);
-    }
-    let entry = this.#perAddress.get(address);
-    if (!entry || entry.resetAt <= now) {
-      entry = { resetAt: now + WINDOW_MS, count: 0 };
-      this.#perAddress.set(address, entry);
-    }
-    if (entry.count >= this.options.limits.perAddressPerMinute) {
-      const seconds = Math.ceil((entry.resetAt - now) / 1000);
+  async #countAgainst(ctx: KoaContextWithOIDC, address: string): Promise<void> {
+    const key = ipKeyGenerator(address);
+    const { totalHits, resetTime } = await this.#perAddress.increment(key);
+    if (totalHits > this.options.limits.perAddressPerMinute) {
+      // Only fetches count, and a refused request is none.
+      await this.#perAddress.decrement(key);
+      const seconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000));
       ctx.set('Retry-After', String(seconds));
       throw new TryLater(`too many client_id metadata document fetches from your address; try again in ${seconds} s`, 429);
     }
-    entry.count += 1;
   }
 
   /** Records an admission, released at the next event-loop turn unless `fetch` is fetching it. */

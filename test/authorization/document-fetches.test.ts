@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { DocumentFetches } from '../../src/authorization/document-fetches.js';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { DocumentFetches, type DocumentFetchLimits } from '../../src/authorization/document-fetches.js';
 import { FetchRefused, safeFetch } from '../../src/http/safe-fetch.js';
 import { silentLogger } from '../../src/log.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+
+/**
+ * What allowFetch reads of oidc-provider's context for one request: the client's address (as
+ * Express makes it out, provider.ts), and where a Retry-After header goes.
+ */
+function requestFrom(ip: string): KoaContextWithOIDC & { headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  return { ip, headers, set: (name: string, value: string) => (headers[name] = value) } as unknown as KoaContextWithOIDC & { headers: Record<string, string> };
+}
+
+/** An oidc-provider error with this HTTP status (429, 503). */
+const refusedWith = (status: number) => (error: unknown) => (error as { status?: number }).status === status;
 
 /** The refusal of a fetch that allowFetch did not admit. */
 const notAdmitted = (error: unknown) => error instanceof FetchRefused && error.message === 'this server fetches nothing but client metadata documents it admitted';
@@ -47,5 +60,50 @@ describe('the fetch oidc-provider is given serves metadata documents only (docum
     await new Promise((resolve) => setImmediate(resolve));
     await assert.rejects(fetches.fetch(url), notAdmitted);
     assert.equal(documents.hits('/admitted.json'), 1);
+  });
+});
+
+describe('fetches per client address (document-fetches.ts, allowFetch)', () => {
+  const LIMITS: DocumentFetchLimits = { concurrent: 1_000_000, perAddressPerMinute: 30, failureMemory: { ms: 30_000, entries: 10 } };
+  const fetchesWith = (limits: Partial<DocumentFetchLimits> = {}) => new DocumentFetches({
+    publicUrl: 'http://localhost:1',
+    allowLoopback: false,
+    limits: { ...LIMITS, ...limits },
+    fetch: async () => assert.fail('nothing is fetched here'),
+    log: silentLogger,
+  });
+  let next = 0;
+  /** A document URL not asked for before, so each admission is a fetch of its own. */
+  const newDocument = () => `https://documents.example/${next++}.json`;
+
+  it('an IPv6 host rotating its addresses within its /64 has one budget (addresses grouped by /56, as the other limiters do): past it, 429 with Retry-After', async () => {
+    const fetches = fetchesWith();
+    const admitted: string[] = [];
+    let limited: { ip: string; headers: Record<string, string> } | undefined;
+    for (let host = 1; host <= 200 && !limited; host++) {
+      const request = requestFrom(`2001:db8:5:7::${host.toString(16)}`);
+      try {
+        await fetches.allowFetch(request, newDocument());
+        admitted.push(request.ip);
+      } catch (error) {
+        assert.ok(refusedWith(429)(error), String(error));
+        limited = request;
+      }
+    }
+    assert.equal(admitted.length, LIMITS.perAddressPerMinute, 'the budget of one address, for the whole /64');
+    assert.ok(limited, 'the next address in the same /64 was refused');
+    const wait = Number(limited.headers['Retry-After']);
+    assert.ok(wait >= 1 && wait <= 60, `Retry-After: ${wait}`);
+    assert.equal(await fetches.allowFetch(requestFrom('2001:db8:5:100::1'), newDocument()), true, 'another /56 has its own budget');
+  });
+
+  it('tens of thousands of addresses (distinct /56s) are counted in linear time', async () => {
+    const fetches = fetchesWith();
+    const started = Date.now();
+    for (let index = 0; index < 40_000; index++) {
+      await fetches.allowFetch(requestFrom(`2001:db8:${(index >> 8).toString(16)}:${(index & 0xff).toString(16)}00::1`), newDocument());
+    }
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 3000, `40,000 addresses took ${elapsed} ms`);
   });
 });
