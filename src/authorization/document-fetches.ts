@@ -48,8 +48,9 @@ class TryLater extends errors.TemporarilyUnavailable {
  * - `allowFetch` (oidc-provider's hook, run before each fetch of a document not in its cache)
  *   refuses URLs with a query string, on a port other than 443, or on this server's own host (a
  *   client_id naming this server's /auth with another client_id in its query nested hundreds of
- *   self-fetches), then counts the fetch against the client's address (a minute's budget) and
- *   against the fetches in progress (a server-wide cap, refused rather than queued);
+ *   self-fetches), then takes one of the places for fetches in progress (a server-wide cap,
+ *   refused rather than queued) and counts the admitted fetch against the client's address (a
+ *   minute's budget; once per request, and a refused request not at all);
  * - `fetch` (oidc-provider's `fetch`, which it uses for every outbound request) fetches only a URL
  *   `allowFetch` admitted just before: nothing else (a jwks_uri, a sector_identifier_uri) ever
  *   leaves the server through it;
@@ -70,6 +71,8 @@ export class DocumentFetches {
    * get a new budget per address of its /64. Expired counts go in bulk, never by a scan per fetch.
    */
   readonly #perAddress = new MemoryStore();
+  /** Requests (oidc-provider's context of each) already counted against their address. */
+  readonly #counted = new WeakSet<KoaContextWithOIDC>();
 
   constructor(private readonly options: DocumentFetchOptions) {
     // The store reads nothing of the options but the window.
@@ -81,18 +84,28 @@ export class DocumentFetches {
     if (refusal) throw new errors.InvalidClient(`client_id metadata document URLs ${refusal} are not fetched`);
     const failure = this.#failures.get(clientId);
     if (failure && failure.until > Date.now()) {
-      this.#admit(this.#fromMemory, clientId, failure);
+      this.#fromMemory.set(clientId, failure);
+      this.#releaseUnclaimed(this.#fromMemory, clientId, failure);
       return true;
     }
     // A fetch of this document is already under way: oidc-provider waits for that one.
     if (this.#slots.has(clientId)) return true;
-    // No request (a page of ours looking the client up again): no address to count against.
-    if (ctx) await this.#countAgainst(ctx, ctx.ip);
     if (this.#slots.size >= this.options.limits.concurrent) {
       ctx?.set('Retry-After', '3');
       throw new TryLater('too many client_id metadata documents are being fetched at once; try again in a few seconds', 503);
     }
-    this.#admit(this.#slots, clientId, { fetching: false });
+    // The place is taken before the address is counted, so the cap holds while the count is awaited
+    // (MemoryStore answers without I/O: no other request runs in between anyway).
+    const slot = { fetching: false };
+    this.#slots.set(clientId, slot);
+    try {
+      // No request (a page of ours looking the client up again): no address to count against.
+      if (ctx) await this.#countAgainst(ctx);
+    } catch (error) {
+      if (this.#slots.get(clientId) === slot && !slot.fetching) this.#slots.delete(clientId);
+      throw error;
+    }
+    this.#releaseUnclaimed(this.#slots, clientId, slot);
     return true;
   };
 
@@ -144,9 +157,13 @@ export class DocumentFetches {
     return undefined;
   }
 
-  /** Counts one fetch against `address`'s budget for this minute; refuses (429) past it. */
-  async #countAgainst(ctx: KoaContextWithOIDC, address: string): Promise<void> {
-    const key = ipKeyGenerator(address);
+  /**
+   * Counts an admitted fetch against the request's address for this minute, once per request
+   * (oidc-provider's error handler looks a client up a second time); refuses (429) past the budget.
+   */
+  async #countAgainst(ctx: KoaContextWithOIDC): Promise<void> {
+    if (this.#counted.has(ctx)) return;
+    const key = ipKeyGenerator(ctx.ip);
     const { totalHits, resetTime } = await this.#perAddress.increment(key);
     if (totalHits > this.options.limits.perAddressPerMinute) {
       // Only fetches count, and a refused request is none.
@@ -155,11 +172,11 @@ export class DocumentFetches {
       ctx.set('Retry-After', String(seconds));
       throw new TryLater(`too many client_id metadata document fetches from your address; try again in ${seconds} s`, 429);
     }
+    this.#counted.add(ctx);
   }
 
-  /** Records an admission, released at the next event-loop turn unless `fetch` is fetching it. */
-  #admit<T extends object>(admissions: Map<string, T>, url: string, admission: T): void {
-    admissions.set(url, admission);
+  /** An admission lapses at the next event-loop turn unless `fetch` is fetching it by then. */
+  #releaseUnclaimed<T extends object>(admissions: Map<string, T>, url: string, admission: T): void {
     setImmediate(() => {
       if (admissions.get(url) === admission && !(admission as { fetching?: boolean }).fetching) admissions.delete(url);
     });

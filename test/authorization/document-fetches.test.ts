@@ -97,6 +97,38 @@ describe('fetches per client address (document-fetches.ts, allowFetch)', () => {
     assert.equal(await fetches.allowFetch(requestFrom('2001:db8:5:100::1'), newDocument()), true, 'another /56 has its own budget');
   });
 
+  it('only admitted fetches count: requests refused for the concurrency cap (503), looking the client up twice as oidc-provider does, are not counted', async () => {
+    let release: (response: Response) => void = () => undefined;
+    const fetches = new DocumentFetches({
+      publicUrl: 'http://localhost:1',
+      allowLoopback: false,
+      limits: { ...LIMITS, concurrent: 1, perAddressPerMinute: 1 },
+      fetch: () => new Promise<Response>((resolve) => (release = resolve)),
+      log: silentLogger,
+    });
+    const stalled = newDocument();
+    assert.equal(await fetches.allowFetch(requestFrom('198.51.100.1'), stalled), true);
+    const inProgress = fetches.fetch(stalled);
+    const busy = requestFrom('198.51.100.2');
+    for (let lookup = 0; lookup < 2; lookup++) await assert.rejects(fetches.allowFetch(busy, newDocument()), refusedWith(503));
+    release(new Response(null, { status: 404 }));
+    await inProgress;
+    assert.equal(await fetches.allowFetch(requestFrom('198.51.100.2'), newDocument()), true, 'the refused requests used none of the budget');
+    await new Promise((resolve) => setImmediate(resolve)); // that admission, unused, frees its place
+    await assert.rejects(fetches.allowFetch(requestFrom('198.51.100.2'), newDocument()), refusedWith(429), 'the admitted fetch did');
+  });
+
+  it('one request counts once, however many times it looks the client up', async () => {
+    const fetches = fetchesWith({ perAddressPerMinute: 2 });
+    const request = requestFrom('198.51.100.3');
+    const document = newDocument();
+    assert.equal(await fetches.allowFetch(request, document), true);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await fetches.allowFetch(request, document), true, 'looked up again (oidc-provider\'s error handler does)');
+    assert.equal(await fetches.allowFetch(requestFrom('198.51.100.3'), newDocument()), true, 'the second request from the address');
+    await assert.rejects(fetches.allowFetch(requestFrom('198.51.100.3'), newDocument()), refusedWith(429), 'the third');
+  });
+
   it('tens of thousands of addresses (distinct /56s) are counted in linear time', async () => {
     const fetches = fetchesWith();
     const started = Date.now();
