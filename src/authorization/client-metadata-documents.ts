@@ -17,8 +17,11 @@ const METADATA_DOCUMENT_TIMEOUT_MS = 2500;
  * A changed document takes effect after at most an hour (consent follows it, see consent.ts).
  */
 const CACHE_SECONDS = { min: 5 * 60, max: 3600 };
-/** Fetches in progress at once; a failed URL is not fetched again for 30 s (1000 remembered). */
-const FETCH_LIMITS = { concurrent: 8, failureMemory: { ms: 30_000, entries: 1000 } };
+/**
+ * Fetches in progress at once; a URL is not fetched again for 30 s (1000 remembered): a failure
+ * or a document that cannot be used (which oidc-provider does not cache) answers from memory.
+ */
+const FETCH_LIMITS = { concurrent: 8, memory: { ms: 30_000, entries: 1000 } };
 
 const DOCUMENT_PURPOSE = 'client_id metadata document';
 /** oidc-provider's description when a document could not be fetched or read. */

@@ -9,8 +9,11 @@ export interface DocumentFetchLimits {
   concurrent: number;
   /** Document fetches per client address per minute; past it, refused (429). */
   perAddressPerMinute: number;
-  /** A failed fetch is answered from memory for this long, for this many URLs. */
-  failureMemory: { ms: number; entries: number };
+  /**
+   * What a fetch came to (a failure, an HTTP status, a document) answers the same URL for this
+   * long, for this many URLs: oidc-provider caches only the documents it can use.
+   */
+  memory: { ms: number; entries: number };
 }
 
 export interface DocumentFetchOptions {
@@ -24,10 +27,11 @@ export interface DocumentFetchOptions {
   log: Logger;
 }
 
-interface Failure {
+/** What one fetch of a URL came to, until when it answers that URL again. */
+interface Outcome {
   until: number;
-  /** What safe-fetch threw, or the HTTP status it answered. */
-  outcome: Error | number;
+  /** What safe-fetch threw, or its answer (the body of a 200 only: nothing reads another's). */
+  result: Error | { status: number; headers: Headers; body: Uint8Array | null };
 }
 
 const WINDOW_MS = 60_000;
@@ -54,17 +58,19 @@ class TryLater extends errors.TemporarilyUnavailable {
  * - `fetch` (oidc-provider's `fetch`, which it uses for every outbound request) fetches only a URL
  *   `allowFetch` admitted just before: nothing else (a jwks_uri, a sector_identifier_uri) ever
  *   leaves the server through it;
- * - a failed fetch is answered from memory for a while: oidc-provider tries a failed client_id
- *   twice per request, and a broken site is not hit again and again.
+ * - what a fetch came to is answered from memory for a while, whatever it was: oidc-provider
+ *   caches only a document it could use, and looks a client up again when a request fails, so a
+ *   site that is down, or serves a document that is refused, would otherwise be fetched twice per
+ *   request naming it.
  * An admission is claimed synchronously: oidc-provider calls `fetch` in the same turn that its
  * `await allowFetch(…)` resumes, so one not claimed by the next event-loop turn is released.
  */
 export class DocumentFetches {
   /** Admitted URLs, reserved by allowFetch and then fetching: each holds one of `limits.concurrent` places. */
   readonly #slots = new Map<string, { fetching: boolean }>();
-  /** Admitted URLs answered from the failure memory (no place, no count). */
-  readonly #fromMemory = new Map<string, Failure>();
-  readonly #failures = new Map<string, Failure>();
+  /** Admitted URLs answered from memory (no place, no count). */
+  readonly #fromMemory = new Map<string, Outcome>();
+  readonly #outcomes = new Map<string, Outcome>();
   /**
    * Fetches per client address this minute: express-rate-limit's store and keys, as the other
    * per-address limits (rate-limit.ts) use them, so an IPv6 client counts by its /56 and cannot
@@ -82,10 +88,10 @@ export class DocumentFetches {
   readonly allowFetch = async (ctx: KoaContextWithOIDC | undefined, clientId: string): Promise<boolean> => {
     const refusal = this.#urlRefusal(clientId);
     if (refusal) throw new errors.InvalidClient(`client_id metadata document URLs ${refusal} are not fetched`);
-    const failure = this.#failures.get(clientId);
-    if (failure && failure.until > Date.now()) {
-      this.#fromMemory.set(clientId, failure);
-      this.#releaseUnclaimed(this.#fromMemory, clientId, failure);
+    const remembered = this.#outcomes.get(clientId);
+    if (remembered && remembered.until > Date.now()) {
+      this.#fromMemory.set(clientId, remembered);
+      this.#releaseUnclaimed(this.#fromMemory, clientId, remembered);
       return true;
     }
     // A fetch of this document is already under way: oidc-provider waits for that one.
@@ -112,10 +118,11 @@ export class DocumentFetches {
   readonly fetch = async (url: string, init?: SafeFetchInit): Promise<Response> => {
     const { log } = this.options;
     const host = URL.parse(url)?.host ?? 'invalid URL';
-    const remembered = this.#fromMemory.get(url)?.outcome;
-    if (remembered !== undefined) {
-      if (typeof remembered === 'number') return new Response(null, { status: remembered });
-      throw remembered;
+    const remembered = this.#fromMemory.get(url)?.result;
+    if (remembered) {
+      this.#fromMemory.delete(url);
+      if (remembered instanceof Error) throw remembered;
+      return new Response(remembered.body?.slice() ?? null, remembered);
     }
     const slot = this.#slots.get(url);
     if (!slot || slot.fetching) {
@@ -136,11 +143,14 @@ export class DocumentFetches {
     }
     if (response.status !== 200) {
       log.warn('client_metadata.fetch_refused', { host, reason: `HTTP ${response.status}` });
-      this.#remember(url, response.status);
+      this.#remember(url, { status: response.status, headers: response.headers, body: null });
       return response;
     }
     log.info('client_metadata.fetched', { host });
-    return response;
+    // safe-fetch has the whole body already (at most its byte limit).
+    const answer = { status: 200, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()) };
+    this.#remember(url, answer);
+    return new Response(answer.body.slice(), answer);
   };
 
   /** Why a document URL is not fetched at all ("with a query string" …), or undefined. */
@@ -182,9 +192,10 @@ export class DocumentFetches {
     });
   }
 
-  #remember(url: string, outcome: Error | number): void {
-    const { entries, ms } = this.options.limits.failureMemory;
-    if (this.#failures.size >= entries) this.#failures.delete(this.#failures.keys().next().value!);
-    this.#failures.set(url, { until: Date.now() + ms, outcome });
+  #remember(url: string, result: Outcome['result']): void {
+    const { entries, ms } = this.options.limits.memory;
+    this.#outcomes.delete(url);
+    if (this.#outcomes.size >= entries) this.#outcomes.delete(this.#outcomes.keys().next().value!);
+    this.#outcomes.set(url, { until: Date.now() + ms, result });
   }
 }

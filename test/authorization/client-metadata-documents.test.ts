@@ -307,6 +307,27 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       await assertAuthorizationRefused(server, url, 'https://evil.example/callback', 'invalid_redirect_uri', /redirect_uri did not match/);
     });
 
+    it('a document that arrives (200) but cannot be used is fetched once in 30 s, however many authorization requests name it, each answered with the same refusal', async () => {
+      const servedJson = (path: string, body: string) => documents.route(path, (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(body);
+      });
+      const unusable: [string, string, RegExp][] = [
+        [serveDocument('/unusable/other-id', { client_id: documents.url('/unusable/someone-else') }), 'invalid_client_metadata', /client_id does not match the expected value/],
+        [servedJson('/unusable/invalid-json', '{"client_id": '), 'invalid_client', /fetch failed: the document is not JSON/],
+        [servedJson('/unusable/array', '[]'), 'invalid_client_metadata', /client_id metadata document is not a JSON object/],
+        [serveDocument('/unusable/secret', { client_secret: 'shared-secret-value' }), 'invalid_client_metadata', /must not contain client_secret/],
+        [serveDocument('/unusable/basic', { token_endpoint_auth_method: 'client_secret_post' }), 'invalid_client_metadata', /must not use shared-secret token endpoint authentication methods/],
+        [serveDocument('/unusable/http-logo', { logo_uri: 'http://web-client.example/logo.png' }), 'invalid_client_metadata', /logo_uri must be an https: URL/],
+        // Refused by oidc-provider while it builds the client (addClient), after the download.
+        [serveDocument('/unusable/response-type', { response_types: ['token'] }), 'invalid_client_metadata', /response_types/],
+      ];
+      for (const [url, error, description] of unusable) {
+        for (let attempt = 1; attempt <= 3; attempt++) await assertAuthorizationRefused(server, url, redirect, error, description);
+        assert.equal(documents.hits(new URL(url).pathname), 1, `${url}: fetched once for three authorization requests`);
+      }
+    });
+
     it('a document that is not served as JSON; it is fetched once (a failure is remembered briefly); the log has the host and the reason', async () => {
       documents.route('/refusals/html', (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });

@@ -7,6 +7,7 @@ import { FetchRefused, safeFetch } from '../../src/http/safe-fetch.js';
 import { silentLogger } from '../../src/log.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
+import { sleep } from '../support/time-limit.js';
 
 /**
  * What allowFetch reads of oidc-provider's context for one request: the client's address (as
@@ -34,7 +35,7 @@ describe('the fetch oidc-provider is given serves metadata documents only (docum
     fetches = new DocumentFetches({
       publicUrl: 'http://localhost:1',
       allowLoopback: true,
-      limits: { concurrent: 8, perAddressPerMinute: 30, failureMemory: { ms: 30_000, entries: 10 } },
+      limits: { concurrent: 8, perAddressPerMinute: 30, memory: { ms: 30_000, entries: 10 } },
       fetch: safeFetch({ maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, ca: certificates.ca }),
       log: silentLogger,
     });
@@ -61,10 +62,36 @@ describe('the fetch oidc-provider is given serves metadata documents only (docum
     await assert.rejects(fetches.fetch(url), notAdmitted);
     assert.equal(documents.hits('/admitted.json'), 1);
   });
+
+  it('what a fetch came to, a document included (oidc-provider caches only those it can use), answers its URL from memory until memory.ms is over: no place taken, nothing counted', async () => {
+    const remembering = new DocumentFetches({
+      publicUrl: 'http://localhost:1',
+      allowLoopback: true,
+      limits: { concurrent: 1, perAddressPerMinute: 1, memory: { ms: 300, entries: 10 } },
+      fetch: safeFetch({ maxBytes: 1024, timeoutMs: 1000, allowLoopback: true, ca: certificates.ca }),
+      log: silentLogger,
+    });
+    const document = { client_id: 'not the URL it is served at' };
+    const url = documents.json('/remembered.json', document, { 'cache-control': 'max-age=600' });
+    assert.equal(await remembering.allowFetch(requestFrom('198.51.100.9'), url), true);
+    assert.deepEqual(await (await remembering.fetch(url)).json(), document);
+    for (let again = 0; again < 3; again++) {
+      assert.equal(await remembering.allowFetch(requestFrom('198.51.100.9'), url), true, 'admitted though the address has used its one fetch');
+      const replayed = await remembering.fetch(url);
+      assert.equal(replayed.status, 200);
+      assert.equal(replayed.headers.get('cache-control'), 'max-age=600');
+      assert.deepEqual(await replayed.json(), document);
+    }
+    assert.equal(documents.hits('/remembered.json'), 1);
+    await sleep(350);
+    assert.equal(await remembering.allowFetch(undefined, url), true);
+    assert.equal((await remembering.fetch(url)).status, 200);
+    assert.equal(documents.hits('/remembered.json'), 2, 'fetched again once the memory lapsed');
+  });
 });
 
 describe('fetches per client address (document-fetches.ts, allowFetch)', () => {
-  const LIMITS: DocumentFetchLimits = { concurrent: 1_000_000, perAddressPerMinute: 30, failureMemory: { ms: 30_000, entries: 10 } };
+  const LIMITS: DocumentFetchLimits = { concurrent: 1_000_000, perAddressPerMinute: 30, memory: { ms: 30_000, entries: 10 } };
   const fetchesWith = (limits: Partial<DocumentFetchLimits> = {}) => new DocumentFetches({
     publicUrl: 'http://localhost:1',
     allowLoopback: false,
