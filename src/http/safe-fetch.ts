@@ -10,8 +10,9 @@ import { addressKind } from './address-kind.js';
  * Anyone can make it fetch one, so every fetch must be unable to reach what only this server can
  * reach (SSRF), to hang, or to hand back more than asked for:
  * - https only, no credentials in the URL, GET only;
- * - the host name is resolved here (dnsResolver: c-ares, within the deadline; `localhost` and
- *   `*.localhost` are loopback without asking), and if ANY address it resolves to is not public
+ * - the host name is resolved here (dnsResolver: c-ares, within the deadline, a family still
+ *   unanswered 250 ms after the other brought addresses given up; `localhost` and `*.localhost`
+ *   are loopback without asking), and if ANY address it resolves to is not public
  *   (loopback, private, link-local, CGNAT, unique-local, multicast, reserved, documentation, or an
  *   IPv4-mapped or NAT64 form of those) the fetch is refused before connecting;
  * - the connection goes to an address from that vetted answer and no other: the socket's lookup is
@@ -81,20 +82,44 @@ const LOCALHOST: readonly LookupAddress[] = [{ address: '127.0.0.1', family: 4 }
 const isLocalhostName = (name: string) => /(^|\.)localhost\.?$/i.test(name);
 
 /**
+ * Once one family's query has brought addresses, how much longer the other one is waited for
+ * (RFC 8305 §3 waits 50 ms for AAAA after A; a little more here, since what is given up is an
+ * address, not a head start). A DNS server or middlebox that answers A and drops AAAA queries is
+ * common, and without this every fetch would wait out the whole deadline.
+ */
+const OTHER_FAMILY_GRACE_MS = 250;
+
+/**
  * Resolves with c-ares (dns.Resolver: A and AAAA queries, both asked), not getaddrinfo: c-ares
  * works on the event loop and its queries can be cancelled, while each dns.lookup holds one of
  * libuv's four threadpool threads (shared with scrypt and file I/O) for as long as the system
  * resolver waits, past any deadline of ours. A name with only A or only AAAA records is fine;
  * one for which neither query brings an address is refused. /etc/hosts is not read.
+ *
+ * When one query has brought addresses, the other gets OTHER_FAMILY_GRACE_MS more and is then
+ * cancelled, and the fetch goes on with the addresses it has. The addresses that query would have
+ * brought are never known, so one that is not public cannot refuse the fetch then; that is safe,
+ * because the connection goes only to addresses that were vetted (pinnedLookup), and whoever
+ * answers for the name could as well have left that address out. What the refusal of a name with
+ * any non-public address protects against, connecting to one, cannot happen either way.
  */
 export function dnsResolver(options: { timeoutMs: number; servers?: string[] }): Resolve {
   return async (hostname, signal) => {
-    const resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
-    if (options.servers) resolver.setServers(options.servers);
-    const cancel = () => resolver.cancel();
+    // A resolver per family: cancelling one query must leave the other.
+    const resolvers = [4, 6].map(() => {
+      const resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
+      if (options.servers) resolver.setServers(options.servers);
+      return resolver;
+    }) as [Resolver, Resolver];
+    const cancel = () => resolvers.forEach((resolver) => resolver.cancel());
     signal.addEventListener('abort', cancel, { once: true });
+    let grace: NodeJS.Timeout | undefined;
+    const graceOnceAnswered = (addresses: string[]) => {
+      if (addresses.length > 0) grace ??= setTimeout(cancel, OTHER_FAMILY_GRACE_MS);
+      return addresses;
+    };
     try {
-      const [v4, v6] = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)]);
+      const [v4, v6] = await Promise.allSettled([resolvers[0].resolve4(hostname).then(graceOnceAnswered), resolvers[1].resolve6(hostname).then(graceOnceAnswered)]);
       const addresses = [
         ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
         ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
@@ -103,6 +128,7 @@ export function dnsResolver(options: { timeoutMs: number; servers?: string[] }):
       const code = (result: PromiseSettledResult<string[]>) => (result.status === 'rejected' ? (result.reason as { code?: string }).code ?? 'DNS error' : 'no address');
       throw Object.assign(new Error(`no address for ${hostname}`), { code: `A: ${code(v4)}, AAAA: ${code(v6)}` });
     } finally {
+      clearTimeout(grace);
       signal.removeEventListener('abort', cancel);
     }
   };

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { dnsResolver, FetchRefused, safeFetch, type FetchPolicy, type RefusalKind } from '../../src/http/safe-fetch.js';
 import { DnsServer } from '../support/dns-server.js';
+import { within } from '../support/time-limit.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates.js';
 
@@ -293,6 +294,9 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
         'blackhole.test': { A: 'silent', AAAA: 'silent' },
         'cimd.test': { A: ['127.0.0.1'] },
         'sneaky.test': { A: [PUBLIC_V4], AAAA: ['fd00::5'] },
+        // A middlebox that answers one type of query and drops the other.
+        'aaaa-dropped.test': { A: ['127.0.0.1'], AAAA: 'silent' },
+        'a-dropped.test': { A: 'silent', AAAA: [PUBLIC_V6] },
       });
     });
     after(async () => {
@@ -314,6 +318,20 @@ describe('the fetch policy for URLs chosen by others (safe-fetch.ts)', () => {
       const response = await safeFetch({ ...testPolicy, resolve: resolverFor(1000) })(`https://cimd.test:${documents.port}/through-dns`);
       assert.deepEqual(await response.json(), DOCUMENT);
       await assertRefused(safeFetch({ maxBytes: 1024, timeoutMs: 1000, resolve: resolverFor(1000) })('https://sneaky.test/doc'), 'address not allowed', /^sneaky\.test resolves to fd00::5, which is not a public address \(unique-local\)$/);
+    });
+
+    it('a server that answers one family and drops the other: 250 ms after the addresses came, the other query is cancelled and the fetch goes on with them', async () => {
+      const resolve = resolverFor(10_000);
+      for (const [name, expected] of [['aaaa-dropped.test', { address: '127.0.0.1', family: 4 }], ['a-dropped.test', { address: PUBLIC_V6, family: 6 }]] as const) {
+        const started = Date.now();
+        assert.deepEqual(await within(resolve(name, AbortSignal.timeout(15_000)), 5000, `resolving ${name}`), [expected]);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 200 && elapsed < 2000, `${name}: answered after ${elapsed} ms, not the resolver's 10 s`);
+        assert.deepEqual(dnsServer.queries.filter((query) => query.name === name).map((query) => query.type).sort(), [1, 28], `${name}: both types were asked`);
+      }
+      documents.json('/aaaa-dropped', DOCUMENT);
+      const response = await safeFetch({ ...testPolicy, resolve: resolverFor(1000) })(`https://aaaa-dropped.test:${documents.port}/aaaa-dropped`);
+      assert.deepEqual(await response.json(), DOCUMENT, 'within the fetch\'s 1 s deadline');
     });
 
     it('fails closed: a name that does not exist, or that no server answers for within the deadline, is refused', async () => {

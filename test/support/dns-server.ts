@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 
-/** What the server says for one record type of a name: these addresses, or nothing at all (a blackhole). */
+/** What the server says for one record type of a name: these addresses, or nothing at all (a blackhole, or a middlebox dropping that type). */
 export type DnsAnswer = string[] | 'silent';
 
 export interface DnsZone {
@@ -23,8 +23,9 @@ function ipv6Bytes(address: string): Buffer {
 
 /**
  * A DNS server on 127.0.0.1 (UDP) answering A and AAAA queries from a zone, for the resolver a
- * test points at it: a name may have only A, only AAAA, both, or never be answered at all. Names
- * outside the zone get NXDOMAIN. It counts the queries it received, answered or not.
+ * test points at it: a name may have only A, only AAAA, both, one answered and the other dropped,
+ * or never be answered at all. Names outside the zone get NXDOMAIN. It counts the queries it
+ * received, answered or not.
  */
 export class DnsServer {
   readonly queries: { name: string; type: number }[] = [];

@@ -15,7 +15,7 @@ export interface TestCertificates {
 }
 
 /** The names the server certificate is valid for: this machine, and a name only tests resolve. */
-const CERTIFICATE_NAMES = { dns: ['localhost', 'cimd.test'], ip: ['127.0.0.1', '::1'] };
+const CERTIFICATE_NAMES = { dns: ['localhost', 'cimd.test', 'aaaa-dropped.test'], ip: ['127.0.0.1', '::1'] };
 
 function openssl(cwd: string, args: string[]): void {
   const result = spawnSync('openssl', args, { cwd, encoding: 'utf8', timeout: 20_000 });
