@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { DEFAULT_SSE_KEEP_ALIVE_MS } from '@modelcontextprotocol/sdk/server/sseKeepAlive.js';
+import { armSseKeepAlive, DEFAULT_SSE_KEEP_ALIVE_MS } from '@modelcontextprotocol/sdk/server/sseKeepAlive.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
@@ -42,7 +42,7 @@ export interface LegacySseEndpointDeps {
 }
 
 /** The SDK's transport, with a stream that is kept alive and ended when the client stops reading or a write fails. */
-class WatchedSseTransport extends SSEServerTransport {
+export class WatchedSseTransport extends SSEServerTransport {
   /** Why the server ended the stream, if it did. */
   endedBecause: 'not_reading' | 'write_failed' | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
@@ -53,14 +53,26 @@ class WatchedSseTransport extends SSEServerTransport {
 
   override async start(): Promise<void> {
     await super.start();
-    this.#keepAlive = setInterval(() => {
-      this.stream.write(': keepalive\n\n', (error) => {
-        if (error) this.#end('write_failed');
-      });
-      this.#checkBacklog();
-    }, this.limits.keepAliveMs);
-    this.#keepAlive.unref();
+    // The SDK's own keep-alive timer for its streams (unref'd).
+    this.#keepAlive = armSseKeepAlive(this.limits.keepAliveMs, () => this.#keepAliveTick());
     this.stream.once('close', () => clearInterval(this.#keepAlive));
+  }
+
+  /**
+   * Shutdown ends the stream this way: the answers still buffered go out first, and a
+   * keep-alive written after the end would fail and destroy the stream, dropping them.
+   */
+  override async close(): Promise<void> {
+    clearInterval(this.#keepAlive);
+    await super.close();
+  }
+
+  #keepAliveTick(): void {
+    if (this.stream.writableEnded || this.stream.destroyed) return;
+    this.stream.write(': keepalive\n\n', (error) => {
+      if (error) this.#end('write_failed');
+    });
+    this.#checkBacklog();
   }
 
   override async send(message: JSONRPCMessage): Promise<void> {

@@ -10,14 +10,14 @@ import { createMcpServer } from '../../mcp.js';
 import { errorHandler } from '../../src/http/error-response.js';
 import { silentLogger } from '../../src/log.js';
 import { bearerGuard } from '../../src/resource/bearer.js';
-import { legacySseEndpoint, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
+import { legacySseEndpoint, WatchedSseTransport, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { initializeMessage, openSession, RawOAuthClient, request } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { postMessage } from '../support/sse-stream.js';
-import { eventually } from '../support/time-limit.js';
+import { eventually, sleep, within } from '../support/time-limit.js';
 
 /**
  * How long sessions live, seen from the wire: a session exists while someone can use it. Nothing a
@@ -163,6 +163,43 @@ describe('/sse keep-alive', () => {
     assert.equal(sessions.size, 1);
     controller.abort();
     await eventually(() => assert.equal(sessions.size, 0), 5_000, 20);
+  });
+});
+
+describe('/sse at shutdown: closing the transport', () => {
+  let server: http.Server | undefined;
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('stops the keep-alive first: the answers still waiting for a slow reader are all delivered, then the stream ends (no write after its end)', async () => {
+    const transports: WatchedSseTransport[] = [];
+    server = http.createServer((_req, res) => {
+      const transport = new WatchedSseTransport('/messages', res, { keepAliveMs: 10, maxBufferedBytes: 64 * MIB });
+      void transport.start().then(() => transports.push(transport));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const stream = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/sse`, resolve).on('error', reject);
+    });
+    stream.pause();
+    const received: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => received.push(chunk));
+    const ended = new Promise<boolean>((resolve) => stream.once('close', () => resolve(stream.complete)));
+    const transport = await eventually(() => transports[0] ?? assert.fail('the stream is not open yet'), 5_000, 10);
+
+    // Answers of 0.5 MiB each, more than the sockets' own buffers hold for a client not reading.
+    const answers = 8;
+    const bigId = 'x'.repeat(MIB / 2);
+    for (let n = 0; n < answers; n += 1) await transport.send({ jsonrpc: '2.0', id: `${bigId}${n}`, result: {} });
+    await transport.close();
+    await sleep(200); // twenty keep-alive periods pass while the answers still wait
+    stream.resume();
+    assert.equal(await within(ended, 10_000, 'the stream ending'), true, 'ended in full, not cut');
+    const text = Buffer.concat(received).toString();
+    assert.equal(text.match(/^event: message$/gm)?.length, answers, 'every answer delivered');
+    assert.match(text, /\n\n$/, 'the last event whole');
   });
 });
 
