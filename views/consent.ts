@@ -1,4 +1,4 @@
-import type { ConsentField } from '../src/authorization/consent.js';
+import type { ConsentField, DocumentChange } from '../src/authorization/consent.js';
 import { clientName, provenanceLine, redirectLine, type ClientSummary } from './client.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
@@ -14,7 +14,7 @@ export interface ConsentView {
   /** The user approved all of it before: only confirm that this sign-in is theirs. */
   alreadyAllowed: boolean;
   /** What the client's metadata document changed since the user approved it (then asked again). */
-  changedSinceApproval: ConsentField[];
+  changedSinceApproval: DocumentChange[];
 }
 
 const CHANGED_FIELDS: Record<ConsentField, string> = {
@@ -23,6 +23,30 @@ const CHANGED_FIELDS: Record<ConsentField, string> = {
   application_type: 'its application type',
   grant_types: 'whether it may stay connected',
 };
+
+/** Each change as the page lists it: the field, then what was added and removed (lists) or what it was and is. */
+const FIELD_LABELS: Record<ConsentField, string> = {
+  client_name: 'Name',
+  redirect_uris: 'Where it receives the result',
+  application_type: 'Application type',
+  grant_types: 'Grant types',
+};
+
+function shown(value: unknown): string {
+  if (value === null || value === undefined) return 'none';
+  if (Array.isArray(value)) return value.length > 0 ? value.map(String).join(', ') : 'none';
+  return String(value);
+}
+
+function changeLine({ field, approved, now }: DocumentChange): string {
+  if (Array.isArray(approved) && Array.isArray(now)) {
+    const added = now.filter((value: unknown) => !approved.includes(value));
+    const removed = approved.filter((value: unknown) => !now.includes(value));
+    const parts = [added.length > 0 ? `added ${shown(added)}` : '', removed.length > 0 ? `removed ${shown(removed)}` : ''].filter(Boolean);
+    if (parts.length > 0) return `${FIELD_LABELS[field]}: ${parts.join('; ')}`;
+  }
+  return `${FIELD_LABELS[field]}: was ${shown(approved)}, now ${shown(now)}`;
+}
 
 /** "a", "a and b", "a, b and c". */
 function listed(words: string[]): string {
@@ -34,7 +58,8 @@ export function consentPage(view: ConsentView): string {
   return layout(title, html`
     <h1>${title}</h1>
     ${view.changedSinceApproval.length > 0
-      ? html`<p class="error" role="alert">This application's metadata document has changed since you allowed it: ${listed(view.changedSinceApproval.map((field) => CHANGED_FIELDS[field]))}.</p>`
+      ? html`<p class="error" role="alert">This application's metadata document has changed since you allowed it: ${listed(view.changedSinceApproval.map((change) => CHANGED_FIELDS[change.field]))}.</p>
+        <ul class="changes">${view.changedSinceApproval.map((change) => html`<li>${changeLine(change)}</li>`)}</ul>`
       : ''}
     <p class="client">${clientName(view.client)}
     ${view.alreadyAllowed

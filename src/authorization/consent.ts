@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Consent, ConsentStore } from '../storage/store.js';
@@ -17,18 +16,26 @@ export interface ConsentClient {
  * What a user's approval of a client described by a metadata document is about: the name the page
  * showed, where codes go, whether it is asked every time (application type), and whether it may
  * stay connected (grant types). Its publisher can change the document at any time (a registration's
- * changes forget its consents, provider-events.ts), so consent is remembered with a hash of each of
- * these and holds only while they are unchanged.
+ * changes forget its consents, provider-events.ts), so consent is remembered with these values and
+ * holds only while they are unchanged. They are public (anyone can fetch the document), so they
+ * are stored as they are, and the consent page can say what they were.
  */
 export const CONSENT_FIELDS = ['client_name', 'redirect_uris', 'application_type', 'grant_types'] as const;
 export type ConsentField = (typeof CONSENT_FIELDS)[number];
 
-/** A hash per consent field of a document client's metadata (list order does not count); undefined for other clients. */
-function fingerprintOf(client: ConsentClient): Record<string, string> | undefined {
+/** One consent field of a document that is not what the user approved. */
+export interface DocumentChange {
+  field: ConsentField;
+  approved: unknown;
+  now: unknown;
+}
+
+/** The consent fields of a document client's metadata, as compared: lists sorted (their order does not count), absent as null; undefined for other clients. */
+function fingerprintOf(client: ConsentClient): Record<ConsentField, unknown> | undefined {
   if (!isMetadataDocumentClient(client)) return undefined;
   const metadata = client.metadata();
-  const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(Array.isArray(value) ? [...value].sort() : value ?? null)).digest('base64url');
-  return Object.fromEntries(CONSENT_FIELDS.map((field) => [field, hash(metadata[field])]));
+  const normalized = (value: unknown) => (Array.isArray(value) ? [...value].sort() : value ?? null);
+  return Object.fromEntries(CONSENT_FIELDS.map((field) => [field, normalized(metadata[field])])) as Record<ConsentField, unknown>;
 }
 
 /** What the consent prompt says is still missing, as oidc-provider reports it. */
@@ -101,13 +108,15 @@ export class ConsentMemory {
 
   /**
    * For a document client the user approved before, within the consent's lifetime, the consent
-   * fields its document has changed in since (none when it has not, or when that is not known).
+   * fields its document has changed in since, with what they were and are (none when it has not,
+   * or when that is not known: a consent saved before these were remembered).
    */
-  async changedSinceApproval(accountId: string, client: ConsentClient): Promise<ConsentField[]> {
+  async changedSinceApproval(accountId: string, client: ConsentClient): Promise<DocumentChange[]> {
     const fingerprint = fingerprintOf(client);
     if (!fingerprint) return [];
     const approved = (await this.#inForce(accountId, client.clientId))?.clientFingerprint;
-    return approved ? CONSENT_FIELDS.filter((field) => approved[field] !== fingerprint[field]) : [];
+    if (!approved) return [];
+    return CONSENT_FIELDS.filter((field) => !isDeepStrictEqual(approved[field], fingerprint[field])).map((field) => ({ field, approved: approved[field], now: fingerprint[field] }));
   }
 
   /** The consent still in force for this client as it is now. */

@@ -74,8 +74,8 @@ export interface Consent {
   clientId: string;
   scopes: string[];
   grantedAt: number;
-  /** For a client described by a metadata document: a hash per consent-relevant field of the document approved (consent.ts). */
-  clientFingerprint?: Record<string, string>;
+  /** For a client described by a metadata document: its consent fields in the document approved, normalized (consent.ts). */
+  clientFingerprint?: Record<string, unknown>;
 }
 
 export interface ConsentStore {

@@ -245,6 +245,8 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const again = consentPage(await browser.open(afterChange.url), 'after the document changed');
       assert.match(again.html, /<h1>Allow access\?<\/h1>/, 'asked again, not "Continue?"');
       assert.match(textOf(again), /This application's metadata document has changed since you allowed it: its name and where it receives the result\./);
+      assert.ok(again.html.includes('<li>Name: was Changing app, now Changing app (new)</li>'), again.html);
+      assert.ok(again.html.includes(`<li>Where it receives the result: added ${takenOver}</li>`), again.html);
       assert.match(textOf(again), /It will receive the result at evil\.example ?\./);
       codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), takenOver, afterChange.state);
       const approvedAgain = new RawOAuthClient(own, documentUrl, [takenOver], {}).authorizationRequest();

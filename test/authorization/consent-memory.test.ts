@@ -246,7 +246,11 @@ describe('ConsentMemory: remembered consent expires', () => {
     assert.deepEqual(await memory.changedSinceApproval('dave', reordered), []);
     const takenOver = documentClient(url, { ...approved, client_name: 'App 2', redirect_uris: [...approved.redirect_uris, 'https://evil.example/cb'] });
     assert.equal(await memory.loadExistingGrant(fakeContext('dave', takenOver)), undefined, 'a changed document is asked again');
-    assert.deepEqual(await memory.changedSinceApproval('dave', takenOver), ['client_name', 'redirect_uris']);
+    assert.deepEqual(await memory.changedSinceApproval('dave', takenOver), [
+      { field: 'client_name', approved: 'App', now: 'App 2' },
+      { field: 'redirect_uris', approved: ['https://app.example/cb', 'https://app.example/cb2'], now: ['https://app.example/cb', 'https://app.example/cb2', 'https://evil.example/cb'] },
+    ], 'what each changed field was and is');
+    assert.deepEqual((await store.consents.find('dave', url))?.clientFingerprint, { client_name: 'App', redirect_uris: ['https://app.example/cb', 'https://app.example/cb2'], application_type: 'web', grant_types: ['authorization_code'] }, 'the document\'s public values are stored as they are (lists sorted)');
     // A consent stored before documents had fingerprints is not trusted for a document client.
     await store.consents.save({ accountId: 'erin', clientId: url, scopes: ['openid'], grantedAt: Date.now() });
     assert.equal(await memory.loadExistingGrant(fakeContext('erin', documentClient(url, approved))), undefined);

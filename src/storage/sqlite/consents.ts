@@ -14,7 +14,7 @@ export function sqliteConsentStore(db: Db): ConsentStore {
       const row = find.get(accountId, clientId) as { scopes: string; granted_at: number; client_fingerprint: string | null } | undefined;
       if (!row) return undefined;
       const consent: Consent = { accountId, clientId, scopes: row.scopes.split(' ').filter(Boolean), grantedAt: row.granted_at };
-      if (row.client_fingerprint !== null) consent.clientFingerprint = JSON.parse(row.client_fingerprint) as Record<string, string>;
+      if (row.client_fingerprint !== null) consent.clientFingerprint = JSON.parse(row.client_fingerprint) as Record<string, unknown>;
       return consent;
     },
     async save(consent) {
