@@ -15,6 +15,10 @@ export interface ConsentView {
   alreadyAllowed: boolean;
   /** What the client's metadata document changed since the user approved it (then asked again). */
   changedSinceApproval: DocumentChange[];
+  /** What it changed since this page was last shown, when the user's approval came for the old version. */
+  changedWhileShown: ConsentField[];
+  /** Which version of the document this page shows (consent.ts shownVersion), sent back with "Allow". */
+  documentVersion: string;
 }
 
 const CHANGED_FIELDS: Record<ConsentField, string> = {
@@ -24,7 +28,6 @@ const CHANGED_FIELDS: Record<ConsentField, string> = {
   grant_types: 'whether it may stay connected',
 };
 
-/** Each change as the page lists it: the field, then what was added and removed (lists) or what it was and is. */
 const FIELD_LABELS: Record<ConsentField, string> = {
   client_name: 'Name',
   redirect_uris: 'Where it receives the result',
@@ -38,6 +41,7 @@ function shown(value: unknown): string {
   return String(value);
 }
 
+/** A change as the page lists it: the field, then what was added and removed (lists) or what it was and is. */
 function changeLine({ field, approved, now }: DocumentChange): string {
   if (Array.isArray(approved) && Array.isArray(now)) {
     const added = now.filter((value: unknown) => !approved.includes(value));
@@ -61,6 +65,9 @@ export function consentPage(view: ConsentView): string {
       ? html`<p class="error" role="alert">This application's metadata document has changed since you allowed it: ${listed(view.changedSinceApproval.map((change) => CHANGED_FIELDS[change.field]))}.</p>
         <ul class="changes">${view.changedSinceApproval.map((change) => html`<li>${changeLine(change)}</li>`)}</ul>`
       : ''}
+    ${view.changedWhileShown.length > 0
+      ? html`<p class="error" role="alert">This application's metadata document changed while this page was open: ${listed(view.changedWhileShown.map((field) => CHANGED_FIELDS[field]))}. Check it again before you allow it.</p>`
+      : ''}
     <p class="client">${clientName(view.client)}
     ${view.alreadyAllowed
       ? html`<br>You allowed this application before. It will again act as <strong class="user">${view.userName}</strong> on this server and be able to:</p>`
@@ -74,6 +81,7 @@ export function consentPage(view: ConsentView): string {
     <div class="actions">
       <form method="post" action="/interaction/${view.uid}/confirm">
         <input type="hidden" name="csrf" value="${view.csrf}">
+        <input type="hidden" name="document" value="${view.documentVersion}">
         <button type="submit" class="primary">${view.alreadyAllowed ? 'Continue' : 'Allow'}</button>
       </form>
       <form method="post" action="/interaction/${view.uid}/abort">

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Consent, ConsentStore } from '../storage/store.js';
@@ -36,6 +37,25 @@ function fingerprintOf(client: ConsentClient): Record<ConsentField, unknown> | u
   const metadata = client.metadata();
   const normalized = (value: unknown) => (Array.isArray(value) ? [...value].sort() : value ?? null);
   return Object.fromEntries(CONSENT_FIELDS.map((field) => [field, normalized(metadata[field])])) as Record<ConsentField, unknown>;
+}
+
+/**
+ * The version of a document client's metadata a consent page shows, carried by its form so that
+ * the approval is of what the user saw (the document may be fetched again in between): a short
+ * digest per consent field, since the values themselves could outgrow the form's size limit;
+ * empty for other clients.
+ */
+export function shownVersion(client: ConsentClient): string {
+  const fingerprint = fingerprintOf(client);
+  if (!fingerprint) return '';
+  return CONSENT_FIELDS.map((field) => createHash('sha256').update(JSON.stringify(fingerprint[field])).digest('base64url').slice(0, 16)).join('.');
+}
+
+/** The consent fields in which `client` is not the version a page showed (every one, when the form did not say). */
+export function changedSinceShown(shown: unknown, client: ConsentClient): ConsentField[] {
+  const now = shownVersion(client).split('.');
+  const then = typeof shown === 'string' ? shown.split('.') : [];
+  return isMetadataDocumentClient(client) ? CONSENT_FIELDS.filter((_, index) => then[index] !== now[index]) : [];
 }
 
 /** What the consent prompt says is still missing, as oidc-provider reports it. */

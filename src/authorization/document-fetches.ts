@@ -36,13 +36,24 @@ interface Outcome {
 
 const WINDOW_MS = 60_000;
 
-/** temporarily_unavailable (RFC 6749 §4.1.2.1) with the HTTP status that says why. */
+/** temporarily_unavailable (RFC 6749 §4.1.2.1) with the HTTP status that says why, and when to come back. */
 class TryLater extends errors.TemporarilyUnavailable {
-  constructor(description: string, status: 429 | 503) {
+  constructor(description: string, status: 429 | 503, readonly retryAfterSeconds: number) {
     super(description);
     this.status = status;
     this.statusCode = status;
   }
+
+  /** Throws it, with its Retry-After on the response when there is one (oidc-provider's context). */
+  static refuse(ctx: KoaContextWithOIDC | undefined, description: string, status: 429 | 503, retryAfterSeconds: number): never {
+    ctx?.set('Retry-After', String(retryAfterSeconds));
+    throw new TryLater(description, status, retryAfterSeconds);
+  }
+}
+
+/** The Retry-After of a fetch refused for now, undefined for any other error. */
+export function retryAfterSeconds(error: unknown): number | undefined {
+  return error instanceof TryLater ? error.retryAfterSeconds : undefined;
 }
 
 /**
@@ -97,8 +108,7 @@ export class DocumentFetches {
     // A fetch of this document is already under way: oidc-provider waits for that one.
     if (this.#slots.has(clientId)) return true;
     if (this.#slots.size >= this.options.limits.concurrent) {
-      ctx?.set('Retry-After', '3');
-      throw new TryLater('too many client_id metadata documents are being fetched at once; try again in a few seconds', 503);
+      TryLater.refuse(ctx, 'too many client_id metadata documents are being fetched at once; try again in a few seconds', 503, 3);
     }
     // The place is taken before the address is counted, so the cap holds while the count is awaited
     // (MemoryStore answers without I/O: no other request runs in between anyway).
@@ -179,8 +189,7 @@ export class DocumentFetches {
       // Only fetches count, and a refused request is none.
       await this.#perAddress.decrement(key);
       const seconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000));
-      ctx.set('Retry-After', String(seconds));
-      throw new TryLater(`too many client_id metadata document fetches from your address; try again in ${seconds} s`, 429);
+      TryLater.refuse(ctx, `too many client_id metadata document fetches from your address; try again in ${seconds} s`, 429, seconds);
     }
     this.#counted.add(ctx);
   }

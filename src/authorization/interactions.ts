@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { errors, type Provider } from 'oidc-provider';
+import { authorizationErrorPage } from '../../views/authorization-error.js';
 import { consentPage } from '../../views/consent.js';
 import type { ClientSummary } from '../../views/client.js';
 import { errorPage } from '../../views/error.js';
@@ -10,8 +11,9 @@ import { perAddressLimit } from '../http/rate-limit.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHostname } from '../loopback.js';
 import { normalizeUsername, type Accounts } from './accounts.js';
-import { isMetadataDocumentClient } from './client-metadata-documents.js';
-import { missingScopes, type ConsentMemory, type MissingConsent } from './consent.js';
+import { documentProblem, isMetadataDocumentClient } from './client-metadata-documents.js';
+import { changedSinceShown, missingScopes, shownVersion, type ConsentField, type ConsentMemory, type MissingConsent } from './consent.js';
+import { retryAfterSeconds } from './document-fetches.js';
 import type { CsrfTokens } from './csrf.js';
 import { AS_ROUTES } from './provider.js';
 import { describeScope } from './scopes.js';
@@ -83,6 +85,39 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: summary(interaction, client), ...extra }));
   };
 
+  /**
+   * The client the interaction is for. Looking it up may fetch its metadata document again (the
+   * cached one expired), which can fail for a while; those errors, and a client no longer
+   * registered, are the authorization's OAuth errors, on the error page.
+   */
+  const clientOf = async (interaction: Interaction): Promise<Client> => {
+    const client = await provider.Client.find(clientIdOf(interaction));
+    if (!client) throw new errors.InvalidClient('the application is no longer registered with this server');
+    return client;
+  };
+
+  const renderConsent = async (res: Response, interaction: Interaction, client: Client, changedWhileShown: ConsentField[] = []) => {
+    const user = await accounts.findById(interaction.session?.accountId ?? '');
+    if (!user) throw new errors.SessionNotFound('account no longer exists');
+    // Apps on the user's machine are asked every time (consent-policy.ts); when everything was
+    // approved before, the page says so and asks only to continue.
+    const missing = missingScopes(interaction.prompt.details as MissingConsent);
+    const alreadyAllowed = missing.length === 0;
+    const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
+    setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
+    res.send(consentPage({
+      uid: interaction.uid,
+      csrf: csrf.issue(interaction.uid),
+      client: summary(interaction, client),
+      userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
+      alreadyAllowed,
+      changedSinceApproval: await consent.changedSinceApproval(user.id, client),
+      changedWhileShown,
+      documentVersion: shownVersion(client),
+      permissions: permissionsFor(alreadyAllowed ? requested : missing, client.grantTypeAllowed('refresh_token')),
+    }));
+  };
+
   router.get('/interaction/:uid', async (req, res) => {
     const interaction = await load(req, res);
     if (interaction.prompt.name === 'login') {
@@ -92,25 +127,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (interaction.prompt.name !== 'consent') {
       throw new PageError(400, 'Unsupported request', `This server cannot handle the "${interaction.prompt.name}" step.`);
     }
-    const user = await accounts.findById(interaction.session?.accountId ?? '');
-    if (!user) throw new errors.SessionNotFound('account no longer exists');
-    const client = await provider.Client.find(clientIdOf(interaction));
-    // Apps on the user's machine are asked every time (consent-policy.ts); when everything was
-    // approved before, the page says so and asks only to continue.
-    const missing = missingScopes(interaction.prompt.details as MissingConsent);
-    const alreadyAllowed = missing.length === 0;
-    const changed = client ? await consent.changedSinceApproval(user.id, client) : [];
-    const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
-    setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
-    res.send(consentPage({
-      uid: interaction.uid,
-      csrf: csrf.issue(interaction.uid),
-      client: summary(interaction, client),
-      userName: user.displayName === user.username ? user.username : `${user.displayName} (${user.username})`,
-      alreadyAllowed,
-      changedSinceApproval: changed,
-      permissions: permissionsFor(alreadyAllowed ? requested : missing, client?.grantTypeAllowed('refresh_token') ?? false),
-    }));
+    await renderConsent(res, interaction, await clientOf(interaction));
   });
 
   router.post('/interaction/:uid/login', loginLimit, form, async (req, res) => {
@@ -137,8 +154,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const accountId = interaction.session?.accountId;
     if (!accountId) throw new errors.SessionNotFound('not signed in');
     const clientId = clientIdOf(interaction);
-    const client = await provider.Client.find(clientId);
-    if (!client) throw new errors.SessionNotFound('client no longer exists');
+    const client = await clientOf(interaction);
+    // The document may have been fetched again since the page was shown: what is approved, and
+    // remembered, is only ever the version the user saw.
+    const changed = changedSinceShown((req.body as Record<string, unknown>).document, client);
+    if (changed.length > 0) {
+      log.info('consent.document_changed', { account: accountId, client: clientId, fields: changed.join(',') });
+      await renderConsent(res, interaction, client, changed);
+      return;
+    }
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId });
     const grantId = await consent.approve(grant, interaction.prompt.details as MissingConsent, client);
@@ -165,11 +189,22 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   // oidc-provider's "no such interaction for this browser" becomes a page a person understands;
-  // every other error (PageError included) goes on to the app's error handler.
-  router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
+  // its other errors, the authorization error page; the rest (PageError included) go on to the
+  // app's error handler.
+  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     if (error instanceof errors.SessionNotFound || error instanceof errors.InvalidRequest) {
       log.warn('interaction.not_found', { ip: req.ip, reason: error.error_description ?? error.message });
       next(new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was started in another browser. Go back to your application and start again.'));
+      return;
+    }
+    // Mostly a client that could not be looked up (its document could not be fetched, too many
+    // fetches at once, a registration deleted): the page an authorization request gets for it.
+    if (error instanceof errors.OIDCProviderError) {
+      log.warn('interaction.refused', { ip: req.ip, error: error.error, reason: error.error_description ?? error.message });
+      setPageHeaders(res);
+      const retryAfter = retryAfterSeconds(error);
+      if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
+      res.status(error.statusCode).send(authorizationErrorPage(error, documentProblem(error)));
       return;
     }
     next(error);

@@ -14,9 +14,10 @@ import { compatibilitySuite } from '../support/compatibility.js';
 import { assertMcpPostsCarried, assertOneCodeExchange, assertOneRefresh, recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { asPage, formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
 import { nativeClientMetadata, startLocalMetadataDocuments, type LocalMetadataDocuments } from '../support/local-metadata-documents.js';
 import { MetadataDocumentServer } from '../support/metadata-document-server.js';
+import { ServerLog } from '../support/server-log.js';
 import { codeFrom, consentPage, signInPage } from '../support/page-steps.js';
 import { RawOAuthClient, registerRaw, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
@@ -255,6 +256,69 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       await own.stop();
       fs.rmSync(own.dataDir, { recursive: true, force: true });
     }
+  });
+
+  describe('the document changes, or cannot be fetched, while the consent page is open (a restart empties the document cache, as time would)', () => {
+    let own: ServerProcess;
+    const redirectUri = 'https://web-client.example/oauth/callback';
+    before(async () => {
+      own = await startServerProcess({ env: testEnv() });
+    });
+    after(async () => {
+      await own?.stop();
+      if (own) fs.rmSync(own.dataDir, { recursive: true, force: true });
+    });
+
+    /** Signs admin in for an authorization by `documentUrl`; returns the consent page and the request's state. */
+    async function openConsent(browser: FormBrowser, documentUrl: string): Promise<{ page: Page; state: string }> {
+      const authorization = new RawOAuthClient(own, documentUrl, [redirectUri], {}).authorizationRequest();
+      const login = signInPage(await browser.open(authorization.url));
+      const page = consentPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
+      return { page, state: authorization.state };
+    }
+
+    it('consent is given to the document the page showed: one that gained a redirect URI meanwhile is shown again, saying what changed, and remembered only once allowed', async () => {
+      const documentPath = '/changed-while-shown/client.json';
+      const documentUrl = documents.url(documentPath);
+      const added = 'https://evil.example/callback';
+      documents.json(documentPath, { client_id: documentUrl, client_name: 'Shown app', redirect_uris: [redirectUri] });
+      const browser = new FormBrowser(own.url);
+      const { page: shown, state } = await openConsent(browser, documentUrl);
+      assert.doesNotMatch(textOf(shown), /evil\.example/);
+
+      documents.json(documentPath, { client_id: documentUrl, client_name: 'Shown app', redirect_uris: [redirectUri, added] });
+      own = await restartServer(own, { env: testEnv() });
+      const log = new ServerLog(own);
+      const again = consentPage(await browser.submit(shown, formWithAction(shown, '/confirm')), 'after the document changed under the page');
+      assert.match(again.html, /<h1>Allow access\?<\/h1>/);
+      assert.match(textOf(again), /This application's metadata document changed while this page was open: where it receives the result\. Check it again before you allow it\./);
+      await log.settle();
+      assert.deepEqual(log.events('consent.granted'), [], 'nothing approved yet');
+      assert.deepEqual(log.events('consent.document_changed').map((event) => event.fields.fields), ['redirect_uris']);
+
+      codeFrom(await browser.submit(again, formWithAction(again, '/confirm')), redirectUri, state);
+      const next = new RawOAuthClient(own, documentUrl, [added], {}).authorizationRequest();
+      codeFrom(await browser.open(next.url), added, next.state);
+    });
+
+    it('a document that cannot be fetched when the form is sent: the error page says so, with the OAuth error and its status (not "sign-in expired")', async () => {
+      const documentPath = '/gone-while-shown/client.json';
+      const documentUrl = documents.url(documentPath);
+      documents.json(documentPath, { client_id: documentUrl, client_name: 'Vanishing app', redirect_uris: [redirectUri] });
+      const browser = new FormBrowser(own.url);
+      const { page: shown } = await openConsent(browser, documentUrl);
+
+      documents.route(documentPath, (_req, res) => res.writeHead(404).end());
+      own = await restartServer(own, { env: testEnv() });
+      const log = new ServerLog(own);
+      const answer = asPage(await browser.submit(shown, formWithAction(shown, '/confirm')));
+      assert.equal(answer.status, 400, textOf(answer));
+      assert.ok(textOf(answer).includes('This sign-in request cannot continue client_id metadata document fetch failed: its address answered HTTP 404 Error code: invalid_client.'), textOf(answer));
+      assert.doesNotMatch(textOf(answer), /expired/);
+      await log.settle();
+      assert.deepEqual(log.events('consent.granted'), []);
+      assert.deepEqual(log.events('interaction.refused').map((event) => event.fields.error), ['invalid_client']);
+    });
   });
 
   it('a document is normalized as a registration body is: null and empty fields are dropped first', async () => {

@@ -118,6 +118,18 @@ describe('client registration management (RFC 7592: PUT and DELETE /register/<cl
     assert.equal((await manage(server, client, 'GET')).status, 401, 'the registration is gone, and its access token with it');
   });
 
+  it('a registration deleted while its consent page is open: "Allow" gets the error page with 400 invalid_client, and no code', async () => {
+    const client = await RawOAuthClient.register(server, [WEB_REDIRECT], { client_name: 'Short-lived app' });
+    const browser = new FormBrowser(server.url);
+    const consent = consentPage(await signInOnly(browser, client.authorizationRequest().url, ADMIN));
+    assert.equal((await manage(server, client, 'DELETE')).status, 204);
+    const answer = await browser.submit(consent, formWithAction(consent, '/confirm'));
+    assert.equal(answer.kind, 'page', 'not sent to the client');
+    assert.equal(answer.status, 400);
+    const text = visibleText((answer as { html: string }).html);
+    assert.ok(text.includes('This sign-in request cannot continue the application is no longer registered with this server Error code: invalid_client.'), text);
+  });
+
   it('registration with sector_identifier_uri, jwks_uri or request_uris is refused with 400 invalid_client_metadata, and the server connects nowhere', async () => {
     let connections = 0;
     const listener = net.createServer((socket) => {
