@@ -16,12 +16,14 @@ export const LEGACY_SSE_PATHS = { stream: '/sse', messages: '/messages' } as con
 export interface StreamLimits {
   /**
    * Between SSE comments on a stream: a reverse proxy cuts a quiet connection at its idle timeout
-   * (nginx: 60 s), and only a write notices a client that vanished without closing (a laptop
-   * put to sleep). The SDK's cadence for /mcp streams.
+   * (nginx: 60 s), and a client that vanished without closing (a laptop put to sleep) is noticed
+   * only while there is data to send it, when TCP gives up retransmitting (minutes). The SDK's
+   * cadence for /mcp streams.
    */
   keepAliveMs: number;
   /**
-   * Bytes written to a stream that the client has not taken yet. Past it the stream, and its
+   * Bytes written to a stream and still in the server's own buffer (the response's
+   * writableLength), beyond what the kernel's socket buffers took. Past it the stream, and its
    * session, ends: a client that posts to /messages but never reads its stream would otherwise
    * make the server hold every answer.
    */
