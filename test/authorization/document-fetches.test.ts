@@ -155,14 +155,4 @@ describe('fetches per client address (document-fetches.ts, allowFetch)', () => {
     assert.equal(await fetches.allowFetch(requestFrom('198.51.100.3'), newDocument()), true, 'the second request from the address');
     await assert.rejects(fetches.allowFetch(requestFrom('198.51.100.3'), newDocument()), refusedWith(429), 'the third');
   });
-
-  it('tens of thousands of addresses (distinct /56s) are counted in linear time', async () => {
-    const fetches = fetchesWith();
-    const started = Date.now();
-    for (let index = 0; index < 40_000; index++) {
-      await fetches.allowFetch(requestFrom(`2001:db8:${(index >> 8).toString(16)}:${(index & 0xff).toString(16)}00::1`), newDocument());
-    }
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 3000, `40,000 addresses took ${elapsed} ms`);
-  });
 });
