@@ -6,7 +6,7 @@
 //   2. the server built as `npm start` runs it (dist/), since end-to-end tests start that;
 //   3. a type check of the tests;
 //   4. node's test runner over test/**/*.test.ts (or the files/folders given as arguments);
-//   5. a summary: one PASS/FAIL line per client, version and transport (from the runner's own
+//   5. a summary: the counts suites record (test/support/run-summary.ts), one PASS/FAIL line per client, version and transport (from the runner's own
 //      verdicts on the clients' end-to-end suites, test/support/compatibility.ts) and the
 //      conformance suite's counts; after a full run, the README's compatibility table rewritten
 //      from those lines.
@@ -24,6 +24,8 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const RESULTS_DIR = path.join(root, 'test-output', 'results');
 const COMPATIBILITY_FILE = path.join(RESULTS_DIR, 'compatibility.jsonl');
 const CONFORMANCE_FILE = path.join(RESULTS_DIR, 'conformance.jsonl');
+/** Counts suites asked to be shown at the end (test/support/run-summary.ts). */
+const SUMMARY_FILE = path.join(RESULTS_DIR, 'summary.jsonl');
 const README = path.join(root, 'README.md');
 const TABLE_START = '<!-- compatibility table: written by npm test -->';
 const TABLE_END = '<!-- end of compatibility table -->';
@@ -103,6 +105,9 @@ function summarize(rewriteReadme) {
   const clients = readJsonLines(COMPATIBILITY_FILE)
     .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
   const conformance = readJsonLines(CONFORMANCE_FILE);
+  const counts = readJsonLines(SUMMARY_FILE).sort((a, b) => a.suite.localeCompare(b.suite));
+  if (counts.length > 0) console.log('\nSuites that count what they checked:');
+  for (const entry of counts) console.log(`  ${entry.passed ? 'PASS' : 'FAIL'}  ${entry.suite}: ${entry.line}`);
   if (clients.length === 0 && conformance.length === 0) return;
   if (clients.length > 0) console.log('\nClients, driven end to end with their own code:');
   for (const entry of clients) console.log(`  ${entry.result}  ${entry.client} ${entry.version} · ${entry.transport} · ${entry.registration}`);
