@@ -57,20 +57,17 @@ export interface BurstContext {
   server: ServerLike;
   log: AcknowledgedLog;
   stopped(): boolean;
-  /** Clients in the middle of an operation right now. */
-  busy: number;
+  /** Operations that failed because the server was killed under them (a request without an answer). */
+  cutByKill: number;
 }
 
 async function untilStopped(context: BurstContext, step: () => Promise<void>): Promise<void> {
   while (!context.stopped()) {
-    context.busy += 1;
     try {
       await step();
     } catch (error) {
-      if (context.stopped()) return;
-      throw error;
-    } finally {
-      context.busy -= 1;
+      if (!context.stopped()) throw error;
+      context.cutByKill += 1;
     }
   }
 }
