@@ -102,7 +102,7 @@ function readJsonLines(file) {
 
 /** The lines that show, at a glance, which clients work and what the conformance suite said. */
 function summarize(rewriteReadme) {
-  const clients = readJsonLines(COMPATIBILITY_FILE)
+  const clients = readJsonLines(COMPATIBILITY_FILE).filter((entry) => entry.kind === 'client')
     .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
   const conformance = readJsonLines(CONFORMANCE_FILE);
   const counts = readJsonLines(SUMMARY_FILE).sort((a, b) => a.suite.localeCompare(b.suite));
