@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseForms } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { RawOAuthClient, registerRaw } from '../support/raw-oauth.js';
+import { recordSignIn, type RecordedSignIn } from '../support/recorded-sign-in.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 /** One Set-Cookie header, read: its name and value, and its attributes by lower-case name. */
@@ -24,58 +24,10 @@ function parseSetCookie(header: string): SetCookie {
   return { header, name: pair!.slice(0, eq).trim(), value: pair!.slice(eq + 1).trim(), attributes };
 }
 
-const isDeletion = (cookie: SetCookie) => cookie.value === '' || /1970/.test(cookie.attributes.get('expires') ?? '');
+/** Every Set-Cookie header the browser received on the way. */
+const cookiesOf = (signIn: RecordedSignIn) => signIn.steps.flatMap((step) => step.headers.getSetCookie().map(parseSetCookie));
 
-/**
- * A person signing in and allowing through the real pages. For an https PUBLIC_URL the browser is
- * behind the TLS proxy: every request goes to the plain-http listener with `X-Forwarded-Proto:
- * https` (what the proxy adds), and each https location is followed there. Returns every
- * Set-Cookie header the server sent on the way, and the interaction URLs it went through.
- */
-async function signInCollectingCookies(publicUrl: string, listenerUrl: string, start: URL): Promise<{ cookies: SetCookie[]; interactions: string[]; callback: URL }> {
-  const jar = new Map<string, string>();
-  const cookies: SetCookie[] = [];
-  const interactions: string[] = [];
-  const toListener = (url: URL) => new URL(url.href.replace(publicUrl, listenerUrl));
-  let target = toListener(start);
-  let init: { method: string; body?: URLSearchParams } = { method: 'GET' };
-  for (let step = 0; step < 12; step += 1) {
-    const response = await fetch(target, {
-      method: init.method,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(15_000),
-      headers: {
-        'x-forwarded-proto': 'https',
-        cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
-        ...(init.body ? { 'content-type': 'application/x-www-form-urlencoded', origin: publicUrl } : {}),
-      },
-      body: init.body,
-    });
-    for (const header of response.headers.getSetCookie()) {
-      const cookie = parseSetCookie(header);
-      cookies.push(cookie);
-      if (isDeletion(cookie)) jar.delete(cookie.name);
-      else jar.set(cookie.name, cookie.value);
-    }
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location) {
-      const next = new URL(location, publicUrl);
-      if (next.origin !== publicUrl) return { cookies, interactions, callback: next };
-      if (next.pathname.startsWith('/interaction/')) interactions.push(next.pathname);
-      target = toListener(next);
-      init = { method: 'GET' };
-      continue;
-    }
-    const html = await response.text();
-    assert.equal(response.status, 200, `${target.pathname}: ${response.status} ${html.slice(0, 300)}`);
-    const form = parseForms(html).find((candidate) => /\/(login|confirm)$/.test(candidate.action));
-    assert.ok(form, `a sign-in or consent form on ${target.pathname}`);
-    const values = form.action.endsWith('/login') ? { username: ADMIN.username, password: ADMIN.password } : {};
-    target = toListener(new URL(form.action, publicUrl));
-    init = { method: 'POST', body: new URLSearchParams({ ...form.fields, ...values }) };
-  }
-  throw new Error('the sign-in did not leave for the client within 12 steps');
-}
+const isDeletion = (cookie: SetCookie) => cookie.value === '' || /1970/.test(cookie.attributes.get('expires') ?? '');
 
 /** Each cookie set with a value comes with its HMAC (`name.sig`, keygrip) in the same flow, with the same attributes. */
 function assertSigned(cookies: SetCookie[]): void {
@@ -110,7 +62,9 @@ describe('cookies of the sign-in and consent (C6)', () => {
       const client = new RawOAuthClient(listener, String(registered.json!.client_id), redirectUris, registered.json!);
       const authRequest = client.authorizationRequest({ resource: `${publicUrl}/mcp` });
       const start = new URL(authRequest.url.href.replace(listenerUrl, publicUrl));
-      const { cookies, interactions, callback } = await signInCollectingCookies(publicUrl, listenerUrl, start);
+      const signIn = await recordSignIn(publicUrl, start, ADMIN, listenerUrl);
+      const { interactions, callback } = signIn;
+      const cookies = cookiesOf(signIn);
       assert.equal(`${callback.origin}${callback.pathname}`, client.redirectUri, 'the flow completed');
       assert.ok(callback.searchParams.get('code'), 'with a code');
       assert.equal(interactions.length, 2, `sign-in, then consent: ${interactions.join(', ')}`);
@@ -150,7 +104,9 @@ describe('cookies of the sign-in and consent (C6)', () => {
 
     it('[C6] on http loopback every cookie is HttpOnly, SameSite=Lax and signed, without Secure or a __Host-/__Secure- prefix (browsers refuse both over plain http)', async () => {
       const client = await RawOAuthClient.registerLoopback(server);
-      const { cookies, callback } = await signInCollectingCookies(server.url, server.url, client.authorizationRequest().url);
+      const signIn = await recordSignIn(server.url, client.authorizationRequest().url, ADMIN);
+      const { callback } = signIn;
+      const cookies = cookiesOf(signIn);
       assert.ok(callback.searchParams.get('code'), 'the flow completed with a code');
       const names = new Set(cookies.map((cookie) => cookie.name));
       for (const expected of ['_session', '_interaction', '_interaction_resume']) assert.ok(names.has(expected), `${expected} was set: ${[...names].join(', ')}`);
