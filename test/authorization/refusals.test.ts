@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseForms } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { asPage, formWithAction, FormBrowser } from '../support/form-browser.js';
+import { signInToConsent } from '../support/person-at-browser.js';
 import { initializeMessage, mcpRequest, pkcePair, RawOAuthClient, registerRaw, request, resourceMetadataUrl, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/time-limit.js';
@@ -52,16 +53,6 @@ async function assertTokenRefused(server: ServerLike, accessToken: string): Prom
   assert.match(challenge, /^Bearer /);
   assert.match(challenge, /error="invalid_token"/);
   assert.ok(challenge.includes(`resource_metadata="${resourceMetadataUrl(server)}"`), challenge);
-}
-
-/** Signs in through the login form and stops on the consent page (does not allow). */
-async function openConsentPage(browser: FormBrowser, url: URL): Promise<Page> {
-  const login = asPage(await browser.open(url));
-  assert.equal(login.status, 200);
-  const consent = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-  assert.equal(consent.status, 200, 'the consent page follows the sign-in');
-  formWithAction(consent, '/confirm');
-  return consent;
 }
 
 /** A form post from this browser that does not follow redirects, so the test sees the very answer. */
@@ -199,7 +190,7 @@ describe('authorization server refusals (default settings)', () => {
     const client = await newClient(server);
     const browser = new FormBrowser(server.url);
     const authRequest = client.authorizationRequest();
-    const consent = await openConsentPage(browser, authRequest.url);
+    const consent = await signInToConsent(browser, authRequest.url, ADMIN);
     const confirm = formWithAction(consent, '/confirm');
     const rightToken = confirm.fields.csrf;
     assert.ok(rightToken, 'the consent form carries a CSRF token');
@@ -219,7 +210,7 @@ describe('authorization server refusals (default settings)', () => {
     // machine (loopback) is asked on every authorization (RFC 8252 §8.6); and that interaction's
     // valid token does not work for this one.
     const otherBrowser = new FormBrowser(server.url);
-    const otherConsent = await openConsentPage(otherBrowser, client.authorizationRequest().url);
+    const otherConsent = await signInToConsent(otherBrowser, client.authorizationRequest().url, ADMIN);
     const otherToken = formWithAction(otherConsent, '/confirm').fields.csrf!;
     assert.notEqual(otherToken, rightToken);
     await refusedWith('the csrf of another interaction', { csrf: otherToken });

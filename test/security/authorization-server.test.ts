@@ -3,9 +3,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
-import { asPage, formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { asPage, formWithAction, FormBrowser } from '../support/form-browser.js';
 import { parseForms, visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
+import { signInToConsent } from '../support/person-at-browser.js';
 import { RawOAuthClient, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { recordSignIn } from '../support/recorded-sign-in.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -38,14 +39,6 @@ function assertPageProtected(headers: Headers, label: string): void {
   assert.match(headers.get('content-security-policy') ?? '', /(^|;)\s*frame-ancestors 'none'\s*(;|$)/, `${label}: CSP frame-ancestors 'none'`);
   assert.equal(headers.get('x-frame-options'), 'DENY', `${label}: X-Frame-Options`);
   assert.equal(headers.get('referrer-policy'), 'no-referrer', `${label}: Referrer-Policy`);
-}
-
-/** Signs in through the login form and stops on the consent page. */
-async function signInToConsent(browser: FormBrowser, url: URL): Promise<Page> {
-  const login = asPage(await browser.open(url));
-  const consent = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-  formWithAction(consent, '/confirm');
-  return consent;
 }
 
 describe('security checklist: authorization server', () => {
@@ -99,7 +92,7 @@ describe('security checklist: authorization server', () => {
   it('[C3] the consent page names the client, each permission in words, and the host and port the result goes to', async () => {
     const port = await freePort();
     const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${port}/callback`], { client_name: 'Consent Check App' });
-    const consent = await signInToConsent(new FormBrowser(server.url), client.authorizationRequest().url);
+    const consent = await signInToConsent(new FormBrowser(server.url), client.authorizationRequest().url, ADMIN);
     const text = visibleText(consent.html);
     assert.match(text, /Consent Check App/, 'the client name');
     assert.match(text, /Generate UUIDs for you/, 'uuid:generate in words');
@@ -142,8 +135,9 @@ describe('security checklist: authorization server', () => {
     assertRefusedWithoutRedirect(posted, 'POST with the right CSRF token and password from another browser');
     assert.deepEqual(posted.headers.getSetCookie(), [], 'no session cookie for the other browser');
 
-    const callback = await browser.submit(login, form, { username: ADMIN.username, password: ADMIN.password }).then((visit) => asPage(visit)).then((consent) => browser.submit(consent, formWithAction(consent, '/confirm')));
-    assert.equal(callback.kind, 'left', 'the browser with the cookie completes the sign-in');
+    const consent = asPage(await browser.submit(login, form, { username: ADMIN.username, password: ADMIN.password }));
+    const done = await browser.submit(consent, formWithAction(consent, '/confirm'));
+    assert.equal(done.kind, 'left', 'the browser with the cookie completes the sign-in');
   });
 
   it('[B10] every redirect from the sign-in post to the client is 302 or 303, never 307 or 308 (which would re-post the password or consent form)', async () => {
