@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { visibleText } from '../support/forms.js';
+import { formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { assertOAuthError, assertTooManyRequests } from '../support/oauth-assertions.js';
+import { signInPage } from '../support/page-steps.js';
+import { RawOAuthClient, registerRaw, request, type RawResponse } from '../support/raw-oauth.js';
+import { ADMIN, restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { sleep } from '../support/time-limit.js';
+
+/**
+ * Every server here believes X-Forwarded-For from loopback (TRUST_PROXY=loopback), so one test
+ * process can speak as many client addresses, as a reverse proxy on this host would.
+ */
+const BEHIND_LOCAL_PROXY = { TRUST_PROXY: 'loopback' };
+const from = (address: string) => ({ 'x-forwarded-for': address });
+const loopbackClient = { redirect_uris: ['http://127.0.0.1:4000/cb'], token_endpoint_auth_method: 'none' };
+
+describe('registrations per address (REGISTRATION_RATE_LIMIT=2)', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess({ env: { ...BEHIND_LOCAL_PROXY, REGISTRATION_RATE_LIMIT: '2' } });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('caps clients registered, not requests: refused registrations do not count, 2 succeed, the 3rd gets 429 temporarily_unavailable with Retry-After, and another address still registers', async () => {
+    const refused = await registerRaw(server, { redirect_uris: ['http://app.example/cb'] }, from('203.0.113.10'));
+    assertOAuthError(refused, 400, 'invalid_redirect_uri', 'a plain-http web redirect');
+    for (let registration = 1; registration <= 2; registration += 1) {
+      const answer = await registerRaw(server, loopbackClient, from('203.0.113.10'));
+      assert.equal(answer.status, 201, `registration ${registration}: ${answer.text}`);
+    }
+    const third = await registerRaw(server, loopbackClient, from('203.0.113.10'));
+    const retryAfter = assertTooManyRequests(third, 'the third client from one address');
+    assert.ok(retryAfter <= 3600, `within the hour: ${retryAfter}`);
+    assert.equal(third.json?.client_id, undefined);
+    assert.equal((await registerRaw(server, loopbackClient, from('203.0.113.11'))).status, 201, 'another address');
+    // Refusals past the limit do not count either: the limit stays where it was, not further away.
+    assertTooManyRequests(await registerRaw(server, loopbackClient, from('203.0.113.10')), 'again');
+  });
+});
+
+describe('token endpoints per address (TOKEN_RATE_LIMIT=3)', () => {
+  let server: ServerProcess;
+  let client: RawOAuthClient;
+  before(async () => {
+    server = await startServerProcess({ env: { ...BEHIND_LOCAL_PROXY, TOKEN_RATE_LIMIT: '3' } });
+    client = await RawOAuthClient.registerLoopback(server);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const post = (path: string, body: Record<string, string>, address: string, json = false) => request(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded', ...from(address) },
+    body: json ? JSON.stringify(body) : new URLSearchParams(body),
+  });
+
+  it('/token, /revoke and /introspect share one budget: the 4th request in a minute from one address gets 429 temporarily_unavailable with Retry-After and no-store, at each of them; another address is unaffected', async () => {
+    const address = '198.51.100.20';
+    const bogusRefresh = { grant_type: 'refresh_token', refresh_token: 'not-a-token', client_id: client.clientId };
+    assertOAuthError(await post('/token', bogusRefresh, address), 400, 'invalid_grant', 'request 1 (/token)');
+    assert.equal((await post('/revoke', { token: 'not-a-token', client_id: client.clientId }, address)).status, 200, 'request 2 (/revoke)');
+    assert.notEqual((await post('/introspect', { token: 'not-a-token', client_id: client.clientId }, address, true)).status, 429, 'request 3 (/introspect, JSON)');
+    for (const path of ['/token', '/revoke', '/introspect']) {
+      const refused = await post(path, path === '/token' ? bogusRefresh : { token: 'not-a-token', client_id: client.clientId }, address);
+      const retryAfter = assertTooManyRequests(refused, `${path} past the limit`);
+      assert.ok(retryAfter <= 60, `within the minute: ${retryAfter}`);
+    }
+    assertTooManyRequests(await post('/token', bogusRefresh, address, true), 'a JSON body counts the same');
+    assertOAuthError(await post('/token', bogusRefresh, '198.51.100.21'), 400, 'invalid_grant', 'another address');
+  });
+});
+
+/** Posts `page`'s sign-in form as if from `address`, with this browser's cookies: 303 onwards when signed in, else a page. */
+function signInFrom(browser: FormBrowser, page: Page, address: string, username: string, password: string): Promise<RawResponse> {
+  const form = formWithAction(page, '/login');
+  const url = new URL(form.action, page.url);
+  return request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin, cookie: browser.cookieHeader(url), ...from(address) },
+    body: new URLSearchParams({ ...form.fields, username, password }),
+  });
+}
+
+function assertSignedIn(answer: RawResponse, label: string): void {
+  assert.equal(answer.status, 303, `${label}: ${answer.status} ${visibleText(answer.text).slice(0, 300)}`);
+  assert.match(answer.headers.get('location') ?? '', /\/auth\//, label);
+}
+
+function assertWrongPassword(answer: RawResponse, label: string): void {
+  assert.equal(answer.status, 401, `${label}: ${answer.status} ${visibleText(answer.text).slice(0, 300)}`);
+  assert.match(visibleText(answer.text), /Wrong username or password/, label);
+}
+
+/** The sign-in page again with 429, Retry-After (seconds) and the wait in words; returns Retry-After. */
+function assertBackingOff(answer: RawResponse, label: string): number {
+  assert.equal(answer.status, 429, `${label}: ${answer.status} ${visibleText(answer.text).slice(0, 300)}`);
+  assert.match(answer.headers.get('content-type') ?? '', /^text\/html/, label);
+  assert.match(answer.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, label);
+  const retryAfter = Number(answer.headers.get('retry-after'));
+  assert.ok(Number.isInteger(retryAfter) && retryAfter > 0, `${label} Retry-After: ${answer.headers.get('retry-after')}`);
+  const words = retryAfter === 1 ? '1 second' : `${retryAfter} seconds`;
+  assert.match(visibleText(answer.text), new RegExp(`Too many failed sign-ins for this username\\. Try again in ${words}\\.`), label);
+  assert.match(answer.text, /name="password"/, `${label}: the sign-in form is still there`);
+  return retryAfter;
+}
+
+describe('per-account sign-in backoff (LOGIN_FAILURES_BEFORE_BACKOFF=2, LOGIN_BACKOFF_MAX=3s)', () => {
+  let server: ServerProcess;
+  let client: RawOAuthClient;
+  const env = { ...BEHIND_LOCAL_PROXY, LOGIN_FAILURES_BEFORE_BACKOFF: '2', LOGIN_BACKOFF_MAX: '3s' };
+  before(async () => {
+    server = await startServerProcess({ env });
+    client = await RawOAuthClient.registerLoopback(server);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const openSignIn = async () => {
+    const browser = new FormBrowser(server.url);
+    return { browser, page: signInPage(await browser.open(client.authorizationRequest().url)) };
+  };
+
+  it('after 2 wrong passwords from two addresses, the right password from a third gets the sign-in page with 429 and Retry-After: 1 until that second has passed; then it signs in', async () => {
+    const { browser, page } = await openSignIn();
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.1', ADMIN.username, 'wrong-password-1'), 'failure 1');
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.2', ADMIN.username.toUpperCase(), 'wrong-password-2'), 'failure 2 (the same name in capitals)');
+    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.3', ADMIN.username, ADMIN.password), 'the right password during the wait'), 1);
+    await sleep(1_100);
+    assertSignedIn(await signInFrom(browser, page, '192.0.2.3', ADMIN.username, ADMIN.password), 'after the wait');
+    assert.match(server.output(), /login\.backoff user=admin ip=192\.0\.2\.3/);
+  });
+
+  it('a successful sign-in starts the count again: two more wrong passwords are answered 401, not 429', async () => {
+    const { browser, page } = await openSignIn();
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-3'), 'failure 1 after a success');
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-4'), 'failure 2 after a success');
+    assertBackingOff(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-5'), 'the third');
+    await sleep(1_100);
+    assertSignedIn(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, ADMIN.password), 'reset for the next test');
+  });
+
+  it('the wait doubles with each further failure (1 s, 2 s) and stops at LOGIN_BACKOFF_MAX (3 s, not 4 s); attempts during a wait do not lengthen it', async () => {
+    const { browser, page } = await openSignIn();
+    const name = 'doubling-victim';
+    for (const attempt of [1, 2]) assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, `guess-${attempt}`), `failure ${attempt}`);
+    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 2 failures'), 1);
+    await sleep(1_100);
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-3'), 'failure 3');
+    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 3 failures'), 2);
+    await sleep(2_100);
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-4'), 'failure 4');
+    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 4 failures: 4 s capped'), 3);
+    for (let refused = 0; refused < 5; refused += 1) assertBackingOff(await signInFrom(browser, page, '192.0.2.6', name, 'guess'), `refused attempt ${refused}`);
+    await sleep(3_100);
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-5'), 'the wait ended on time despite the attempts during it');
+  });
+
+  it('an unknown username backs off exactly like a known one: the same statuses, Retry-After and words (the wait reveals nothing about which accounts exist)', async () => {
+    const answers = async (username: string) => {
+      const { browser, page } = await openSignIn();
+      const seen: string[] = [];
+      for (let attempt = 1; attempt <= 3; attempt += 1) {
+        const answer = await signInFrom(browser, page, '192.0.2.7', username, `nope-${attempt}`);
+        seen.push(`${answer.status} ${answer.headers.get('retry-after') ?? '-'} ${visibleText(answer.text).replace(/.*(Wrong username or password|Too many failed sign-ins[^.]*\. Try again in [^.]*)\..*/s, '$1')}`);
+      }
+      return seen;
+    };
+    const known = await answers('admin');
+    const unknown = await answers('nobody-by-this-name');
+    assert.deepEqual(unknown, known);
+    assert.deepEqual(known.map((line) => line.split(' ')[0]), ['401', '401', '429']);
+    await sleep(1_100);
+    const { browser, page } = await openSignIn();
+    assertSignedIn(await signInFrom(browser, page, '192.0.2.7', ADMIN.username, ADMIN.password), 'reset for the next test');
+  });
+
+  it('the count survives a restart: after 2 failures, a restarted server still makes the next attempt wait', async () => {
+    const { browser, page } = await openSignIn();
+    const name = 'restart-victim';
+    for (const attempt of [1, 2]) assertWrongPassword(await signInFrom(browser, page, '192.0.2.8', name, `guess-${attempt}`), `failure ${attempt}`);
+    await sleep(1_100);
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.8', name, 'guess-3'), 'failure 3');
+    // Restarted with 1 free failure: the 3 counted make the wait 4 s after the last one.
+    server = await restartServer(server, { env: { ...env, LOGIN_FAILURES_BEFORE_BACKOFF: '1', LOGIN_BACKOFF_MAX: '60s' } });
+    const again = await openSignIn();
+    const retryAfter = assertBackingOff(await signInFrom(again.browser, again.page, '192.0.2.9', name, 'guess'), 'after the restart');
+    assert.ok(retryAfter <= 4, `Retry-After ${retryAfter}`);
+  });
+});
