@@ -6,7 +6,7 @@ import { ConsentMemory } from './authorization/consent.js';
 import { CsrfTokens } from './authorization/csrf.js';
 import { interactionRoutes } from './authorization/interactions.js';
 import { loadServerKeys } from './authorization/keys.js';
-import { acceptJsonBodies } from './authorization/json-form-bodies.js';
+import { tokenEndpointBodies } from './authorization/json-form-bodies.js';
 import { AS_ROUTES, createProvider, isAuthorizationServerPath } from './authorization/provider.js';
 import { registrationEndpoint } from './authorization/registration.js';
 import { advertisedScopes } from './authorization/scopes.js';
@@ -160,7 +160,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   });
   for (const path of [AS_ROUTES.token, AS_ROUTES.revocation, AS_ROUTES.introspection]) {
     app.all(path, tokenLimit);
-    app.post(path, ...acceptJsonBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
+    app.post(path, ...tokenEndpointBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
   }
   app.use((req, res, next) => {
     if (isAuthorizationServerPath(req.path)) void authorizationServer(req, res);
