@@ -52,9 +52,10 @@ const MCP_BODY_LIMIT = 1024 * 1024;
 const AUTHORIZATION_BODY_LIMIT = 32 * 1024;
 
 /**
- * The answer past a per-address limit on an OAuth endpoint: 429 (RFC 6585, with Retry-After) and
- * `temporarily_unavailable`, the one RFC 6749 code that says "later" without blaming the request,
- * the client or the grant, so no client drops its registration or its refresh token over it.
+ * The answer past a per-address limit on an OAuth endpoint: 429 (RFC 6585) with Retry-After, and
+ * `temporarily_unavailable`. RFC 6749 defines no token-endpoint error for this; its "try later" code
+ * (§4.1.2.1) blames neither the request, the client nor the grant, so no client drops its
+ * registration (`invalid_client`) or its refresh token (`invalid_grant`) over a busy minute.
  */
 function tooManyRequests(log: Logger, event: string, what: string) {
   return (req: Request, res: Response, retryAfter: number) => {
@@ -159,8 +160,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     reject: tooManyRequests(log, 'token.rate_limited', 'Too many token requests from this address'),
   });
   for (const path of [AS_ROUTES.token, AS_ROUTES.revocation, AS_ROUTES.introspection]) {
-    app.all(path, tokenLimit);
-    app.post(path, ...tokenEndpointBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
+    app.post(path, tokenLimit, ...tokenEndpointBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
   }
   app.use((req, res, next) => {
     if (isAuthorizationServerPath(req.path)) void authorizationServer(req, res);
