@@ -5,7 +5,7 @@ import { formWithAction, FormBrowser, type Page } from '../support/form-browser.
 import { assertOAuthError, assertTooManyRequests } from '../support/oauth-assertions.js';
 import { signInPage } from '../support/page-steps.js';
 import { RawOAuthClient, registerRaw, request, type RawResponse } from '../support/raw-oauth.js';
-import { ADMIN, restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { addUser, ADMIN, restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/time-limit.js';
 
 /**
@@ -96,25 +96,29 @@ function assertWrongPassword(answer: RawResponse, label: string): void {
   assert.match(visibleText(answer.text), /Wrong username or password/, label);
 }
 
-/** The sign-in page again with 429, Retry-After (seconds) and the wait in words; returns Retry-After. */
+/** The sign-in page again with 429, Retry-After (seconds) and the wait in words (minutes past 60 s); returns Retry-After. */
 function assertBackingOff(answer: RawResponse, label: string): number {
   assert.equal(answer.status, 429, `${label}: ${answer.status} ${visibleText(answer.text).slice(0, 300)}`);
   assert.match(answer.headers.get('content-type') ?? '', /^text\/html/, label);
   assert.match(answer.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, label);
   const retryAfter = Number(answer.headers.get('retry-after'));
   assert.ok(Number.isInteger(retryAfter) && retryAfter > 0, `${label} Retry-After: ${answer.headers.get('retry-after')}`);
-  const words = retryAfter === 1 ? '1 second' : `${retryAfter} seconds`;
+  const words = retryAfter === 1 ? '1 second' : retryAfter < 60 ? `${retryAfter} seconds` : `${Math.ceil(retryAfter / 60)} minutes`;
   assert.match(visibleText(answer.text), new RegExp(`Too many failed sign-ins for this username\\. Try again in ${words}\\.`), label);
   assert.match(answer.text, /name="password"/, `${label}: the sign-in form is still there`);
   return retryAfter;
 }
 
+/**
+ * Waits are 1 s doubling, so these tests build a wait up first (a failure, then sleeping past each
+ * wait) and check it with margins a slow machine cannot break; the exact sequence of waits is
+ * checked with a fixed clock in test/storage/unused-clients.test.ts.
+ */
 describe('per-account sign-in backoff (LOGIN_FAILURES_BEFORE_BACKOFF=2, LOGIN_BACKOFF_MAX=3s)', () => {
   let server: ServerProcess;
   let client: RawOAuthClient;
-  const env = { ...BEHIND_LOCAL_PROXY, LOGIN_FAILURES_BEFORE_BACKOFF: '2', LOGIN_BACKOFF_MAX: '3s' };
   before(async () => {
-    server = await startServerProcess({ env });
+    server = await startServerProcess({ env: { ...BEHIND_LOCAL_PROXY, LOGIN_FAILURES_BEFORE_BACKOFF: '2', LOGIN_BACKOFF_MAX: '3s' } });
     client = await RawOAuthClient.registerLoopback(server);
   });
   after(async () => {
@@ -126,70 +130,69 @@ describe('per-account sign-in backoff (LOGIN_FAILURES_BEFORE_BACKOFF=2, LOGIN_BA
     return { browser, page: signInPage(await browser.open(client.authorizationRequest().url)) };
   };
 
-  it('after 2 wrong passwords from two addresses, the right password from a third gets the sign-in page with 429 and Retry-After: 1 until that second has passed; then it signs in', async () => {
+  /** Four wrong passwords, each from another address, sleeping past the 1 s and 2 s waits: the next wait is 3 s (4 s capped). Returns when the last failed. */
+  const fourFailures = async (username: string, answers: string[] = []): Promise<number> => {
     const { browser, page } = await openSignIn();
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.1', ADMIN.username, 'wrong-password-1'), 'failure 1');
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.2', ADMIN.username.toUpperCase(), 'wrong-password-2'), 'failure 2 (the same name in capitals)');
-    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.3', ADMIN.username, ADMIN.password), 'the right password during the wait'), 1);
-    await sleep(1_100);
-    assertSignedIn(await signInFrom(browser, page, '192.0.2.3', ADMIN.username, ADMIN.password), 'after the wait');
-    assert.match(server.output(), /login\.backoff user=admin ip=192\.0\.2\.3/);
+    let last = 0;
+    for (const [index, pause] of [0, 0, 1_100, 2_100].entries()) {
+      await sleep(pause);
+      const answer = await signInFrom(browser, page, `192.0.2.${index + 1}`, username, `wrong-password-${index}`);
+      last = Date.now();
+      answers.push(`${answer.status} ${visibleText(answer.text).replace(/.*(Wrong username or password)\..*/s, '$1')}`);
+      assertWrongPassword(answer, `${username}: failure ${index + 1}`);
+    }
+    return last;
+  };
+
+  it('after wrong passwords from four addresses, the right password from a fifth gets the sign-in page with 429 and Retry-After; attempts during the wait do not lengthen it, which ends at LOGIN_BACKOFF_MAX (3 s, not 4 s): then the right password signs in', async () => {
+    const lastFailure = await fourFailures(ADMIN.username.toUpperCase());
+    const { browser, page } = await openSignIn();
+    const retryAfter = assertBackingOff(await signInFrom(browser, page, '192.0.2.50', ADMIN.username, ADMIN.password), 'the right password during the wait');
+    assert.ok(retryAfter <= 3, `capped at 3 s: Retry-After ${retryAfter}`);
+    for (let attempt = 1; attempt <= 3; attempt += 1) assertBackingOff(await signInFrom(browser, page, `192.0.2.${60 + attempt}`, ADMIN.username, 'guess'), `attempt ${attempt} during the wait`);
+    await sleep(lastFailure + 3_100 - Date.now());
+    assertSignedIn(await signInFrom(browser, page, '192.0.2.50', ADMIN.username, ADMIN.password), '3.1 s after the last failure');
+    assert.match(server.output(), /login\.backoff user=admin ip=192\.0\.2\.50/);
   });
 
-  it('a successful sign-in starts the count again: two more wrong passwords are answered 401, not 429', async () => {
+  it('a successful sign-in starts the count again: the next two wrong passwords are answered 401, not 429', async () => {
     const { browser, page } = await openSignIn();
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-3'), 'failure 1 after a success');
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-4'), 'failure 2 after a success');
-    assertBackingOff(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, 'wrong-password-5'), 'the third');
-    await sleep(1_100);
-    assertSignedIn(await signInFrom(browser, page, '192.0.2.4', ADMIN.username, ADMIN.password), 'reset for the next test');
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.70', ADMIN.username, 'wrong-password-a'), 'failure 1 after a success');
+    assertWrongPassword(await signInFrom(browser, page, '192.0.2.70', ADMIN.username, 'wrong-password-b'), 'failure 2 after a success');
   });
 
-  it('the wait doubles with each further failure (1 s, 2 s) and stops at LOGIN_BACKOFF_MAX (3 s, not 4 s); attempts during a wait do not lengthen it', async () => {
-    const { browser, page } = await openSignIn();
-    const name = 'doubling-victim';
-    for (const attempt of [1, 2]) assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, `guess-${attempt}`), `failure ${attempt}`);
-    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 2 failures'), 1);
-    await sleep(1_100);
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-3'), 'failure 3');
-    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 3 failures'), 2);
-    await sleep(2_100);
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-4'), 'failure 4');
-    assert.equal(assertBackingOff(await signInFrom(browser, page, '192.0.2.5', name, 'guess'), 'after 4 failures: 4 s capped'), 3);
-    for (let refused = 0; refused < 5; refused += 1) assertBackingOff(await signInFrom(browser, page, '192.0.2.6', name, 'guess'), `refused attempt ${refused}`);
-    await sleep(3_100);
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.5', name, 'guess-5'), 'the wait ended on time despite the attempts during it');
-  });
-
-  it('an unknown username backs off exactly like a known one: the same statuses, Retry-After and words (the wait reveals nothing about which accounts exist)', async () => {
-    const answers = async (username: string) => {
+  it('an unknown username backs off exactly like a known one: the same statuses and words (the wait reveals nothing about which accounts exist)', async () => {
+    const sequence = async (username: string) => {
+      const answers: string[] = [];
+      await fourFailures(username, answers);
       const { browser, page } = await openSignIn();
-      const seen: string[] = [];
-      for (let attempt = 1; attempt <= 3; attempt += 1) {
-        const answer = await signInFrom(browser, page, '192.0.2.7', username, `nope-${attempt}`);
-        seen.push(`${answer.status} ${answer.headers.get('retry-after') ?? '-'} ${visibleText(answer.text).replace(/.*(Wrong username or password|Too many failed sign-ins[^.]*\. Try again in [^.]*)\..*/s, '$1')}`);
-      }
-      return seen;
+      const refused = await signInFrom(browser, page, '192.0.2.80', username, 'guess');
+      assertBackingOff(refused, `${username}: the fifth attempt`);
+      answers.push(`${refused.status} ${visibleText(refused.text).replace(/.*(Too many failed sign-ins for this username)\..*/s, '$1')}`);
+      return answers;
     };
-    const known = await answers('admin');
-    const unknown = await answers('nobody-by-this-name');
+    addUser(server.dataDir, { username: 'carol', password: 'carols-real-password' });
+    const known = await sequence('carol');
+    const unknown = await sequence('nobody-by-this-name');
     assert.deepEqual(unknown, known);
-    assert.deepEqual(known.map((line) => line.split(' ')[0]), ['401', '401', '429']);
-    await sleep(1_100);
-    const { browser, page } = await openSignIn();
-    assertSignedIn(await signInFrom(browser, page, '192.0.2.7', ADMIN.username, ADMIN.password), 'reset for the next test');
+  });
+});
+
+describe('per-account sign-in backoff across a restart', () => {
+  let server: ServerProcess | undefined;
+  after(async () => {
+    await server?.stop();
   });
 
-  it('the count survives a restart: after 2 failures, a restarted server still makes the next attempt wait', async () => {
-    const { browser, page } = await openSignIn();
-    const name = 'restart-victim';
-    for (const attempt of [1, 2]) assertWrongPassword(await signInFrom(browser, page, '192.0.2.8', name, `guess-${attempt}`), `failure ${attempt}`);
-    await sleep(1_100);
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.8', name, 'guess-3'), 'failure 3');
-    // Restarted with 1 free failure: the 3 counted make the wait 4 s after the last one.
-    server = await restartServer(server, { env: { ...env, LOGIN_FAILURES_BEFORE_BACKOFF: '1', LOGIN_BACKOFF_MAX: '60s' } });
-    const again = await openSignIn();
-    const retryAfter = assertBackingOff(await signInFrom(again.browser, again.page, '192.0.2.9', name, 'guess'), 'after the restart');
-    assert.ok(retryAfter <= 4, `Retry-After ${retryAfter}`);
+  it('the count is in the database: 8 failures, then a restart with 1 free failure, and the next attempt waits 2^7 s after the last failure', async () => {
+    server = await startServerProcess({ env: { LOGIN_FAILURES_BEFORE_BACKOFF: '8' } });
+    const client = await RawOAuthClient.registerLoopback(server);
+    const browser = new FormBrowser(server.url);
+    const page = signInPage(await browser.open(client.authorizationRequest().url));
+    for (let attempt = 1; attempt <= 8; attempt += 1) assertWrongPassword(await signInFrom(browser, page, '192.0.2.90', ADMIN.username, `guess-${attempt}`), `failure ${attempt}`);
+    server = await restartServer(server, { env: { LOGIN_FAILURES_BEFORE_BACKOFF: '1', LOGIN_BACKOFF_MAX: '1h' } });
+    const again = new FormBrowser(server.url);
+    const retryAfter = assertBackingOff(await signInFrom(again, signInPage(await again.open(client.authorizationRequest().url)), '192.0.2.91', ADMIN.username, ADMIN.password), 'after the restart');
+    assert.ok(retryAfter > 60 && retryAfter <= 128, `Retry-After ${retryAfter}`);
   });
 });
