@@ -155,10 +155,16 @@ describe('per-account sign-in backoff (LOGIN_FAILURES_BEFORE_BACKOFF=2, LOGIN_BA
     assert.match(server.output(), /login\.backoff user=admin ip=192\.0\.2\.50/);
   });
 
-  it('a successful sign-in starts the count again: the next two wrong passwords are answered 401, not 429', async () => {
+  it('a successful sign-in starts the count again: after it, the next two wrong passwords are answered 401, not 429', async () => {
+    const dave = { username: 'dave', password: 'daves-real-password' };
+    addUser(server.dataDir, dave);
     const { browser, page } = await openSignIn();
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.70', ADMIN.username, 'wrong-password-a'), 'failure 1 after a success');
-    assertWrongPassword(await signInFrom(browser, page, '192.0.2.70', ADMIN.username, 'wrong-password-b'), 'failure 2 after a success');
+    for (const attempt of [1, 2]) assertWrongPassword(await signInFrom(browser, page, '192.0.2.70', dave.username, `wrong-${attempt}`), `failure ${attempt}`);
+    await sleep(1_100);
+    const second = await openSignIn();
+    assertSignedIn(await signInFrom(second.browser, second.page, '192.0.2.70', dave.username, dave.password), 'after the 1 s wait');
+    const third = await openSignIn();
+    for (const attempt of [3, 4]) assertWrongPassword(await signInFrom(third.browser, third.page, '192.0.2.70', dave.username, `wrong-${attempt}`), `failure ${attempt}, after the success`);
   });
 
   it('an unknown username backs off exactly like a known one: the same statuses and words (the wait reveals nothing about which accounts exist)', async () => {
