@@ -6,15 +6,17 @@
 //   2. the server built as `npm start` runs it (dist/), since end-to-end tests start that;
 //   3. a type check of the tests;
 //   4. node's test runner over test/**/*.test.ts (or the files/folders given as arguments);
-//   5. a summary: the counts suites record (test/support/run-summary.ts), one PASS/FAIL line per client, version and transport (from the runner's own
+//   5. a summary: the counts suites record (test/support/run-summary.ts) and the security
+//      checklist's (from each test's verdict, test/support/security-table.mjs), one PASS/FAIL line per client, version and transport (from the runner's own
 //      verdicts on the clients' end-to-end suites, test/support/compatibility.ts) and the
 //      conformance suite's counts; after a full run, the README's compatibility table rewritten
-//      from those lines.
+//      from those lines; after a passing run with every test docs/security.md names, its Result column.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reportChecklist } from '../test/support/security-table.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testDir = path.join(root, 'test');
@@ -29,6 +31,8 @@ const SUMMARY_FILE = path.join(RESULTS_DIR, 'summary.jsonl');
 const README = path.join(root, 'README.md');
 const TABLE_START = '<!-- compatibility table: written by npm test -->';
 const TABLE_END = '<!-- end of compatibility table -->';
+/** The security checklist's traceability table (test/support/security-table.mjs). */
+const SECURITY_DOC = path.join(root, 'docs', 'security.md');
 /** A run that hangs fails after this long instead of holding CI (a full run takes minutes). */
 const RUN_TIMEOUT_MS = 25 * 60_000;
 
@@ -90,9 +94,18 @@ const result = spawnSync(process.execPath, [
 ], { cwd: root, stdio: 'inherit', env: { ...process.env, TEST_RESULTS_DIR: RESULTS_DIR }, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGTERM' });
 if (result.error?.code === 'ETIMEDOUT') console.error(`\nThe test run did not finish within ${RUN_TIMEOUT_MS / 60_000} minutes and was stopped (SIGTERM).`);
 else if (result.error) console.error(`\nThe test run could not be started: ${result.error.message}`);
+// docs/security.md's Result column, from a passing run that included every test it names.
+const checklist = reportChecklist({
+  documentPath: SECURITY_DOC,
+  reporterLines: readJsonLines(COMPATIBILITY_FILE),
+  toRelative: (file) => path.relative(root, file).split(path.sep).join('/'),
+  runPassed: result.status === 0,
+});
+if (checklist.summary) fs.appendFileSync(SUMMARY_FILE, `${JSON.stringify({ suite: 'security checklist', ...checklist.summary })}\n`);
 // The README table is rewritten only from a full run in which every test passed: a failed or
 // partial run must not replace it (nor drop the rows of a file that broke before it ran).
 summarize(process.argv.length === 2 && result.status === 0);
+if (checklist.rewritten) console.log('\ndocs/security.md: the Result column was rewritten from these results.');
 process.exit(result.status ?? 1);
 
 function readJsonLines(file) {
@@ -102,7 +115,7 @@ function readJsonLines(file) {
 
 /** The lines that show, at a glance, which clients work and what the conformance suite said. */
 function summarize(rewriteReadme) {
-  const clients = readJsonLines(COMPATIBILITY_FILE)
+  const clients = readJsonLines(COMPATIBILITY_FILE).filter((entry) => entry.kind === 'client')
     .sort((a, b) => a.client.localeCompare(b.client) || a.transport.localeCompare(b.transport) || a.registration.localeCompare(b.registration));
   const conformance = readJsonLines(CONFORMANCE_FILE);
   const counts = readJsonLines(SUMMARY_FILE).sort((a, b) => a.suite.localeCompare(b.suite));

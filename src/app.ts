@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import { createMcpServer, type ToolContext } from '../mcp.js';
 import { homePage } from '../views/home.js';
 import { Accounts } from './authorization/accounts.js';
@@ -6,10 +6,11 @@ import { ConsentMemory } from './authorization/consent.js';
 import { CsrfTokens } from './authorization/csrf.js';
 import { interactionRoutes } from './authorization/interactions.js';
 import { loadServerKeys } from './authorization/keys.js';
-import { acceptJsonBodies } from './authorization/json-form-bodies.js';
+import { tokenEndpointBodies } from './authorization/json-form-bodies.js';
 import { AS_ROUTES, createProvider, isAuthorizationServerPath } from './authorization/provider.js';
 import { registrationEndpoint } from './authorization/registration.js';
 import { advertisedScopes } from './authorization/scopes.js';
+import { SignInBackoff } from './authorization/sign-in-backoff.js';
 import { mcpResources, type Config } from './config.js';
 import { JsonRpcCode } from './errors.js';
 import { accessLog } from './http/access-log.js';
@@ -44,6 +45,7 @@ export interface App {
   accounts: Accounts;
   /** Refuses every request from now on (503, Connection: close): the first step of stopping. */
   refuseNewRequests(): void;
+  signInBackoff: SignInBackoff;
   /** Ends MCP sessions (and their open streams); the store is the caller's to close. */
   close(): Promise<void>;
 }
@@ -52,11 +54,25 @@ const MCP_BODY_LIMIT = 1024 * 1024;
 /** Registration and token requests are small; oidc-provider's own cap is 56 KiB. */
 const AUTHORIZATION_BODY_LIMIT = 32 * 1024;
 
+/**
+ * The answer past a per-address limit on an OAuth endpoint: 429 (RFC 6585) with Retry-After, and
+ * `temporarily_unavailable`. RFC 6749 defines no token-endpoint error for this; its "try later" code
+ * (§4.1.2.1) blames neither the request, the client nor the grant, so no client drops its
+ * registration (`invalid_client`) or its refresh token (`invalid_grant`) over a busy minute.
+ */
+function tooManyRequests(log: Logger, event: string, what: string) {
+  return (req: Request, res: Response, retryAfter: number) => {
+    log.warn(event, { ip: req.ip, path: req.path });
+    sendError(req, res, { status: 429, oauth: 'temporarily_unavailable', jsonRpc: JsonRpcCode.ServerError, message: `${what}; try again in ${retryAfter} s` });
+  };
+}
+
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
 export async function createApp({ config, store, log, accessLogSink }: AppDeps): Promise<App> {
   const keys = await loadServerKeys(store.secrets);
   const accounts = new Accounts(store, config.passwordHashCost);
   const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
+  const signInBackoff = new SignInBackoff(store.signInFailures, { freeFailures: config.loginFailuresBeforeBackoff, maxWaitMs: config.loginBackoffMax * 1000 });
   const provider = createProvider({ config, store, accounts, consent, keys, log });
   const authorizationServer = provider.callback();
   const sessions = config.stateless ? undefined : new SessionRegistry({
@@ -124,7 +140,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   }
 
   // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.
-  app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit }));
+  app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit, signInBackoff }));
   app.use('/register', cors({ methods: ['GET', 'POST', 'PUT', 'DELETE'], allowHeaders: ['Authorization', 'Content-Type'] }));
   const registration = registrationEndpoint(authorizationServer, { maxBytes: AUTHORIZATION_BODY_LIMIT, knownScopes: advertisedScopes });
   app.put('/register/:clientId', ...registration);
@@ -134,15 +150,22 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     perAddressLimit({
       windowMs: 60 * 60_000,
       limit: config.registrationRateLimit,
-      reject: (req, res, retryAfter) => {
-        log.warn('registration.rate_limited', { ip: req.ip });
-        sendError(req, res, { status: 429, oauth: 'temporarily_unavailable', jsonRpc: JsonRpcCode.ServerError, message: `Too many client registrations from this address; try again in ${retryAfter} s` });
-      },
+      // A cap on clients registered, i.e. rows stored: a refused body stores nothing and is
+      // already bounded by the body limit, and a client fixing its metadata should not lose its turn.
+      counts: (_req, res) => res.statusCode === 201,
+      reject: tooManyRequests(log, 'registration.rate_limited', 'Too many client registrations from this address'),
     }),
     ...registration,
   );
+  // One budget per address for the three token-family endpoints; generous, since a client's
+  // parallel sessions each refresh (Claude Code), and many users may share one address.
+  const tokenLimit = perAddressLimit({
+    windowMs: 60_000,
+    limit: config.tokenRateLimit,
+    reject: tooManyRequests(log, 'token.rate_limited', 'Too many token requests from this address'),
+  });
   for (const path of [AS_ROUTES.token, AS_ROUTES.revocation, AS_ROUTES.introspection]) {
-    app.post(path, ...acceptJsonBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
+    app.post(path, tokenLimit, ...tokenEndpointBodies(authorizationServer, AUTHORIZATION_BODY_LIMIT));
   }
   app.use((req, res, next) => {
     if (isAuthorizationServerPath(req.path)) void authorizationServer(req, res);
@@ -159,6 +182,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     app,
     accounts,
     refuseNewRequests: gate.shut,
+    signInBackoff,
     close: async () => {
       await sessions?.closeAll();
     },

@@ -34,8 +34,17 @@ export interface Config {
   mcpMaxSessions: number;
   mcpMaxSessionsPerUser: number;
   stateless: boolean;
+  /** Clients registered (successful registrations) per address per hour. */
   registrationRateLimit: number;
   loginRateLimit: number;
+  /** Wrong passwords for one username (from any address) before each further one makes it wait. */
+  loginFailuresBeforeBackoff: number;
+  /** The longest that wait grows to, seconds. */
+  loginBackoffMax: number;
+  /** Requests to /token, /revoke and /introspect per address per minute. */
+  tokenRateLimit: number;
+  /** Dynamically registered clients for which no grant was ever saved are deleted this long after registering, seconds. */
+  unusedRegistrationTtl: number;
   /**
    * Which reverse proxies' X-Forwarded-For/-Proto are believed, in Express's `trust proxy` terms:
    * 0 for none, a number of hops, or a comma-separated list of addresses, subnets and the names
@@ -128,6 +137,10 @@ const schema = z.object({
   STATELESS: bool.default(false),
   REGISTRATION_RATE_LIMIT: int(1, 1_000_000).default(100),
   LOGIN_RATE_LIMIT: int(1, 1_000_000).default(30),
+  LOGIN_FAILURES_BEFORE_BACKOFF: int(1, 1_000_000).default(5),
+  LOGIN_BACKOFF_MAX: duration(1, 86400).default(15 * 60),
+  TOKEN_RATE_LIMIT: int(1, 1_000_000).default(600),
+  UNUSED_REGISTRATION_TTL: duration(1).default(86400),
   TRUST_PROXY: z.string().trim().transform((text, ctx) => {
     if (/^\d+$/.test(text)) return Number(text);
     const entries = text.split(',').map((entry) => entry.trim()).filter(Boolean);
@@ -221,6 +234,10 @@ function derive(raw: Raw, cwd: string): Config {
     stateless: raw.STATELESS,
     registrationRateLimit: raw.REGISTRATION_RATE_LIMIT,
     loginRateLimit: raw.LOGIN_RATE_LIMIT,
+    loginFailuresBeforeBackoff: raw.LOGIN_FAILURES_BEFORE_BACKOFF,
+    loginBackoffMax: raw.LOGIN_BACKOFF_MAX,
+    tokenRateLimit: raw.TOKEN_RATE_LIMIT,
+    unusedRegistrationTtl: raw.UNUSED_REGISTRATION_TTL,
     // An https public URL in front of this plain-http listener means a TLS-terminating proxy is
     // there; by default one on this host or a private network, so a client reaching the port
     // directly cannot pose as one with a forged X-Forwarded-For.

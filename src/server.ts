@@ -1,5 +1,6 @@
 import { createApp } from './app.js';
 import type { Config } from './config.js';
+import { startHousekeeping } from './housekeeping.js';
 import { listen } from './http/listen.js';
 import type { LineSink, Logger } from './log.js';
 import { openStore } from './storage/open-store.js';
@@ -17,20 +18,16 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-const EXPIRED_SWEEP_MS = 10 * 60_000;
-
 /** config → storage → app → listen. The process-level parts (signals, exit codes) are index.ts's. */
 export async function startServer(config: Config, log: Logger, accessLogSink: LineSink): Promise<RunningServer> {
   const store = openStore(config);
+  let housekeeping: { stop(): void } | undefined;
   try {
     const app = await createApp({ config, store, log, accessLogSink });
     const admin = await app.accounts.ensureFirstAdmin(config.adminPassword);
     if (admin.created) log.info('accounts.admin_created', { user: 'admin', password: admin.generatedPassword ? 'generated' : 'ADMIN_PASSWORD' });
 
-    const sweeper = setInterval(() => {
-      store.models.deleteExpired(Date.now()).catch((error: unknown) => log.error('storage.sweep_failed', { error }));
-    }, EXPIRED_SWEEP_MS);
-    sweeper.unref();
+    housekeeping = await startHousekeeping({ store, signInBackoff: app.signInBackoff, log, unusedRegistrationTtlMs: config.unusedRegistrationTtl * 1000 });
 
     const listening = await listen(app.app, config.bindHosts, config.port);
     let stopping: Promise<void> | undefined;
@@ -39,7 +36,7 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
       generatedAdminPassword: admin.generatedPassword,
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
-          clearInterval(sweeper);
+          housekeeping?.stop();
           app.refuseNewRequests();
           const closed = listening.close(graceMs);
           await app.close();
@@ -50,6 +47,7 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
       },
     };
   } catch (error) {
+    housekeeping?.stop();
     await store.close();
     throw error;
   }

@@ -15,6 +15,7 @@ import { documentProblem, isMetadataDocumentClient } from './client-metadata-doc
 import { changedSinceShown, missingScopes, shownVersion, type ConsentField, type ConsentMemory, type MissingConsent } from './consent.js';
 import { retryAfterSeconds } from './try-later.js';
 import type { CsrfTokens } from './csrf.js';
+import type { SignInBackoff } from './sign-in-backoff.js';
 import { AS_ROUTES } from './provider.js';
 import { describeScope } from './scopes.js';
 
@@ -29,6 +30,8 @@ export interface InteractionDeps {
   log: Logger;
   /** Failed sign-ins allowed per client address per 15 minutes. */
   loginRateLimit: number;
+  /** Failed sign-ins per account, from any address. */
+  signInBackoff: SignInBackoff;
 }
 
 /**
@@ -45,7 +48,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     limit: deps.loginRateLimit,
     // Only a wrong password counts: requests refused earlier (no CSRF token, an expired sign-in)
     // would otherwise let any web page lock out everyone behind the same address.
-    failed: (_req, res) => res.statusCode === 401,
+    counts: (_req, res) => res.statusCode === 401,
     reject: (_req, res, retryAfter) => {
       setPageHeaders(res);
       res.status(429).send(errorPage('Too many attempts', 'Too many failed sign-ins from your address.', `Try again in ${Math.ceil(retryAfter / 60)} minutes.`));
@@ -136,6 +139,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const body = req.body as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username.slice(0, 200) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+    const wait = username && password ? await deps.signInBackoff.begin(username) : undefined;
+    if (wait !== undefined) {
+      // Refused before the password is checked, the same for an unknown name as for a known one.
+      const known = await accounts.isKnown(username);
+      log.warn('login.backoff', { user: known ? normalizeUsername(username) : 'unknown', ip: req.ip, client: clientIdOf(interaction), wait });
+      res.set('Retry-After', String(wait));
+      await renderLogin(res, interaction, 429, { username, error: `Too many failed sign-ins for this username. Try again in ${inWords(wait)}.` });
+      return;
+    }
     const user = username && password ? await accounts.authenticate(username, password) : undefined;
     if (!user) {
       // What was typed is logged only when it names an account: people type passwords into the wrong field.
@@ -144,6 +156,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       await renderLogin(res, interaction, 401, { username, error: 'Wrong username or password.' });
       return;
     }
+    await deps.signInBackoff.succeeded(username);
     log.info('login.succeeded', { user: user.username, ip: req.ip, client: clientIdOf(interaction) });
     await provider.interactionFinished(req, res, { login: { accountId: user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
   });
@@ -211,6 +224,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   return router;
+}
+
+/** "1 second", "40 seconds", "3 minutes". */
+function inWords(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
 function clientIdOf(interaction: Interaction): string {

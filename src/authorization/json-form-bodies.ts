@@ -24,16 +24,14 @@ function jsonToForm(raw: Buffer): string {
 }
 
 /**
- * RFC 6749 token requests are form-encoded, and oidc-provider reads only that; some MCP clients send
- * JSON to /token, /revoke and /introspect (clients.md R10). Those are rewritten as the same form;
- * form bodies pass straight through, unread.
+ * Bodies at /token, /revoke and /introspect: read here, at most `maxBytes` (past it 413, like every
+ * other endpoint, rather than oidc-provider's 400 past its own 56 KiB), then handed to oidc-provider.
+ * RFC 6749 requests are form-encoded, and oidc-provider reads only that; some MCP clients send JSON
+ * (clients.md R10), which is rewritten as the same form. Form bodies pass unchanged.
  */
-export function acceptJsonBodies(provider: ProviderCallback, maxBytes: number): RequestHandler[] {
-  return [
-    (req, _res, next) => next(req.is('application/json') ? undefined : 'route'),
-    ...rewriteBodyFor(provider, {
-      maxBytes,
-      rewrite: (raw) => ({ body: Buffer.from(jsonToForm(raw)), contentType: 'application/x-www-form-urlencoded' }),
-    }),
-  ];
+export function tokenEndpointBodies(provider: ProviderCallback, maxBytes: number): RequestHandler[] {
+  return rewriteBodyFor(provider, {
+    maxBytes,
+    rewrite: (raw, req) => (req.is('application/json') ? { body: Buffer.from(jsonToForm(raw)), contentType: 'application/x-www-form-urlencoded' } : { body: raw }),
+  });
 }

@@ -61,6 +61,12 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
     jwks: keys.jwks,
     cookies: {
       keys: keys.cookieKeys,
+      // Over https the names carry the browser-enforced prefixes: a cookie so named is accepted only
+      // if Secure and set by this host over https, so a sibling subdomain or a plain-http page cannot
+      // plant one. The session cookie (Path=/) is __Host-; the interaction cookies stay bound to their
+      // own interaction's path (two sign-ins in one browser keep apart), which __Host- forbids, so they
+      // are __Secure-. Over plain-http loopback no prefix is possible (it needs Secure).
+      ...(secureCookies ? { names: { session: '__Host-session', interaction: '__Secure-interaction', resume: '__Secure-interaction_resume' } } : {}),
       long: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
       short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
     },

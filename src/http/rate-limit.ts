@@ -9,15 +9,19 @@ export function perAddressLimit(options: {
   windowMs: number;
   limit: number;
   reject: (req: Request, res: Response, retryAfterSeconds: number) => void;
-  /** Count only the requests this says failed (default: count every request). */
-  failed?: (req: Request, res: Response) => boolean;
+  /**
+   * Count only the requests whose answer this accepts (default: every request). Each request is
+   * counted when it arrives and taken back once its answer is known not to count, so requests sent
+   * at once cannot slip past the limit together; refused ones (429) never count.
+   */
+  counts?: (req: Request, res: Response) => boolean;
 }) {
   return rateLimit({
     windowMs: options.windowMs,
     limit: options.limit,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    ...(options.failed ? { skipSuccessfulRequests: true, requestWasSuccessful: (req: Request, res: Response) => !options.failed!(req, res) } : {}),
+    ...(options.counts ? { skipSuccessfulRequests: true, requestWasSuccessful: (req: Request, res: Response) => !options.counts!(req, res) } : {}),
     handler: (req, res) => {
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       const retryAfter = Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + options.windowMs) - Date.now()) / 1000));

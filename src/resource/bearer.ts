@@ -2,7 +2,7 @@ import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Provider } from 'oidc-provider';
 
 /** Who is calling: the signed-in account (AuthInfo.extra.subject) through which client. */
@@ -69,6 +69,22 @@ export function bearerGuard(provider: Provider, options: { audiences: readonly s
       res.status(401).set('WWW-Authenticate', challenge).json({ error: 'invalid_token', error_description: 'This endpoint needs an access token (Authorization: Bearer …)' });
       return;
     }
-    void verify(req, res, next);
+    void verify(req, res, (error?: unknown) => {
+      if (error === undefined) withholdToken(req);
+      next(error);
+    });
   };
+}
+
+/**
+ * Once the token is checked, nothing behind the guard gets it: tools are handed `authInfo` and the
+ * request's headers (the SDK builds those from `rawHeaders`), and a tool that had the token could
+ * pass it on to another API (token passthrough, which the MCP spec forbids). Who is calling stays in
+ * `req.auth`.
+ */
+function withholdToken(req: Request): void {
+  if (req.auth) req.auth = { ...req.auth, token: '' };
+  delete req.headers.authorization;
+  const raw = req.rawHeaders;
+  req.rawHeaders = raw.filter((_value, index) => raw[index - (index % 2)]!.toLowerCase() !== 'authorization');
 }

@@ -33,6 +33,12 @@ export interface ModelStore {
   revokeByClientId(clientId: string): Promise<void>;
   /** Removes what expired before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
+  /**
+   * Deletes up to `limit` registered clients (kind Client) registered before `registeredBefore`
+   * for which no Grant was ever saved, with everything issued to them (registration access
+   * tokens); returns their ids. Saving a Grant marks its client used, for good.
+   */
+  deleteUnusedClients(registeredBefore: number, limit: number): Promise<string[]>;
 }
 
 export interface User {
@@ -94,11 +100,35 @@ export interface SecretStore {
   getOrCreate(name: string, create: () => string): Promise<string>;
 }
 
+/** How failed sign-ins for one key (a username) turn into a wait, for `SignInFailureStore.beginAttempt`. */
+export interface BackoffPolicy {
+  /** How long after the latest failure the next attempt must wait, given how many failures there are. */
+  waitMs(failures: number): number;
+  /** Failures older than this are forgotten: counting starts again. */
+  forgetAfterMs: number;
+}
+
+export type AttemptVerdict = { allowed: true } | { allowed: false; retryAt: number };
+
+/** Failed sign-ins per username, kept across restarts so a restart does not reset an attacker's wait. */
+export interface SignInFailureStore {
+  /**
+   * Atomically: refuses when the key is still waiting; otherwise counts this attempt as a failure
+   * (taken back by `succeeded`), so attempts sent at once cannot all pass before any has failed.
+   */
+  beginAttempt(key: string, now: number, policy: BackoffPolicy): Promise<AttemptVerdict>;
+  /** A correct password: the key starts from nothing again. */
+  succeeded(key: string): Promise<void>;
+  /** Removes keys whose latest failure is before `before`; returns how many. */
+  forgetBefore(before: number): Promise<number>;
+}
+
 export interface Store {
   readonly models: ModelStore;
   readonly users: UserStore;
   readonly consents: ConsentStore;
   readonly secrets: SecretStore;
+  readonly signInFailures: SignInFailureStore;
   /** Throws when storage cannot answer (used by /healthz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseForms } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { asPage, formWithAction, FormBrowser, type Page } from '../support/form-browser.js';
+import { asPage, formWithAction, FormBrowser } from '../support/form-browser.js';
+import { signInToConsent } from '../support/person-at-browser.js';
 import { initializeMessage, mcpRequest, pkcePair, RawOAuthClient, registerRaw, request, resourceMetadataUrl, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/time-limit.js';
@@ -54,16 +55,6 @@ async function assertTokenRefused(server: ServerLike, accessToken: string): Prom
   assert.ok(challenge.includes(`resource_metadata="${resourceMetadataUrl(server)}"`), challenge);
 }
 
-/** Signs in through the login form and stops on the consent page (does not allow). */
-async function openConsentPage(browser: FormBrowser, url: URL): Promise<Page> {
-  const login = asPage(await browser.open(url));
-  assert.equal(login.status, 200);
-  const consent = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: ADMIN.username, password: ADMIN.password }));
-  assert.equal(consent.status, 200, 'the consent page follows the sign-in');
-  formWithAction(consent, '/confirm');
-  return consent;
-}
-
 /** A form post from this browser that does not follow redirects, so the test sees the very answer. */
 function postForm(browser: FormBrowser, server: ServerLike, action: string, fields: Record<string, string>): Promise<RawResponse> {
   const url = new URL(action, server.url);
@@ -83,7 +74,7 @@ describe('authorization server refusals (default settings)', () => {
     await server?.stop();
   });
 
-  it('1. an authorization request without PKCE (no code_challenge) is sent back to the client with error=invalid_request, state and iss', async () => {
+  it('[B2] 1. an authorization request without PKCE (no code_challenge) is sent back to the client with error=invalid_request, state and iss', async () => {
     const client = await newClient(server);
     const authRequest = client.authorizationRequest({ pkce: 'none' });
     assert.equal(authRequest.url.searchParams.get('code_challenge'), null);
@@ -92,7 +83,7 @@ describe('authorization server refusals (default settings)', () => {
     assert.match(location.searchParams.get('error_description') ?? '', /PKCE/i);
   });
 
-  it('2. an authorization request with code_challenge_method=plain is refused with error=invalid_request (only S256 is supported)', async () => {
+  it('[B2] 2. an authorization request with code_challenge_method=plain is refused with error=invalid_request (only S256 is supported)', async () => {
     const client = await newClient(server);
     const authRequest = client.authorizationRequest({ pkce: 'plain' });
     const answer = await request(authRequest.url);
@@ -102,7 +93,7 @@ describe('authorization server refusals (default settings)', () => {
     assert.deepEqual(metadata.json?.code_challenge_methods_supported, ['S256'], 'the metadata advertises S256 only');
   });
 
-  it('3. a code exchanged with the wrong code_verifier is refused with 400 invalid_grant', async () => {
+  it('[B2] 3. a code exchanged with the wrong code_verifier is refused with 400 invalid_grant', async () => {
     const client = await newClient(server);
     const { code } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const answer = await client.exchange(code, pkcePair().verifier);
@@ -110,7 +101,7 @@ describe('authorization server refusals (default settings)', () => {
     assert.equal(answer.json?.access_token, undefined);
   });
 
-  it('a code issued for a request with a code_challenge, redeemed without a code_verifier (PKCE downgrade), is refused with 400 invalid_grant and no token', async () => {
+  it('[B2] a code issued for a request with a code_challenge, redeemed without a code_verifier (PKCE downgrade), is refused with 400 invalid_grant and no token', async () => {
     const client = await newClient(server);
     const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     assert.ok(authRequest.url.searchParams.get('code_challenge'), 'the authorization request carried a code_challenge');
@@ -120,7 +111,7 @@ describe('authorization server refusals (default settings)', () => {
     assert.equal(answer.json?.refresh_token, undefined);
   });
 
-  it('4. a replayed authorization code is refused with 400 invalid_grant, and the tokens issued from its first use are revoked', async () => {
+  it('[B5] 4. a replayed authorization code is refused with 400 invalid_grant, and the tokens issued from its first use are revoked', async () => {
     const client = await newClient(server);
     const { code, request: authRequest } = await client.signIn(new FormBrowser(server.url), ADMIN);
     const tokens = tokensOf(await client.exchange(code, authRequest.verifier));
@@ -134,16 +125,16 @@ describe('authorization server refusals (default settings)', () => {
     assertOAuthError(await client.refresh(tokens.refresh_token), 400, 'invalid_grant');
   });
 
-  it('5. an authorization request with an unregistered redirect_uri (another path, another host) gets a 400 page and no redirect', async () => {
-    const port = await freePort();
-    const client = await RawOAuthClient.register(server, [`http://127.0.0.1:${port}/cb`]);
+  it('[B1][C7][B9] 5. a loopback redirect URI registered without a port matches on any port (RFC 8252 §7.3); another path or another host gets a 400 page and no redirect', async () => {
+    const client = await RawOAuthClient.register(server, ['http://127.0.0.1/cb']);
 
-    // Control: the registered URI is accepted (the browser is sent on to sign in), so the 400s below are about the URI.
-    const accepted = await request(client.authorizationRequest().url);
-    assert.equal(accepted.status, 303, `registered redirect_uri accepted: ${accepted.status} ${accepted.text.slice(0, 200)}`);
+    // The registered URI, on the port the native app happens to listen on, is accepted (the browser
+    // is sent on to sign in), so the 400s below are about the URI.
+    const accepted = await request(client.authorizationRequest({ redirectUri: 'http://127.0.0.1:55555/cb' }).url);
+    assert.equal(accepted.status, 303, `registered redirect_uri on another port accepted: ${accepted.status} ${accepted.text.slice(0, 200)}`);
     assert.match(accepted.headers.get('location') ?? '', /\/interaction\//);
 
-    for (const redirectUri of [`http://127.0.0.1:${port}/cb2`, 'https://evil.example/cb']) {
+    for (const redirectUri of ['http://127.0.0.1:55555/cb2', 'http://127.0.0.1/cb/', 'http://localhost:55555/cb', 'https://evil.example/cb']) {
       const answer = await request(client.authorizationRequest({ redirectUri }).url);
       assert.equal(answer.status, 400, `${redirectUri}: ${answer.status}`);
       assert.equal(answer.headers.get('location'), null, `${redirectUri}: never redirected`);
@@ -153,7 +144,7 @@ describe('authorization server refusals (default settings)', () => {
     }
   });
 
-  it('6. registration refuses javascript:, data:, fragment and non-loopback http redirect URIs with 400 invalid_redirect_uri', async () => {
+  it('[R4] 6. registration refuses javascript:, data:, fragment and non-loopback http redirect URIs with 400 invalid_redirect_uri', async () => {
     const port = await freePort();
     const cases: Array<[string, string[]]> = [
       ['javascript: alone', ['javascript:alert(1)']],
@@ -177,7 +168,7 @@ describe('authorization server refusals (default settings)', () => {
     }
   });
 
-  it('7. a token for another resource is refused: resource=https://other.example/mcp at /auth → invalid_target redirect; at /token → 400 invalid_target', async () => {
+  it('[B7] 7. a token for another resource is refused: resource=https://other.example/mcp at /auth → invalid_target redirect; at /token → 400 invalid_target', async () => {
     const client = await newClient(server);
     const authRequest = client.authorizationRequest({ resource: OTHER_RESOURCE });
     assertErrorRedirect(await request(authRequest.url), server, client.redirectUri, authRequest.state, 'invalid_target');
@@ -195,11 +186,11 @@ describe('authorization server refusals (default settings)', () => {
     assertOAuthError(await fake.refresh('some-refresh-token'), 401, 'invalid_client');
   });
 
-  it('12. a consent POST without the CSRF token, or with a wrong one, gets 403 and no redirect, records nothing, and the flow still completes with the right token', async () => {
+  it('[C5] 12. a consent POST without the CSRF token, or with a wrong one, gets 403 and no redirect, records nothing, and the flow still completes with the right token', async () => {
     const client = await newClient(server);
     const browser = new FormBrowser(server.url);
     const authRequest = client.authorizationRequest();
-    const consent = await openConsentPage(browser, authRequest.url);
+    const consent = await signInToConsent(browser, authRequest.url, ADMIN);
     const confirm = formWithAction(consent, '/confirm');
     const rightToken = confirm.fields.csrf;
     assert.ok(rightToken, 'the consent form carries a CSRF token');
@@ -219,7 +210,7 @@ describe('authorization server refusals (default settings)', () => {
     // machine (loopback) is asked on every authorization (RFC 8252 §8.6); and that interaction's
     // valid token does not work for this one.
     const otherBrowser = new FormBrowser(server.url);
-    const otherConsent = await openConsentPage(otherBrowser, client.authorizationRequest().url);
+    const otherConsent = await signInToConsent(otherBrowser, client.authorizationRequest().url, ADMIN);
     const otherToken = formWithAction(otherConsent, '/confirm').fields.csrf!;
     assert.notEqual(otherToken, rightToken);
     await refusedWith('the csrf of another interaction', { csrf: otherToken });
@@ -249,7 +240,7 @@ describe('refresh token reuse (REFRESH_REUSE_GRACE=2s)', () => {
     await server?.stop();
   });
 
-  it('10a. within the grace window a rotated refresh token works once more: two processes refreshing at once both stay signed in', async () => {
+  it('[B6] 10a. within the grace window a rotated refresh token works once more: two processes refreshing at once both stay signed in', async () => {
     const client = await newClient(server);
     const first = await client.authorize(new FormBrowser(server.url), ADMIN);
 
@@ -271,7 +262,7 @@ describe('refresh token reuse (REFRESH_REUSE_GRACE=2s)', () => {
     tokensOf(await client.refresh(tokensB.refresh_token));
   });
 
-  it('10b. after the grace window, reusing a rotated refresh token is refused with 400 invalid_grant and revokes the whole grant', async () => {
+  it('[B6] 10b. after the grace window, reusing a rotated refresh token is refused with 400 invalid_grant and revokes the whole grant', async () => {
     const client = await newClient(server);
     const first = await client.authorize(new FormBrowser(server.url), ADMIN);
     const second = tokensOf(await client.refresh(first.refresh_token));

@@ -16,13 +16,29 @@ function withoutTestContext(): NodeJS.ProcessEnv {
   return env;
 }
 
-function verdicts(args: string[] = []): Record<string, string> {
+interface ReporterLine {
+  kind: string;
+  transport: string;
+  result: string;
+  client: string;
+  version: string;
+  registration: string;
+  file: string;
+  name: string;
+}
+
+function reporterLines(args: string[] = []): ReporterLine[] {
   const run = spawnSync(process.execPath, [
     '--import', 'tsx', '--test', '--test-reporter=./test/support/compatibility-reporter.mjs', ...args,
     path.join('test', 'harness', 'fixtures', 'compatibility-suites.ts'),
   ], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: withoutTestContext() });
-  const lines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { transport: string; result: string; client: string; version: string; registration: string });
+  const lines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ReporterLine);
   assert.ok(lines.length > 0, `the reporter wrote nothing: ${run.stderr}`);
+  return lines;
+}
+
+function verdicts(args: string[] = []): Record<string, string> {
+  const lines = reporterLines(args).filter((line) => line.kind === 'client');
   for (const line of lines) {
     assert.equal(line.client, 'Fixture client');
     assert.equal(line.version, '1.0.0');
@@ -46,5 +62,14 @@ describe('the compatibility reporter', () => {
 
   it('fails a client suite whose tests a name pattern filtered out', () => {
     assert.equal(verdicts(['--test-name-pattern=^a$'])['all pass'], 'FAIL');
+  });
+
+  it('writes each test\'s own verdict by file and name (docs/security.md\'s Result column): PASS only for a test that ran and passed', () => {
+    const tests = reporterLines().filter((line) => line.kind === 'test');
+    for (const line of tests) assert.match(line.file, /compatibility-suites\.ts$/);
+    const results = tests.map((line) => `${line.name}=${line.result}`).sort();
+    // a: passes in four suites, is todo in one and skipped in one; b: fails once and is skipped once; z is outside any client suite.
+    const expected = [...Array(4).fill('a=PASS'), 'a=FAIL', 'a=FAIL', ...Array(3).fill('b=PASS'), 'b=FAIL', 'b=FAIL', 'z=PASS'];
+    assert.deepEqual(results, expected.sort());
   });
 });

@@ -8,6 +8,7 @@ import { consentPage, signInPage } from '../support/page-steps.js';
 import { initializeMessage, mcpRequest, openSession, PROTOCOL_VERSION, RawOAuthClient, request, tokensOf, type McpReply, type RawResponse, type ServerLike, type Tokens } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/time-limit.js';
+import { assertOAuthError } from '../support/oauth-assertions.js';
 import { assertTokenAccepted } from '../support/token-checks.js';
 
 const toolsList = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
@@ -27,16 +28,9 @@ function assertSessionNotFound(reply: McpReply, label: string): void {
   assert.equal(error?.message, 'Session not found', `${label}: ${reply.text}`);
 }
 
-/** An OAuth error body (RFC 6749 §5.2). */
-function assertOAuthError(answer: RawResponse, status: number, error: string, label = ''): void {
-  assert.equal(answer.status, status, `${label} expected ${status} ${error}, got ${answer.status}: ${answer.text}`);
-  assert.match(answer.headers.get('content-type') ?? '', /^application\/json/, label);
-  assert.equal(answer.json?.error, error, `${label} ${answer.text}`);
-  assert.equal(typeof answer.json?.error_description, 'string', label);
-}
-
-function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
-  return request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+/** POST with a JSON body: `body` serialized, or `raw` exactly as given. */
+function postJson(url: string, body: unknown, headers: Record<string, string> = {}, raw?: string): Promise<RawResponse> {
+  return request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw ?? JSON.stringify(body) });
 }
 
 describe('MCP sessions per user and client (MCP_MAX_SESSIONS_PER_USER=2)', () => {
@@ -146,6 +140,93 @@ describe('request bodies and paths the server cannot read', () => {
     assert.match(answer.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(answer.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
     assert.doesNotMatch(answer.text, /URIError|at decode/, 'no stack trace on the page');
+  });
+});
+
+const MIB = 1024 * 1024;
+const KIB = 1024;
+
+/** A body of exactly `bytes` bytes: `prefix`, padding, `suffix`. */
+function padded(bytes: number, prefix: string, suffix = ''): string {
+  const body = `${prefix}${'a'.repeat(bytes - prefix.length - suffix.length)}${suffix}`;
+  assert.equal(Buffer.byteLength(body), bytes);
+  return body;
+}
+
+/** A JSON-RPC message of exactly `bytes` bytes (padding in params._meta). */
+const jsonRpcOf = (bytes: number) => padded(bytes, '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"pad":"', '"}}}');
+/** A JSON object of exactly `bytes` bytes. */
+const jsonOf = (bytes: number) => padded(bytes, '{"pad":"', '"}');
+/** A form body of exactly `bytes` bytes. */
+const formOf = (bytes: number, fields: Record<string, string> = {}) => padded(bytes, `${new URLSearchParams(fields).toString()}&pad=`);
+
+describe('request body size limits, per endpoint family: one byte past each gets 413 in its own format', () => {
+  let server: ServerProcess;
+  let client: RawOAuthClient;
+  let tokens: Tokens;
+  before(async () => {
+    server = await startServerProcess();
+    client = await RawOAuthClient.registerLoopback(server);
+    tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const mcpPost = (body: string) => request(server.mcpUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
+    body,
+  });
+
+  it('/mcp: 1 MiB + 1 byte gets 413 with a JSON-RPC error (id null); exactly 1 MiB is read (400 no session, not 413)', async () => {
+    const tooLarge = await mcpPost(jsonRpcOf(MIB + 1));
+    assert.equal(tooLarge.status, 413, tooLarge.text.slice(0, 300));
+    assert.equal(tooLarge.json?.jsonrpc, '2.0', tooLarge.text.slice(0, 300));
+    assert.equal((tooLarge.json?.error as { code?: unknown } | undefined)?.code, -32600);
+    assert.equal(tooLarge.json?.id, null);
+    const atLimit = await mcpPost(jsonRpcOf(MIB));
+    assert.equal(atLimit.status, 400, atLimit.text.slice(0, 300));
+    assert.match(String((atLimit.json?.error as { message?: unknown } | undefined)?.message), /No valid session ID/);
+  });
+
+  it('/register: 32 KiB + 1 byte gets 413 invalid_request (OAuth JSON, no-store) and registers nothing; exactly 32 KiB is read (400 for the metadata, not 413)', async () => {
+    const tooLarge = await postJson(`${server.url}/register`, undefined, {}, jsonOf(32 * KIB + 1));
+    assertOAuthError(tooLarge, 413, 'invalid_request', '/register');
+    assert.equal(tooLarge.json?.client_id, undefined);
+    const atLimit = await postJson(`${server.url}/register`, undefined, {}, jsonOf(32 * KIB));
+    assert.equal(atLimit.status, 400, atLimit.text.slice(0, 300));
+  });
+
+  for (const path of ['/token', '/revoke', '/introspect']) {
+    it(`${path}: a form or JSON body of 32 KiB + 1 byte gets 413 invalid_request (OAuth JSON, no-store); a 32 KiB form is read`, async () => {
+      const url = `${server.url}${path}`;
+      const fields: Record<string, string> = path === '/token' ? { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.clientId } : { token: tokens.access_token, client_id: client.clientId };
+      const form = (bytes: number) => request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: formOf(bytes, fields) });
+      assertOAuthError(await form(32 * KIB + 1), 413, 'invalid_request', `${path} form`);
+      assertOAuthError(await postJson(url, undefined, {}, jsonOf(32 * KIB + 1)), 413, 'invalid_request', `${path} JSON`);
+      const atLimit = await form(32 * KIB);
+      assert.notEqual(atLimit.status, 413, `${path} at the limit: ${atLimit.text.slice(0, 300)}`);
+      assert.ok(atLimit.status < 500, `${path} at the limit: ${atLimit.status}`);
+    });
+  }
+
+  it('/interaction/:uid/login and /confirm: a form of 8 KiB + 1 byte gets a 413 HTML page (frame-ancestors \'none\'), not a sign-in', async () => {
+    const browser = new FormBrowser(server.url);
+    const login = signInPage(await browser.open(client.authorizationRequest().url));
+    const form = formWithAction(login, '/login');
+    for (const action of [form.action, form.action.replace(/\/login$/, '/confirm')]) {
+      const url = new URL(action, login.url);
+      const answer = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url, cookie: browser.cookieHeader(url) },
+        body: formOf(8 * KIB + 1, { ...form.fields, username: ADMIN.username, password: ADMIN.password }),
+      });
+      assert.equal(answer.status, 413, `${url.pathname}: ${visibleText(answer.text).slice(0, 300)}`);
+      assert.match(answer.headers.get('content-type') ?? '', /^text\/html/, url.pathname);
+      assert.match(answer.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, url.pathname);
+      assert.match(visibleText(answer.text), /too large/i, url.pathname);
+    }
   });
 });
 

@@ -64,7 +64,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
     });
   }
 
-  it('an access token in the query string (?access_token=) is not accepted: 401', async () => {
+  it('[R3] an access token in the query string (?access_token=) is not accepted: 401', async () => {
     const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     const url = `${server.mcpUrl}?access_token=${encodeURIComponent(tokens.access_token)}`;
     const reply = await mcpRequest(server, undefined, initializeMessage(1), { url });
@@ -96,7 +96,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
     assertInvalidToken(await mcpRequest(server, tokens.access_token, initializeMessage(4)), server, 'new initialize');
   });
 
-  it('13. a session id presented with another user\'s token gets 404 with JSON-RPC error -32001 "Session not found", and the owner\'s session still works', async () => {
+  it('[S2] 13. a session id presented with another user\'s token gets 404 with JSON-RPC error -32001 "Session not found", and the owner\'s session still works', async () => {
     addUser(server.dataDir, BOB);
     const alice = await client.authorize(new FormBrowser(server.url), ADMIN);
     const bob = await client.authorize(new FormBrowser(server.url), BOB);
@@ -128,7 +128,7 @@ describe('resource server (/mcp) refusals (default settings)', () => {
     assert.equal((profile.structuredContent as { username?: string } | undefined)?.username, 'admin');
   });
 
-  it('a token granted only profile:read calling generate_uuid gets a tool result with isError true naming "uuid:generate"', async () => {
+  it('[M2][M3] a token granted only profile:read calling generate_uuid gets a tool result with isError true naming "uuid:generate" (and only it), while get_user_profile works with it', async () => {
     const scoped = await newClient(server);
     const tokens = await scoped.authorize(new FormBrowser(server.url), ADMIN, { scope: 'profile:read' });
     assert.ok(!(tokens.scope ?? '').split(' ').includes('uuid:generate'), `granted scope: ${tokens.scope}`);
@@ -137,14 +137,15 @@ describe('resource server (/mcp) refusals (default settings)', () => {
     const denied = resultOf(await mcpRequest(server, tokens.access_token, toolsCallMessage(2, 'generate_uuid'), { sessionId }));
     assert.equal(denied.isError, true, JSON.stringify(denied));
     assert.equal(denied.structuredContent, undefined, 'no UUIDs handed out');
-    assert.match(denied.content[0]?.text ?? '', /uuid:generate/);
+    assert.match(denied.content[0]?.text ?? '', /^Missing scope "uuid:generate": this tool needs it/);
+    assert.doesNotMatch(denied.content[0]?.text ?? '', /approve "[^"]*(profile:read|openid|offline_access)/, 'it asks for the one scope the tool needs, nothing more');
 
     // The session and the granted scope keep working.
     const profile = resultOf(await mcpRequest(server, tokens.access_token, toolsCallMessage(3, 'get_user_profile'), { sessionId }));
     assert.equal(profile.isError, undefined, JSON.stringify(profile));
   });
 
-  it('token and registration responses carry Cache-Control: no-store (successes and errors)', async () => {
+  it('[B14] token and registration responses carry Cache-Control: no-store (successes and errors)', async () => {
     const registered = await registerRaw(server, {
       client_name: 'cache check',
       redirect_uris: [`http://127.0.0.1:${await freePort()}/callback`],
@@ -227,7 +228,7 @@ describe('resource server (/mcp) with short-lived access tokens (ACCESS_TOKEN_TT
     await server?.stop();
   });
 
-  it('8. an expired access token gets 401 with WWW-Authenticate error="invalid_token" and resource_metadata', async () => {
+  it('[R2] 8. an expired access token gets 401 with WWW-Authenticate error="invalid_token" and resource_metadata', async () => {
     const client = await newClient(server);
     const tokens = await client.authorize(new FormBrowser(server.url), ADMIN);
     assert.ok(tokens.expires_in <= 2, `expires_in ${tokens.expires_in}`);

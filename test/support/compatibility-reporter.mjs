@@ -1,8 +1,11 @@
 // A node:test reporter (scripts/test.mjs adds it next to `spec`): for every suite named by
 // test/support/compatibility.ts's compatibilitySuite(), one JSON line with the runner's verdict:
-// {"client":…,"version":…,"transport":…,"registration":…,"result":"PASS"|"FAIL","file":…}.
+// {"kind":"client","client":…,"version":…,"transport":…,"registration":…,"result":"PASS"|"FAIL","file":…}.
 // PASS means the suite passed, at least one test in it ran and passed, and none was skipped,
 // marked todo or cancelled: a suite whose tests were filtered out or skipped proves nothing.
+// And for every test without subtests, its own verdict by file and name, which docs/security.md's
+// Result column is written from (test/support/security-table.mjs):
+// {"kind":"test","file":…,"name":…,"result":"PASS"|"FAIL"}, PASS only if it ran and passed.
 const SUITE = /^\[client\] (.+) (\S+) · (.+) · (.+)$/;
 
 export default async function* compatibilityReporter(source) {
@@ -21,11 +24,12 @@ export default async function* compatibilityReporter(source) {
       : { passed: own ? 1 : 0, unproven: own ? 0 : 1 };
     const level = tally[nesting] ?? { passed: 0, unproven: 0 };
     tally[nesting] = { passed: level.passed + outcome.passed, unproven: level.unproven + outcome.unproven };
+    if (!isGroup) yield `${JSON.stringify({ kind: 'test', file, name, result: own ? 'PASS' : 'FAIL' })}\n`;
 
     const match = SUITE.exec(name);
     if (!match) continue;
     const [, client, version, transport, registration] = match;
     const result = own && outcome.passed > 0 && outcome.unproven === 0 ? 'PASS' : 'FAIL';
-    yield `${JSON.stringify({ client, version, transport, registration, result, file })}\n`;
+    yield `${JSON.stringify({ kind: 'client', client, version, transport, registration, result, file })}\n`;
   }
 }

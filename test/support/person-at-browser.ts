@@ -1,4 +1,4 @@
-import { FormBrowser, formWithAction, type Page } from './form-browser.js';
+import { asPage, FormBrowser, formWithAction, type Page } from './form-browser.js';
 import { visibleText } from './forms.js';
 import { within } from './time-limit.js';
 import type { LaunchWait, UrlOpener } from './url-opener.js';
@@ -33,6 +33,16 @@ export async function signInAndAllow(browser: FormBrowser, authorizationUrl: str
   }
   if (visit.kind !== 'left') throw new Error(`still on a page after signing in and allowing: ${visibleText(visit.html).slice(0, 300)}`);
   return visit.location;
+}
+
+/** Opens the authorization URL, signs `person` in through the login form, and stops on the consent page (does not allow). */
+export async function signInToConsent(browser: FormBrowser, authorizationUrl: URL, person: Person): Promise<Page> {
+  const login = asPage(await browser.open(authorizationUrl));
+  if (login.status !== 200) throw new Error(`expected the sign-in page, got ${login.status} at ${login.url.pathname}`);
+  const consent = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: person.username, password: person.password }));
+  if (consent.status !== 200) throw new Error(`expected the consent page after signing in, got ${consent.status} at ${consent.url.pathname}`);
+  formWithAction(consent, '/confirm');
+  return consent;
 }
 
 export interface PersonAtBrowser {

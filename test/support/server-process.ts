@@ -55,6 +55,8 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
       ADMIN_PASSWORD: ADMIN.password,
       REGISTRATION_RATE_LIMIT: '100000',
       LOGIN_RATE_LIMIT: '100000',
+      LOGIN_FAILURES_BEFORE_BACKOFF: '100000',
+      TOKEN_RATE_LIMIT: '100000',
       ...options.env,
     },
   });

@@ -4,6 +4,7 @@ import { sqliteConsentStore } from './consents.js';
 import { openDatabase } from './database.js';
 import { sqliteModelStore } from './models.js';
 import { sqliteSecretStore } from './secrets.js';
+import { sqliteSignInFailureStore } from './sign-in-failures.js';
 import { sqliteUserStore } from './users.js';
 
 export interface SqliteStoreOptions {
@@ -22,6 +23,7 @@ export function createSqliteStore(dataDir: string, options: SqliteStoreOptions =
     users: retryingWhileBusy(sqliteUserStore(db), busyTimeoutMs),
     consents: retryingWhileBusy(sqliteConsentStore(db), busyTimeoutMs),
     secrets: retryingWhileBusy(sqliteSecretStore(db), busyTimeoutMs),
+    signInFailures: retryingWhileBusy(sqliteSignInFailureStore(db), busyTimeoutMs),
     async ping() {
       db.prepare('SELECT 1').get();
     },

@@ -72,4 +72,29 @@ export const migrations: Migration[] = [
       ALTER TABLE consents ADD COLUMN client_fingerprint TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'registered clients never used expire; failed sign-ins per username',
+    sql: `
+      ALTER TABLE oidc_models ADD COLUMN created_at INTEGER;
+      ALTER TABLE oidc_models ADD COLUMN used_at INTEGER;
+      UPDATE oidc_models
+        SET created_at = COALESCE(CAST(json_extract(payload, '$.client_id_issued_at') AS INTEGER) * 1000, CAST(strftime('%s', 'now') AS INTEGER) * 1000)
+        WHERE kind = 'Client';
+      -- A client registered before this version counts as used if anything was ever issued to it
+      -- or a user approved it; only the others can expire.
+      UPDATE oidc_models SET used_at = created_at
+        WHERE kind = 'Client' AND (
+          EXISTS (SELECT 1 FROM oidc_models issued WHERE issued.client_id = oidc_models.id AND issued.kind IN ('Grant', 'AuthorizationCode', 'AccessToken', 'RefreshToken'))
+          OR EXISTS (SELECT 1 FROM consents WHERE consents.client_id = oidc_models.id));
+      CREATE INDEX oidc_models_unused_clients ON oidc_models (created_at) WHERE kind = 'Client' AND used_at IS NULL;
+
+      CREATE TABLE sign_in_failures (
+        key             TEXT PRIMARY KEY,
+        failures        INTEGER NOT NULL,
+        last_failure_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX sign_in_failures_last ON sign_in_failures (last_failure_at);
+    `,
+  },
 ];

@@ -10,8 +10,8 @@ interface Row {
 /** oidc-provider's models in one table keyed by (kind, id), with the lookups its adapter contract needs. */
 export function sqliteModelStore(db: Db): ModelStore {
   const upsert = db.prepare(`
-    INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at)
-    VALUES (@kind, @id, @payload, @grantId, @uid, @userCode, @accountId, @clientId, @expiresAt, NULL)
+    INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at, consumed_at, created_at)
+    VALUES (@kind, @id, @payload, @grantId, @uid, @userCode, @accountId, @clientId, @expiresAt, NULL, @now)
     ON CONFLICT (kind, id) DO UPDATE SET
       payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code,
       account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`);
@@ -25,6 +25,22 @@ export function sqliteModelStore(db: Db): ModelStore {
   const revokeAccount = db.prepare('DELETE FROM oidc_models WHERE account_id = ?');
   const revokeClient = db.prepare("DELETE FROM oidc_models WHERE client_id = ? AND kind <> 'Client'");
   const expired = db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
+  const markClientUsed = db.prepare("UPDATE oidc_models SET used_at = ? WHERE kind = 'Client' AND id = ? AND used_at IS NULL");
+  const unusedClients = db.prepare("SELECT id FROM oidc_models WHERE kind = 'Client' AND used_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?").pluck();
+  const deleteClient = db.prepare("DELETE FROM oidc_models WHERE kind = 'Client' AND id = ? AND used_at IS NULL");
+  const deleteUnused = db.transaction((registeredBefore: number, limit: number): string[] => {
+    const ids = unusedClients.all(registeredBefore, limit) as string[];
+    for (const id of ids) {
+      deleteClient.run(id);
+      revokeClient.run(id);
+    }
+    return ids;
+  });
+  const save = db.transaction((row: Record<string, unknown>, kind: string, clientId: string | null) => {
+    upsert.run(row);
+    // The client completed an authorization: its registration is kept (deleteUnusedClients).
+    if (kind === 'Grant' && clientId) markClientUsed.run(row.now, clientId);
+  });
 
   const read = (row: Row | undefined): StoredModel | undefined => {
     if (!row || (row.expires_at !== null && row.expires_at <= Date.now())) return undefined;
@@ -33,7 +49,8 @@ export function sqliteModelStore(db: Db): ModelStore {
 
   return {
     async upsert(kind, id, payload, expiresAt) {
-      upsert.run({
+      const clientId = stringField(payload, 'clientId');
+      save({
         kind,
         id,
         payload: JSON.stringify(payload),
@@ -41,9 +58,10 @@ export function sqliteModelStore(db: Db): ModelStore {
         uid: stringField(payload, 'uid'),
         userCode: stringField(payload, 'userCode'),
         accountId: stringField(payload, 'accountId'),
-        clientId: stringField(payload, 'clientId'),
+        clientId,
         expiresAt: expiresAt ?? null,
-      });
+        now: Date.now(),
+      }, kind, clientId);
     },
     async find(kind, id) {
       return read(byId.get(kind, id) as Row | undefined);
@@ -74,6 +92,9 @@ export function sqliteModelStore(db: Db): ModelStore {
     },
     async deleteExpired(now) {
       return expired.run(now).changes;
+    },
+    async deleteUnusedClients(registeredBefore, limit) {
+      return deleteUnused(registeredBefore, limit);
     },
   };
 }
