@@ -21,13 +21,13 @@ const stripRuntimeNotice = (stderr: string) => stderr.replace(/^oidc-provider WA
 
 interface Scenario {
   name: string;
-  /** Shell lines run before the server starts, with $MNT a fresh mount point and $DATA_DIR under it. */
+  /** Shell lines run before the server starts, with $MNT a fresh mount point, $DATA_DIR under it, and $NODE this test's Node.js. */
   setup: string;
   expected: RegExp;
 }
 
 /** Creates the database the way an earlier run would have (`npm run user -- list` opens and migrates it). */
-const CREATE_DATABASE = `node "${USER_COMMAND}" list >/dev/null`;
+const CREATE_DATABASE = `"$NODE" "${USER_COMMAND}" list >/dev/null`;
 /** Fills the file system: dd stops at ENOSPC, which is the point. */
 const FILL = 'dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true';
 
@@ -48,8 +48,8 @@ const scenarios: Scenario[] = [
 function startOn(scenario: Scenario): ScriptResult & { dataDir: string } {
   const mountPoint = tempDir('mount');
   const dataDir = path.join(mountPoint, 'data');
-  const script = `${scenario.setup}\nexec node "${SERVER}"`;
-  const result = runInMountNamespace(script, { MNT: mountPoint, DATA_DIR: dataDir, PORT: '0', PUBLIC_URL, ADMIN_PASSWORD: 'test-admin-password-1' });
+  const script = `${scenario.setup}\nexec "$NODE" "${SERVER}"`;
+  const result = runInMountNamespace(script, { NODE: process.execPath, MNT: mountPoint, DATA_DIR: dataDir, PORT: '0', PUBLIC_URL, ADMIN_PASSWORD: 'test-admin-password-1' });
   return { ...result, stderr: stripRuntimeNotice(result.stderr), dataDir };
 }
 
