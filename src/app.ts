@@ -21,6 +21,7 @@ import { originCheck } from './http/origin-check.js';
 import { setPageHeaders } from './http/page-headers.js';
 import { perAddressLimit } from './http/rate-limit.js';
 import { requireHttps } from './http/require-https.js';
+import { shutdownGate } from './http/shutdown-gate.js';
 import type { LineSink, Logger } from './log.js';
 import { PUBLIC_DIR } from './paths.js';
 import { bearerGuard } from './resource/bearer.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
 export interface App {
   app: Express;
   accounts: Accounts;
+  /** Refuses every request from now on (503, Connection: close): the first step of stopping. */
+  refuseNewRequests(): void;
   signInBackoff: SignInBackoff;
   /** Ends MCP sessions (and their open streams); the store is the caller's to close. */
   close(): Promise<void>;
@@ -86,6 +89,8 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
 
   // 1. Every request: access log, baseline headers, and (on loopback) DNS-rebinding protection.
   if (config.accessLog) app.use(accessLog(accessLogSink));
+  const gate = shutdownGate();
+  app.use(gate.middleware);
   app.use((_req, res, next) => {
     res.set({ 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     next();
@@ -176,6 +181,7 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
   return {
     app,
     accounts,
+    refuseNewRequests: gate.shut,
     signInBackoff,
     close: async () => {
       await sessions?.closeAll();

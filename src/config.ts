@@ -20,6 +20,8 @@ export interface Config {
   /** True when publicUrl names this machine (localhost, 127.0.0.1, ::1). */
   loopbackOnly: boolean;
   dataDir: string;
+  /** Seconds a write waits for another process holding the database's write lock before a 503. */
+  storageBusyTimeout: number;
   adminPassword: string | undefined;
   /** scrypt cost as log2(N) for new password hashes. */
   passwordHashCost: number;
@@ -120,6 +122,7 @@ const schema = z.object({
   HOST: z.string().trim().min(1).optional(),
   PUBLIC_URL: publicOrigin.optional(),
   DATA_DIR: z.string().trim().min(1).default('data'),
+  STORAGE_BUSY_TIMEOUT: duration(1, 60).default(5),
   ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   PASSWORD_HASH_COST: int(10, 20).default(15),
   ACCESS_TOKEN_TTL: duration(1).default(3600),
@@ -217,6 +220,7 @@ function derive(raw: Raw, cwd: string): Config {
     mcpUrl: `${publicUrl}/mcp`,
     loopbackOnly,
     dataDir: path.resolve(cwd, raw.DATA_DIR),
+    storageBusyTimeout: raw.STORAGE_BUSY_TIMEOUT,
     adminPassword: raw.ADMIN_PASSWORD,
     passwordHashCost: raw.PASSWORD_HASH_COST,
     accessTokenTtl: raw.ACCESS_TOKEN_TTL,

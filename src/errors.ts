@@ -20,6 +20,18 @@ export class StartupError extends Error {
   }
 }
 
+/**
+ * The database stayed locked by another process (a backup, `npm run user`, an sqlite3 shell holding
+ * a write transaction) for longer than STORAGE_BUSY_TIMEOUT: the request is answered 503
+ * `temporarily_unavailable` with Retry-After, in its protocol's format, never as a 500.
+ */
+export class StorageBusyError extends Error {
+  constructor(readonly waitedMs: number, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super(`the database was locked by another process for ${waitedMs} ms`, options);
+    this.name = 'StorageBusyError';
+  }
+}
+
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'

@@ -9,7 +9,12 @@ export interface RunningServer {
   port: number;
   /** Set only on the first start, when the admin password was generated: to be shown once. */
   generatedAdminPassword: string | undefined;
-  /** Graceful stop: no new connections, requests under way finish (up to graceMs), sessions end, the store closes. */
+  /**
+   * Graceful stop: the listening socket closes (new connections are refused), a request arriving on
+   * a kept-alive connection gets 503 + Connection: close, requests under way finish with their
+   * normal answers (up to graceMs, default 10 s; then their connections are cut), MCP sessions and
+   * their streams end, the store closes. Resolves within about graceMs.
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -32,6 +37,7 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
           housekeeping?.stop();
+          app.refuseNewRequests();
           const closed = listening.close(graceMs);
           await app.close();
           await closed;

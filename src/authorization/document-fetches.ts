@@ -3,6 +3,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { FetchRefused, type SafeFetch, type SafeFetchInit } from '../http/safe-fetch.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHostname } from '../loopback.js';
+import { TryLater } from './try-later.js';
 
 export interface DocumentFetchLimits {
   /** Document fetches in progress at once, for the whole server; past it, a new one is refused (503). */
@@ -35,26 +36,6 @@ interface Outcome {
 }
 
 const WINDOW_MS = 60_000;
-
-/** temporarily_unavailable (RFC 6749 §4.1.2.1) with the HTTP status that says why, and when to come back. */
-class TryLater extends errors.TemporarilyUnavailable {
-  constructor(description: string, status: 429 | 503, readonly retryAfterSeconds: number) {
-    super(description);
-    this.status = status;
-    this.statusCode = status;
-  }
-
-  /** Throws it, with its Retry-After on the response when there is one (oidc-provider's context). */
-  static refuse(ctx: KoaContextWithOIDC | undefined, description: string, status: 429 | 503, retryAfterSeconds: number): never {
-    ctx?.set('Retry-After', String(retryAfterSeconds));
-    throw new TryLater(description, status, retryAfterSeconds);
-  }
-}
-
-/** The Retry-After of a fetch refused for now, undefined for any other error. */
-export function retryAfterSeconds(error: unknown): number | undefined {
-  return error instanceof TryLater ? error.retryAfterSeconds : undefined;
-}
 
 /**
  * Which client metadata documents this server fetches, and the fetching. Anyone can name any URL

@@ -13,7 +13,7 @@ import { isLoopbackHostname } from '../loopback.js';
 import { normalizeUsername, type Accounts } from './accounts.js';
 import { documentProblem, isMetadataDocumentClient } from './client-metadata-documents.js';
 import { changedSinceShown, missingScopes, shownVersion, type ConsentField, type ConsentMemory, type MissingConsent } from './consent.js';
-import { retryAfterSeconds } from './document-fetches.js';
+import { retryAfterSeconds } from './try-later.js';
 import type { CsrfTokens } from './csrf.js';
 import type { SignInBackoff } from './sign-in-backoff.js';
 import { AS_ROUTES } from './provider.js';

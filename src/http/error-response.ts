@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { errorPage } from '../../views/error.js';
-import { httpStatusOf, JsonRpcCode, JsonRpcHttpError, OAuthHttpError, PageError, type JsonRpcErrorCode, type OAuthErrorCode } from '../errors.js';
+import { httpStatusOf, JsonRpcCode, JsonRpcHttpError, OAuthHttpError, PageError, StorageBusyError, type JsonRpcErrorCode, type OAuthErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { setPageHeaders } from './page-headers.js';
 
@@ -78,6 +78,12 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (error instanceof PageError) {
       setPageHeaders(res);
       res.status(error.status).send(errorPage(error.title, error.message));
+      return;
+    }
+    if (error instanceof StorageBusyError) {
+      log.warn('storage.busy', { method: req.method, path: req.path, waitedMs: error.waitedMs });
+      res.set('Retry-After', String(error.retryAfterSeconds));
+      sendError(req, res, { status: 503, oauth: 'temporarily_unavailable', jsonRpc: JsonRpcCode.ServerError, message: 'The server is busy; try again shortly' });
       return;
     }
     const problem = requestProblem(error);

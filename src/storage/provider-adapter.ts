@@ -1,4 +1,6 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
+import { TryLater } from '../authorization/try-later.js';
+import { StorageBusyError } from '../errors.js';
 import type { ModelStore, StoredModel } from './store.js';
 
 export interface ProviderAdapterOptions {
@@ -11,6 +13,20 @@ export interface ProviderAdapterOptions {
 }
 
 export type ProviderAdapterClass = new (kind: string) => Adapter;
+
+/**
+ * A database locked past STORAGE_BUSY_TIMEOUT becomes oidc-provider's temporarily_unavailable with
+ * status 503 and Retry-After (set on the request oidc-provider is answering, when there is one; the
+ * sign-in pages read it from the error), instead of the 500 server_error it makes of other errors.
+ */
+async function busyAsTryLater<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof StorageBusyError)) throw error;
+    TryLater.refuse(Provider.ctx, 'the server is busy; try again shortly', 503, error.retryAfterSeconds, { cause: error });
+  }
+}
 
 /** oidc-provider's storage contract (its 7 adapter methods) over our Store, whichever backend it is. */
 export function providerAdapter(models: ModelStore, options: ProviderAdapterOptions = {}): ProviderAdapterClass {
@@ -30,31 +46,31 @@ export function providerAdapter(models: ModelStore, options: ProviderAdapterOpti
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const expiresAt = typeof expiresIn === 'number' && expiresIn > 0 ? Date.now() + expiresIn * 1000 : undefined;
-      await models.upsert(this.kind, id, payload as Record<string, unknown>, expiresAt);
+      await busyAsTryLater(models.upsert(this.kind, id, payload as Record<string, unknown>, expiresAt));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      return present(this.kind, await models.find(this.kind, id));
+      return present(this.kind, await busyAsTryLater(models.find(this.kind, id)));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return present(this.kind, await models.findByUid(this.kind, uid));
+      return present(this.kind, await busyAsTryLater(models.findByUid(this.kind, uid)));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return present(this.kind, await models.findByUserCode(this.kind, userCode));
+      return present(this.kind, await busyAsTryLater(models.findByUserCode(this.kind, userCode)));
     }
 
     async consume(id: string): Promise<void> {
-      await models.consume(this.kind, id);
+      await busyAsTryLater(models.consume(this.kind, id));
     }
 
     async destroy(id: string): Promise<void> {
-      await models.destroy(this.kind, id);
+      await busyAsTryLater(models.destroy(this.kind, id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await models.revokeByGrantId(grantId);
+      await busyAsTryLater(models.revokeByGrantId(grantId));
     }
   };
 }
