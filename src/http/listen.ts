@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { StartupError } from '../errors.js';
 
 export interface Listening {
@@ -16,6 +17,7 @@ function listenOne(handler: RequestListener, port: number, host: string): Promis
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 }, handler);
   // MCP SSE streams stay open for long; only the request phase is bounded (requestTimeout above).
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host }, () => {
@@ -23,6 +25,39 @@ function listenOne(handler: RequestListener, port: number, host: string): Promis
       resolve(server);
     });
   });
+}
+
+/** Status and description for what Node's HTTP parser refused (its codes: llhttp's HPE_*, Node's ERR_HTTP_*). */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; description: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, reason: 'Request Header Fields Too Large', description: 'The request headers are too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, reason: 'Request Timeout', description: 'The request was not received in time' };
+    default:
+      return { status: 400, reason: 'Bad Request', description: 'The request could not be parsed as HTTP/1.1' };
+  }
+}
+
+/**
+ * Node answers a request its parser refuses (headers over maxHeaderSize, a garbage request line)
+ * with a bare status line and no body; clients and proxies then see an empty answer. This one says
+ * what was wrong as OAuth-style JSON (`error`, `error_description`): no route was matched, so no
+ * other protocol applies. The connection is closed since the parser's state is lost.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection, or one already half-written (Node does the same check): nothing can be said.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const { status, reason, description } = clientErrorAnswer(error.code);
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

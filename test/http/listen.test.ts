@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { answerClientError } from '../../src/http/listen.js';
+import { rawHttp, requestBytes, type RawHttpAnswer } from '../support/raw-http.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+
+/** The JSON error body the listener writes for what Node's parser refused. */
+function assertJsonError(answer: RawHttpAnswer, status: number): void {
+  assert.equal(answer.status, status, answer.head);
+  assert.match(answer.headers['content-type'] ?? '', /^application\/json/, answer.head);
+  assert.equal(answer.headers.connection, 'close', answer.head);
+  const body = JSON.parse(answer.body.toString('utf8')) as { error?: unknown; error_description?: unknown };
+  assert.equal(body.error, 'invalid_request');
+  assert.equal(typeof body.error_description, 'string');
+}
+
+describe('requests Node\'s HTTP parser refuses get a JSON error body and Connection: close', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const healthy = async () => {
+    const health = await rawHttp(server.port, requestBytes({ method: 'GET', target: '/healthz', headers: [] }, server.port));
+    assert.equal(health.status, 200, health.head);
+  };
+
+  it('a 20 KiB header gets 431 with {"error":"invalid_request"} and Connection: close, and the server keeps answering', async () => {
+    const bytes = requestBytes({ method: 'GET', target: '/healthz', headers: [['X-Padding', 'a'.repeat(20 * 1024)]] }, server.port);
+    assertJsonError(await rawHttp(server.port, bytes), 431);
+    await healthy();
+  });
+
+  it('a garbage request line gets 400 with {"error":"invalid_request"} and Connection: close, and the server keeps answering', async () => {
+    assertJsonError(await rawHttp(server.port, Buffer.from('\x00\xff GARBAGE\r\n\r\n', 'latin1')), 400);
+    await healthy();
+  });
+
+  it('a header value with a bare CR gets 400 with {"error":"invalid_request"}', async () => {
+    const bytes = requestBytes({ method: 'GET', target: '/healthz', headers: [['X-Odd', Buffer.from('a\rb', 'latin1')]] }, server.port);
+    assertJsonError(await rawHttp(server.port, bytes), 400);
+  });
+
+  it('a socket already destroyed when the parser error arrives is left alone: nothing thrown, nothing written', () => {
+    const socket = new net.Socket();
+    socket.destroy();
+    let written = false;
+    socket.write = () => (written = true);
+    assert.doesNotThrow(() => answerClientError(Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD' }), socket));
+    assert.equal(written, false);
+    assert.equal(socket.destroyed, true);
+  });
+});
