@@ -14,10 +14,16 @@ export interface Listening {
 }
 
 function listenOne(handler: RequestListener, port: number, host: string): Promise<http.Server> {
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 }, handler);
+  // Node's own Host check answers a bare 400 with no body; requireHostHeader() says why in JSON.
+  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024, requireHostHeader: false }, requireHostHeader(handler));
   // MCP SSE streams stay open for long; only the request phase is bounded (requestTimeout above).
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerClientError);
+  // Node would close a CONNECT without a word.
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => writeRawError(socket, 405, 'Method Not Allowed', 'CONNECT is not served here', 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n'));
+  // An Expect other than 100-continue would get Node's empty 417; ignoring it is allowed (RFC 9110
+  // §10.1.1) and lets the endpoint answer in its own protocol.
+  server.on('checkExpectation', requireHostHeader(handler));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host }, () => {
@@ -53,11 +59,40 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
   const { status, reason, description } = clientErrorAnswer(error.code);
-  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  writeRawError(socket, status, reason, description);
+}
+
+const errorBody = (description: string) => JSON.stringify({ error: 'invalid_request', error_description: description });
+
+/** An error answer written straight to a socket no ServerResponse owns, and the connection closed. */
+function writeRawError(socket: Duplex, status: number, reason: string, description: string, extraHeaders = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = errorBody(description);
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n${extraHeaders}Connection: close\r\n\r\n${body}`,
   );
+}
+
+/** The same answer for a request Node parsed but no route should see; the connection is closed after it. */
+function writeJsonError(res: http.ServerResponse, status: number, description: string): void {
+  const body = errorBody(description);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
+  res.end(body);
+}
+
+/** HTTP/1.1 requires Host (RFC 9112 §3.2): a request without one is refused with 400, as Node would, but with a body. */
+export function requireHostHeader(handler: RequestListener): RequestListener {
+  return (req, res) => {
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      writeJsonError(res, 400, 'The Host header is required');
+      return;
+    }
+    handler(req, res);
+  };
 }
 
 /**

@@ -45,6 +45,25 @@ describe('requests Node\'s HTTP parser refuses get a JSON error body and Connect
     assertJsonError(await rawHttp(server.port, bytes), 400);
   });
 
+  it('a CONNECT request gets 405 with {"error":"invalid_request"}, Allow and Connection: close (Node would close without a word)', async () => {
+    const answer = await rawHttp(server.port, Buffer.from(`CONNECT localhost:1 HTTP/1.1\r\nHost: localhost:${server.port}\r\n\r\n`));
+    assertJsonError(answer, 405);
+    assert.match(answer.headers.allow ?? '', /GET/);
+    await healthy();
+  });
+
+  it('an HTTP/1.1 request without Host gets 400 with {"error":"invalid_request"} (Node\'s own answer has no body)', async () => {
+    assertJsonError(await rawHttp(server.port, Buffer.from('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n')), 400);
+  });
+
+  it('an Expect other than 100-continue is ignored: the endpoint answers in its own protocol (not Node\'s empty 417)', async () => {
+    const health = await rawHttp(server.port, requestBytes({ method: 'GET', target: '/healthz', headers: [['Expect', 'something-else']] }, server.port));
+    assert.equal(health.status, 200, health.head);
+    const mcp = await rawHttp(server.port, requestBytes({ method: 'POST', target: '/mcp', headers: [['Expect', 'x'], ['Content-Type', 'application/json']], body: Buffer.from('{}') }, server.port));
+    assert.equal(mcp.status, 401, mcp.head);
+    assert.match(mcp.headers['www-authenticate'] ?? '', /^Bearer /);
+  });
+
   it('a socket already destroyed when the parser error arrives is left alone: nothing thrown, nothing written', () => {
     const socket = new net.Socket();
     socket.destroy();
