@@ -19,6 +19,8 @@ export interface RawHttpAnswer {
 export interface RawHttpOptions {
   /** A HEAD request's answer has headers only. */
   head?: boolean;
+  /** An event stream's headers are the answer (a GET stream stays open); otherwise its end is waited for. */
+  openStream?: boolean;
   timeoutMs?: number;
 }
 
@@ -72,11 +74,12 @@ function answerIn(data: Buffer, closed: boolean, options: RawHttpOptions): RawHt
   const parsed = parseHead(head);
   if (!parsed) return undefined;
   const rest = data.subarray(end + HEAD_END.length);
-  const answer = (body: Buffer): RawHttpAnswer => ({ ...parsed, body, head });
   const { status, headers } = parsed;
-  if (options.head || status === 204 || status === 304 || (status >= 100 && status < 200)) return answer(Buffer.alloc(0));
-  // An event stream stays open: its headers are the answer.
-  if ((headers['content-type'] ?? '').startsWith('text/event-stream')) return answer(rest);
+  // An interim answer (100 Continue, 103 Early Hints) comes before the real one.
+  if (status >= 100 && status < 200 && status !== 101) return answerIn(rest, closed, options);
+  const answer = (body: Buffer): RawHttpAnswer => ({ ...parsed, body, head });
+  if (options.head || status === 204 || status === 304 || status === 101) return answer(Buffer.alloc(0));
+  if (options.openStream && (headers['content-type'] ?? '').startsWith('text/event-stream')) return answer(rest);
   if (headers['content-length'] !== undefined) {
     const length = Number(headers['content-length']);
     return rest.length >= length ? answer(rest.subarray(0, length)) : undefined;
@@ -106,7 +109,9 @@ export function rawHttp(port: number, bytes: Buffer, options: RawHttpOptions = {
       else reject(new NoAnswerError(reason, data));
     };
     const timer = setTimeout(() => finish(true, `no complete answer within ${options.timeoutMs ?? 10_000} ms`), options.timeoutMs ?? 10_000);
-    socket.on('connect', () => socket.end(bytes));
+    // Not end(): Node's server aborts a request still being handled once the client half-closes,
+    // which no real client does; Connection: close makes the server close after its answer.
+    socket.on('connect', () => socket.write(bytes));
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       finish(false, '');
