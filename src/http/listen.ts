@@ -52,6 +52,9 @@ function clientErrorAnswer(code: string | undefined): { status: number; reason: 
  * other protocol applies. The connection is closed since the parser's state is lost.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // The parser goes on reading what the client still sends (and reports an error for each chunk)
+  // while the connection lingers: it has been answered.
+  if (lingering.has(socket)) return;
   // A reset connection, or one already half-written (Node does the same check): nothing can be said.
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
@@ -75,6 +78,26 @@ function writeRawError(socket: Duplex, status: number, reason: string, descripti
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n${extraHeaders}Connection: close\r\n\r\n${body}`,
   );
+  lingerThenClose(socket);
+}
+
+/** How long a refused client may go on sending what it had started (a large body) before the connection is cut. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a connection the client is still writing to makes the kernel answer with a reset, which
+ * can discard the error answer before the client reads it. So the rest of the request is read and
+ * dropped until the client closes its side, or for LINGER_MS at most (a "lingering close").
+ */
+const lingering = new WeakSet<Duplex>();
+
+function lingerThenClose(socket: Duplex): void {
+  lingering.add(socket);
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
+  socket.on('error', () => socket.destroy());
+  socket.resume();
 }
 
 /** The same answer for a request Node parsed but no route should see; the connection is closed after it. */
