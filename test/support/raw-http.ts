@@ -110,7 +110,7 @@ export function rawHttp(port: number, bytes: Buffer, options: RawHttpOptions = {
     };
     const timer = setTimeout(() => finish(true, `no complete answer within ${options.timeoutMs ?? 10_000} ms`), options.timeoutMs ?? 10_000);
     // Not end(): Node's server aborts a request still being handled once the client half-closes,
-    // which no real client does; Connection: close makes the server close after its answer.
+    // which no real client does.
     socket.on('connect', () => socket.write(bytes));
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -132,13 +132,17 @@ export interface RawRequest {
   body?: Buffer;
 }
 
-/** The bytes of `request`, with Host, Content-Length (when there is a body) and Connection: close added unless given. */
+/**
+ * The bytes of `request`, with Host and Content-Length (when there is a body) added unless given.
+ * No Connection: close: told to close, Node's server closes as soon as it has answered, and a body
+ * it refused unread (413) then meets a reset that can discard the answer before it is read; kept
+ * alive, it reads the rest and the answer arrives. rawHttp closes the connection itself.
+ */
 export function requestBytes(request: RawRequest, port: number): Buffer {
   const names = new Set(request.headers.map(([name]) => name.toLowerCase()));
   const headers = [...request.headers];
   if (!names.has('host')) headers.unshift(['Host', `localhost:${port}`]);
   if (request.body && !names.has('content-length') && !names.has('transfer-encoding')) headers.push(['Content-Length', String(request.body.length)]);
-  if (!names.has('connection')) headers.push(['Connection', 'close']);
   const target = typeof request.target === 'string' ? Buffer.from(request.target, 'utf8') : request.target;
   const parts: Buffer[] = [Buffer.from(`${request.method} `, 'latin1'), target, Buffer.from(' HTTP/1.1\r\n')];
   for (const [name, value] of headers) parts.push(Buffer.from(`${name}: `, 'latin1'), typeof value === 'string' ? Buffer.from(value, 'utf8') : value, Buffer.from('\r\n'));

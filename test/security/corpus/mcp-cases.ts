@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { RawRequest } from '../../support/raw-http.js';
 import { endpointOf, type Case, type Targets } from './case.js';
-import { brokenEncodingOf, contentTypes, deepJson, invalidUtf8, oddHeaderValue, oddText, oversized, queryOf } from './pieces.js';
+import { brokenEncodingOf, contentTypes, deepJson, invalidUtf8, mostlyValid, oddHeaderValue, oddText, oversized, queryOf, sometimes } from './pieces.js';
 
 /** Requests to /mcp (Streamable HTTP) and /messages (HTTP+SSE), with and without a real token and session. */
 
@@ -58,8 +58,8 @@ const message = fc
   .record({
     method: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: oddText }),
     jsonrpc: fc.oneof({ weight: 8, arbitrary: fc.constant('2.0') }, { weight: 1, arbitrary: fc.constantFrom('1.0', 2, '', null, undefined, '2.0 ') }),
-    id: fc.option(ids, { freq: 4, nil: undefined }),
-    extra: fc.option(fc.dictionary(fc.constantFrom('result', 'error', 'params', 'method', '__proto__', 'x'), json, { maxKeys: 2 }), { freq: 5, nil: undefined }),
+    id: sometimes(ids, 4, 1),
+    extra: sometimes(fc.dictionary(fc.constantFrom('result', 'error', 'params', 'method', '__proto__', 'x'), json, { maxKeys: 2 }), 1, 5),
   })
   .chain(({ method, jsonrpc, id, extra }) =>
     paramsFor(method).map((params) => {
@@ -132,6 +132,10 @@ const contentType = fc.oneof(
   { weight: 2, arbitrary: fc.oneof(contentTypes, oddHeaderValue).map((t) => [['Content-Type', t]] as Headers) },
 );
 
+const JSON_TYPE: Headers = [['Content-Type', 'application/json']];
+const ACCEPT_BOTH = 'application/json, text/event-stream';
+const bearer = (targets: Targets): Headers => [['Authorization', `Bearer ${targets.accessToken}`]];
+
 function headersFrom(...parts: Array<Headers>): Headers {
   return parts.flat();
 }
@@ -139,7 +143,9 @@ function headersFrom(...parts: Array<Headers>): Headers {
 /** POST /mcp: every JSON-RPC method, malformed bodies, batches, and every header wrong in turn. */
 export function postMcp(targets: Targets): fc.Arbitrary<Case> {
   const bodies = fc.oneof({ weight: 40, arbitrary: body }, { weight: 1, arbitrary: oversized(MCP_BODY_LIMIT) });
-  return fc.tuple(authorization(targets), contentType, accepts, sessionHeaders(targets, true), protocolVersion, origins, bodies).map(([auth, type, accept, session, version, origin, payload]) => ({
+  const valid: [Headers, Headers, string | Buffer, Headers, Headers, Headers] = [bearer(targets), JSON_TYPE, ACCEPT_BOTH, targets.sessionId ? [['Mcp-Session-Id', targets.sessionId]] : [], [['MCP-Protocol-Version', '2025-06-18']], []];
+  const headers = mostlyValid(valid, [authorization(targets), contentType, accepts, sessionHeaders(targets, true), protocolVersion, origins]);
+  return fc.tuple(headers, bodies).map(([[auth, type, accept, session, version, origin], payload]) => ({
     endpoint: endpointOf('POST', '/mcp'),
     area: 'mcp',
     request: { method: 'POST', target: '/mcp', headers: headersFrom(auth, type, [['Accept', accept]], session, version, origin), body: payload },
@@ -150,7 +156,7 @@ export function postMcp(targets: Targets): fc.Arbitrary<Case> {
 /** GET /mcp (the standalone event stream) and DELETE /mcp (end a session), never ending the corpus's own session. */
 export function getAndDeleteMcp(targets: Targets): fc.Arbitrary<Case> {
   return fc
-    .tuple(fc.constantFrom('GET', 'DELETE', 'HEAD', 'PUT', 'PATCH', 'OPTIONS'), authorization(targets), accepts, protocolVersion, origins, fc.boolean(), fc.option(fc.constantFrom('1', '0', 'abc', '-1', '2b1ef5d2-0f3c-4c4e-9a53-1f0c9d6b2a11_1'), { nil: undefined }))
+    .tuple(fc.constantFrom('GET', 'DELETE', 'HEAD', 'PUT', 'PATCH', 'OPTIONS'), authorization(targets), accepts, protocolVersion, origins, fc.boolean(), sometimes(fc.constantFrom('1', '0', 'abc', '-1', '2b1ef5d2-0f3c-4c4e-9a53-1f0c9d6b2a11_1'), 1, 3))
     .chain(([method, auth, accept, version, origin, withLastEvent, lastEventId]) =>
       sessionHeaders(targets, method === 'GET' || method === 'HEAD').map((session): Case => {
         const headers = headersFrom(auth, [['Accept', accept]], session, version, origin);
@@ -169,7 +175,8 @@ export function postMessages(targets: Targets): fc.Arbitrary<Case> {
     { weight: 2, arbitrary: fc.oneof(fc.constant([] as Array<[string, string]>), fc.uuid().map((id) => [['sessionId', id]] as Array<[string, string]>), oddText.map((id) => [['sessionId', id]] as Array<[string, string]>)) },
     { weight: 1, arbitrary: fc.uuid().map((other) => [['sessionId', real ?? 'a'], ['sessionId', other]] as Array<[string, string]>) },
   );
-  return fc.tuple(authorization(targets), contentType, sessionQuery, fc.boolean(), fc.oneof({ weight: 40, arbitrary: body }, { weight: 1, arbitrary: oversized(MCP_BODY_LIMIT) })).map(([auth, type, query, rawQuery, payload]): Case => {
+  const parts = mostlyValid([bearer(targets), JSON_TYPE, real ? [['sessionId', real]] : []] as [Headers, Headers, Array<[string, string]>], [authorization(targets), contentType, sessionQuery]);
+  return fc.tuple(parts, fc.boolean(), fc.oneof({ weight: 40, arbitrary: body }, { weight: 1, arbitrary: oversized(MCP_BODY_LIMIT) })).map(([[auth, type, query], rawQuery, payload]): Case => {
     const request: RawRequest = { method: 'POST', target: `/messages${queryOf(query, rawQuery)}`, headers: headersFrom(auth, type), body: payload };
     return { endpoint: endpointOf('POST', '/messages'), area: 'mcp', request, parserMayRefuse: true };
   });

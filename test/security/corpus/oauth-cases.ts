@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { endpointOf, type Area, type Case, type Targets } from './case.js';
-import { brokenEncodingOf, contentTypes, deepJson, formBody, oddHeaderValue, oddRedirectUris, oddText, oversized, parameterList, percentEncode, queryOf, wellKnownPaths } from './pieces.js';
+import { brokenEncodingOf, contentTypes, deepJson, formBody, oddHeaderValue, oddRedirectUris, oddText, oversized, parameterList, percentEncode, queryOf, sometimes, wellKnownPaths } from './pieces.js';
 
 /** Requests to the authorization server: token, authorization, registration, revocation, introspection, keys, discovery. */
 
@@ -118,32 +118,30 @@ export function authorization(targets: Targets): fc.Arbitrary<Case> {
 function clientMetadata(targets: Targets): fc.Arbitrary<unknown> {
   const json = fc.jsonValue({ maxDepth: 2 });
   const uri = fc.oneof(oddRedirectUris(targets.redirectUri), json);
-  return fc.oneof(
-    {
-      weight: 5,
-      arbitrary: fc.record({
-        client_name: fc.oneof(oddText, json),
-        redirect_uris: fc.oneof(fc.array(oddRedirectUris(targets.redirectUri), { maxLength: 3 }), json),
-        grant_types: fc.oneof(fc.subarray([...GRANT_TYPES]), json),
-        response_types: fc.oneof(fc.subarray(['code', 'token', 'id_token', 'none']), json),
-        token_endpoint_auth_method: fc.oneof(fc.constantFrom('none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'bogus'), json),
-        scope: fc.oneof(fc.constantFrom('uuid:generate', 'openid offline_access', 'admin'), oddText, json),
-        logo_uri: uri,
-        client_uri: uri,
-        policy_uri: uri,
-        tos_uri: uri,
-        jwks_uri: uri,
-        jwks: fc.oneof(fc.record({ keys: fc.array(json, { maxLength: 2 }) }), json),
-        software_statement: fc.oneof(fc.constant('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'), oddText),
-        contacts: fc.oneof(fc.array(oddText, { maxLength: 2 }), json),
-        application_type: fc.oneof(fc.constantFrom('web', 'native', 'bogus'), json),
-        post_logout_redirect_uris: fc.oneof(fc.array(uri, { maxLength: 2 }), json),
-        sector_identifier_uri: fc.constantFrom('https://example.com/sector.json', 'http://127.0.0.1:1/x'),
-        client_id: fc.oneof(oddText, fc.constant(targets.clientId)),
-      }, { requiredKeys: [] }),
-    },
-    { weight: 1, arbitrary: json },
-  );
+  const fields = {
+    client_name: fc.oneof(oddText, json),
+    redirect_uris: fc.oneof(fc.array(oddRedirectUris(targets.redirectUri), { maxLength: 3 }), json),
+    grant_types: fc.oneof(fc.subarray([...GRANT_TYPES]), json),
+    response_types: fc.oneof(fc.subarray(['code', 'token', 'id_token', 'none']), json),
+    token_endpoint_auth_method: fc.oneof(fc.constantFrom('none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'bogus'), json),
+    scope: fc.oneof(fc.constantFrom('uuid:generate', 'openid offline_access', 'admin'), oddText, json),
+    logo_uri: uri,
+    client_uri: uri,
+    policy_uri: uri,
+    tos_uri: uri,
+    jwks_uri: uri,
+    jwks: fc.oneof(fc.record({ keys: fc.array(json, { maxLength: 2 }) }), json),
+    software_statement: fc.oneof(fc.constant('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'), oddText),
+    contacts: fc.oneof(fc.array(oddText, { maxLength: 2 }), json),
+    application_type: fc.oneof(fc.constantFrom('web', 'native', 'bogus'), json),
+    post_logout_redirect_uris: fc.oneof(fc.array(uri, { maxLength: 2 }), json),
+    sector_identifier_uri: fc.constantFrom('https://example.com/sector.json', 'http://127.0.0.1:1/x'),
+    client_id: fc.oneof(oddText, fc.constant(targets.clientId)),
+  };
+  const valid = { client_name: 'corpus client', redirect_uris: [targets.redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
+  const names = Object.keys(fields) as Array<keyof typeof fields>;
+  const someChanged = fc.subarray(names, { minLength: 1, maxLength: 2 }).chain((changed) => fc.record(Object.fromEntries(changed.map((name) => [name, fields[name]])) as Partial<typeof fields>).map((values) => ({ ...valid, ...values })));
+  return fc.oneof({ weight: 1, arbitrary: fc.constant(valid) }, { weight: 5, arbitrary: someChanged }, { weight: 3, arbitrary: fc.record(fields, { requiredKeys: [] }) }, { weight: 1, arbitrary: json });
 }
 
 /** POST /register, and GET/PUT/DELETE /register/:id with the management token or without. */
@@ -164,7 +162,7 @@ export function registration(targets: Targets): fc.Arbitrary<Case> {
       { weight: 1, arbitrary: fc.tuple(fc.option(contentTypes, { nil: undefined }), fc.constant(Buffer.from(JSON.stringify(metadata) ?? 'null'))).map(([type, body]) => ({ type, body })) },
       { weight: 1, arbitrary: fc.oneof(deepJson, oversized(AUTHORIZATION_BODY_LIMIT)).map((body) => ({ type: 'application/json' as string | undefined, body })) },
     );
-  const create = fc.tuple(clientMetadata(targets), fc.option(fc.constantFrom('http://evil.example', 'null', `http://localhost:${targets.port}`), { freq: 8, nil: undefined }))
+  const create = fc.tuple(clientMetadata(targets), sometimes(fc.constantFrom('http://evil.example', 'null', `http://localhost:${targets.port}`), 1, 7))
     .chain(([metadata, origin]) => bodyOf(metadata).map((encoded) => postCase('/register', 'oauth', '/register', origin ? [['Origin', origin]] : [], encoded)));
   // The managed client is read and changed, but only deleted with a token that cannot be its own (it is needed later).
   const manage = fc.tuple(fc.constantFrom('GET', 'PUT', 'DELETE', 'POST', 'PATCH', 'HEAD'), managementAuth, clientPath, clientMetadata(targets)).chain(([method, auth, id, metadata]) => {
@@ -185,7 +183,7 @@ export function registration(targets: Targets): fc.Arbitrary<Case> {
 /** Discovery documents, the key set, and sign-out: read-only endpoints under odd methods, queries and headers. */
 export function discovery(targets: Targets): fc.Arbitrary<Case> {
   const path = fc.oneof({ weight: 3, arbitrary: wellKnownPaths }, { weight: 1, arbitrary: fc.constantFrom('/jwks', '/jwks/x', '/session/end', '/session/end/confirm', '/session/end/success', '/token/x', '/auth/x', '/revoke/x') });
-  return fc.tuple(path, fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'OPTIONS', 'PUT', 'DELETE'), fc.array(fc.tuple(oddText, oddText), { maxLength: 3 }), fc.boolean(), fc.option(oddHeaderValue, { nil: undefined }), fc.option(fc.tuple(fc.constantFrom('application/x-www-form-urlencoded', 'application/json'), fc.constant(formBody([['xsrf', 'x'], ['logout', 'yes'], ['client_id', targets.clientId]]))), { nil: undefined })).map(
+  return fc.tuple(path, fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'OPTIONS', 'PUT', 'DELETE'), fc.array(fc.tuple(oddText, oddText), { maxLength: 3 }), fc.boolean(), sometimes(oddHeaderValue, 1, 2), sometimes(fc.tuple(fc.constantFrom('application/x-www-form-urlencoded', 'application/json'), fc.constant(formBody([['xsrf', 'x'], ['logout', 'yes'], ['client_id', targets.clientId]]))), 1, 1)).map(
     ([where, method, query, rawQuery, odd, body]): Case => {
       const area: Area = where.startsWith('/session/end') || where.startsWith('/auth') ? 'page-or-oauth' : 'oauth';
       const headers: Headers = odd === undefined ? [] : [['Accept', odd]];

@@ -52,7 +52,7 @@ export function interactionForms(targets: Targets): fc.Arbitrary<Case> {
       { weight: 1, arbitrary: oversized(64 * 1024).map((bytes) => ({ type: 'application/x-www-form-urlencoded' as string | undefined, body: bytes })) },
     );
   return fc
-    .tuple(fc.constantFrom('login', 'login', 'login', 'confirm', 'switch', 'abort', 'unknown'), uids(targets), cookies(targets), fields, fc.option(fc.constantFrom('http://evil.example', 'null', `http://localhost:${targets.port}`), { freq: 6, nil: undefined }))
+    .tuple(fc.constantFrom('login', 'login', 'login', 'confirm', 'switch', 'abort', 'unknown'), uids(targets), cookies(targets), fields, fc.oneof({ weight: 4, arbitrary: fc.constant(`http://localhost:${targets.port}`) }, { weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('http://evil.example', 'null') }))
     .chain(([action, uid, cookie, pairs, origin]) => {
       const live = uid === targets.interaction.uid && cookie.some(([, value]) => value === targets.interaction.cookie);
       const safePairs = (action === 'abort' || action === 'switch') && live ? pairs.filter(([name, value]) => !(name === 'csrf' && value === targets.interaction.csrf)) : pairs;

@@ -14,6 +14,8 @@ export class Tally {
   cases = 0;
   readonly perEndpoint = new Map<string, number>();
   readonly perStatus = new Map<number, number>();
+  /** endpoint → status → count: shows which cases got past the checks to the handlers. */
+  readonly perEndpointStatus = new Map<string, Map<number, number>>();
   serverErrors = 0;
   noAnswer = 0;
   readonly failures: Failure[] = [];
@@ -24,8 +26,29 @@ export class Tally {
     if (status === undefined) this.noAnswer += 1;
     else {
       this.perStatus.set(status, (this.perStatus.get(status) ?? 0) + 1);
+      const statuses = this.perEndpointStatus.get(testCase.endpoint) ?? new Map<number, number>();
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      this.perEndpointStatus.set(testCase.endpoint, statuses);
       if (status >= 500) this.serverErrors += 1;
     }
+  }
+
+  /** The share of `endpoint`'s answers with one of `statuses`. */
+  share(endpoint: string, statuses: number[]): number {
+    const counts = this.perEndpointStatus.get(endpoint);
+    if (!counts) return 0;
+    let matching = 0;
+    let all = 0;
+    for (const [status, count] of counts) {
+      all += count;
+      if (statuses.includes(status)) matching += count;
+    }
+    return matching / all;
+  }
+
+  /** "POST /mcp: 200×412 400×90 …", one line per endpoint. */
+  statusLines(): string[] {
+    return [...this.perEndpointStatus.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([endpoint, counts]) => `${endpoint}: ${[...counts.entries()].sort(([a], [b]) => a - b).map(([status, count]) => `${status}×${count}`).join(' ')}`);
   }
 }
 
