@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { answerClientError } from '../../src/http/listen.js';
+import { answerClientError } from '../../src/http/parser-refusals.js';
 import { rawHttp, requestBytes, type RawHttpAnswer } from '../support/raw-http.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
