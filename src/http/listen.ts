@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { RequestListener } from 'node:http';
 import { StartupError } from '../errors.js';
+import { answerClientError, answerConnect, requireHostHeader } from './parser-refusals.js';
 
 export interface Listening {
   /** The port actually bound (useful when 0 was asked for). */
@@ -13,9 +14,15 @@ export interface Listening {
 }
 
 function listenOne(handler: RequestListener, port: number, host: string): Promise<http.Server> {
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 }, handler);
+  // Node's own Host check answers a bare 400 with no body; requireHostHeader() says why in JSON.
+  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024, requireHostHeader: false }, requireHostHeader(handler));
   // MCP SSE streams stay open for long; only the request phase is bounded (requestTimeout above).
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
+  // An Expect other than 100-continue would get Node's empty 417; ignoring it is allowed (RFC 9110
+  // §10.1.1) and lets the endpoint answer in its own protocol.
+  server.on('checkExpectation', requireHostHeader(handler));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host }, () => {

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { initializeMessage, openSession, PROTOCOL_VERSION, RawOAuthClient, toolsCallMessage, type Tokens } from '../support/raw-oauth.js';
-import { oneShot, parseResponses, rawConnection, type OneShotRequest, type Outcome, type WireResponse } from '../support/raw-http.js';
+import { oneShot, parseResponses, rawConnection, type OneShotRequest, type Outcome, type WireResponse } from '../support/raw-connections.js';
 import { recordRunSummary } from '../support/run-summary.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { eventually, sleep, within } from '../support/time-limit.js';
