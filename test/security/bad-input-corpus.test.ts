@@ -178,3 +178,18 @@ it('the corpus ran at least 10,000 cases, with no 5xx and no wrong or missing an
   assert.equal(totals.serverErrors, 0);
   assert.equal(totals.failures.length, 0);
 });
+
+/**
+ * A corpus stopped at the front door (every case a 401, or a 404 from a renamed path) would still
+ * show "0 5xx": each endpoint family must have cases that got past the checks to the code behind
+ * them. The shares are about a third of what a run shows, so a seed cannot miss them by chance.
+ */
+it('the corpus reached the handlers: POST /mcp answered 200 by the MCP server for at least 10% of its cases, registrations (201), revocation or introspection (200) and the sign-in page (200) each succeeded at least once', () => {
+  const mcpServed = totals.share('POST /mcp', [200, 202]);
+  assert.ok(mcpServed >= 0.1, `only ${(mcpServed * 100).toFixed(1)}% of POST /mcp cases reached the MCP server (CORPUS_SEED=${SEED}):\n${totals.statusLines().join('\n')}`);
+  // /token never succeeds here: the corpus spends no real code or refresh token (that would end its own grant).
+  for (const [endpoints, status] of [[['POST /register'], 201], [['POST /revoke', 'POST /introspect'], 200], [['GET /interaction/:uid'], 200]] as const) {
+    const count = endpoints.reduce((sum, endpoint) => sum + (totals.perEndpointStatus.get(endpoint)?.get(status) ?? 0), 0);
+    assert.ok(count > 0, `no ${endpoints.join(' or ')} case was answered ${status} (CORPUS_SEED=${SEED}):\n${totals.statusLines().join('\n')}`);
+  }
+});
