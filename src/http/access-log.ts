@@ -27,12 +27,12 @@ export function redactUrl(url: string | undefined): string {
   return changed ? `${url.slice(0, query)}?${params.toString()}` : url;
 }
 
-// eslint-disable-next-line no-control-regex
+// Control characters, line separators, quotes and backslashes: what morgan escaped.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g;
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** A field as morgan printed it: escaped so a crafted header cannot forge a line, "-" when absent or empty. */
-export function logField(value: string | number | undefined): string {
+function logField(value: string | number | undefined): string {
   if (value === undefined || value === '') return '-';
   return String(value).replace(UNSAFE, (ch) => ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
@@ -45,7 +45,7 @@ function header(value: string | string[] | number | undefined): string | number 
 export function accessLine(req: IncomingMessage & Partial<Pick<Request, 'ip' | 'originalUrl'>>, res: ServerResponse, elapsedMs: number): string {
   const sent = res.headersSent;
   const referrer = header(req.headers.referer ?? req.headers.referrer);
-  return `${logField(req.ip ?? req.socket.remoteAddress)} - [${new Date().toISOString()}] "${logField(req.method)} ${logField(redactUrl(req.originalUrl ?? req.url))} HTTP/${req.httpVersionMajor}.${req.httpVersionMinor}" `
+  return `${logField(req.ip || req.socket.remoteAddress)} - [${new Date().toISOString()}] "${logField(req.method)} ${logField(redactUrl(req.originalUrl ?? req.url))} HTTP/${req.httpVersionMajor}.${req.httpVersionMinor}" `
     + `${sent ? res.statusCode : '-'} ${logField(sent ? header(res.getHeader('content-length')) : undefined)} "${logField(redactUrl(referrer === undefined ? undefined : String(referrer)))}" "${logField(req.headers['user-agent'])}" ${elapsedMs.toFixed(3)} ms`;
 }
 
