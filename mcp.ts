@@ -24,24 +24,38 @@ const validator = new AjvJsonSchemaValidator();
 
 const SIGN_IN_METHODS: Record<string, string> = { password: 'local account (username and password)' };
 
+// Tool definitions (their zod schemas especially) are built once and shared by every server: built
+// per server they were most of an idle session's memory and of a stateless request's set-up.
+const GENERATE_UUID = {
+  title: 'Generate UUID',
+  description: 'Generate one or more UUIDs: v4 (random, the default) or v7 (time-ordered, sortable by creation time).',
+  inputSchema: z.object({
+    version: z.enum(['v4', 'v7']).optional().describe('UUID version: "v4" (random) or "v7" (time-ordered). Default "v4".'),
+    count: z.number().int().min(1).max(100).optional().describe('How many UUIDs to generate, 1 to 100. Default 1.'),
+  }),
+  outputSchema: z.object({
+    version: z.enum(['v4', 'v7']),
+    uuids: z.array(z.string()),
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+};
+
+const GET_USER_PROFILE = {
+  title: 'Get user profile',
+  description: 'Who is signed in: their user id, name, and how they signed in.',
+  outputSchema: z.object({
+    id: z.string(),
+    username: z.string(),
+    name: z.string(),
+    signedInWith: z.string(),
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+};
+
 export function createMcpServer(context: ToolContext): McpServer {
   const server = new McpServer(SERVER_INFO, { jsonSchemaValidator: validator });
 
-  server.registerTool(
-    'generate_uuid',
-    {
-      title: 'Generate UUID',
-      description: 'Generate one or more UUIDs: v4 (random, the default) or v7 (time-ordered, sortable by creation time).',
-      inputSchema: {
-        version: z.enum(['v4', 'v7']).optional().describe('UUID version: "v4" (random) or "v7" (time-ordered). Default "v4".'),
-        count: z.number().int().min(1).max(100).optional().describe('How many UUIDs to generate, 1 to 100. Default 1.'),
-      },
-      outputSchema: {
-        version: z.enum(['v4', 'v7']),
-        uuids: z.array(z.string()),
-      },
-      annotations: { readOnlyHint: true, openWorldHint: false },
-    },
+  server.registerTool('generate_uuid', GENERATE_UUID,
     async ({ version = 'v4', count = 1 }, extra) => {
       const denied = missingScope(extra, 'uuid:generate');
       if (denied) return denied;
@@ -54,19 +68,7 @@ export function createMcpServer(context: ToolContext): McpServer {
     },
   );
 
-  server.registerTool(
-    'get_user_profile',
-    {
-      title: 'Get user profile',
-      description: 'Who is signed in: their user id, name, and how they signed in.',
-      outputSchema: {
-        id: z.string(),
-        username: z.string(),
-        name: z.string(),
-        signedInWith: z.string(),
-      },
-      annotations: { readOnlyHint: true, openWorldHint: false },
-    },
+  server.registerTool('get_user_profile', GET_USER_PROFILE,
     async (extra) => {
       const denied = missingScope(extra, 'profile:read');
       if (denied) return denied;

@@ -5,7 +5,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { callerOf } from './bearer.js';
+import { callerOf, type Caller } from './bearer.js';
 import { RESUME_RETRY_MS, SessionEventStore } from './event-store.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import { clientLeft, type McpSession, type SessionRegistry } from './sessions.js';
@@ -68,6 +68,19 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     }
     if (clientLeft(req, res)) return;
     registry.admit(caller);
+    const { server, transport } = openSession(registry, caller, res);
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  };
+
+  /**
+   * A new session's server and transport. Its own function, away from the request: the transport
+   * keeps its callbacks for the whole session, and what they capture lives as long (the initialize
+   * request and response would, a few KiB per idle session); the response is only borrowed until
+   * the session is registered.
+   */
+  const openSession = (registry: SessionRegistry, caller: Caller, initializeResponse: Response) => {
+    const opening: { response?: Response } = { response: initializeResponse };
     const server = createServer();
     // Resumable streams (SEP-1699): a client at protocol 2025-11-25 or later gets a priming event
     // id and a retry interval on each SSE stream, and after a broken stream resumes with
@@ -80,7 +93,8 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
       onsessioninitialized: (id) => {
         const session: McpSession<'streamable'> = { id, kind: 'streamable', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
         registry.add(session);
-        registry.track(session, res);
+        if (opening.response) registry.track(session, opening.response);
+        opening.response = undefined;
         log.info('mcp.session_opened', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId });
       },
     });
@@ -89,8 +103,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
       // The one way a client ends a Streamable HTTP session itself.
       registry.forget(transport.sessionId, 'deleted');
     };
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
+    return { server, transport };
   };
 
   const handle: RequestHandler = async (req, res) => {

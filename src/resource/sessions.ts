@@ -42,6 +42,8 @@ export function clientLeft(req: IncomingMessage, res: ServerResponse): boolean {
   return res.closed || req.socket.destroyed;
 }
 
+const callerKey = (caller: Caller) => `${caller.subject}\u0000${caller.clientId}`;
+
 /**
  * Live sessions, evicted after `idleTtlMs` without a request, and capped: clients often just
  * disconnect (the SDK client's close() sends no DELETE), and one token could otherwise open
@@ -51,6 +53,8 @@ export function clientLeft(req: IncomingMessage, res: ServerResponse): boolean {
  */
 export class SessionRegistry {
   readonly #sessions = new Map<string, McpSession>();
+  /** Each caller's sessions, so admitting one is not a walk over every session (there may be tens of thousands). */
+  readonly #byCaller = new Map<string, Set<McpSession>>();
   readonly #sweeper: NodeJS.Timeout;
   #closing = false;
 
@@ -88,9 +92,9 @@ export class SessionRegistry {
   admit(caller: Caller): void {
     // Shutting down: a session opened now would only hold the shutdown open until its grace runs out.
     if (this.#closing) throw new JsonRpcHttpError(503, JsonRpcCode.ServerError, 'Server shutting down: no new sessions; try again shortly');
-    const theirs = [...this.#sessions.values()].filter((session) => SessionRegistry.owns(session, caller));
-    if (theirs.length >= this.limits.perCaller) {
-      const oldestIdle = theirs.filter((session) => session.inFlight === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0];
+    const theirs = this.#byCaller.get(callerKey(caller));
+    if (theirs && theirs.size >= this.limits.perCaller) {
+      const oldestIdle = [...theirs].filter((session) => session.inFlight === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0];
       if (!oldestIdle) throw new JsonRpcHttpError(429, JsonRpcCode.ServerError, `Too many open sessions (${this.limits.perCaller}); close one first`);
       void this.#close(oldestIdle, 'replaced');
     }
@@ -102,6 +106,18 @@ export class SessionRegistry {
 
   add(session: McpSession): void {
     this.#sessions.set(session.id, session);
+    const key = callerKey(session.owner);
+    const theirs = this.#byCaller.get(key);
+    if (theirs) theirs.add(session);
+    else this.#byCaller.set(key, new Set([session]));
+  }
+
+  #remove(session: McpSession): void {
+    this.#sessions.delete(session.id);
+    const key = callerKey(session.owner);
+    const theirs = this.#byCaller.get(key);
+    theirs?.delete(session);
+    if (theirs?.size === 0) this.#byCaller.delete(key);
   }
 
   /**
@@ -127,7 +143,7 @@ export class SessionRegistry {
   forget(id: string | undefined, reason: string): void {
     const session = id === undefined ? undefined : this.#sessions.get(id);
     if (!session) return;
-    this.#sessions.delete(session.id);
+    this.#remove(session);
     this.log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: session.owner.subject, reason });
   }
 
@@ -150,7 +166,7 @@ export class SessionRegistry {
   }
 
   #close(session: McpSession, reason: string): Promise<void> {
-    this.#sessions.delete(session.id);
+    this.#remove(session);
     this.log.info('mcp.session_closed', { session: session.id.slice(0, 8), account: session.owner.subject, reason });
     return session.server.close().catch(() => undefined);
   }

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import express, { type RequestHandler } from 'express';
 import type { Provider } from 'oidc-provider';
 import { createMcpServer } from '../../mcp.js';
@@ -126,6 +128,38 @@ describe('a client that leaves while its token is being checked', () => {
     assert.equal(sessions.get(sessionId, 'streamable')?.inFlight, 0);
     assert.equal(sessions.sweep(Date.now() + 60_000), 1, 'evicted once idle for the TTL');
     assert.equal(sessions.get(sessionId, 'streamable'), undefined);
+  });
+});
+
+/** Full garbage collections, each followed by a turn of the event loop (a WeakRef is kept until its turn ends). */
+async function collectGarbage(): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  for (let round = 0; round < 3; round += 1) {
+    gc();
+    await nextTurn();
+  }
+}
+
+describe('what an idle /mcp session holds', () => {
+  it('nothing of the requests that opened it: their request and response objects can be collected while the session stays open', async () => {
+    const sessions = new SessionRegistry({ idleTtlMs: 60_000, perCaller: 10, total: 10 }, silentLogger);
+    const seen: WeakRef<object>[] = [];
+    const watch: RequestHandler = (req, res, next) => {
+      seen.push(new WeakRef(req), new WeakRef(res));
+      next();
+    };
+    const endpoints = await serveEndpoints(sessions, [watch, tokenCheck]);
+    try {
+      await openSession({ url: endpoints.url, mcpUrl: `${endpoints.url}/mcp` }, TOKEN);
+      assert.equal(sessions.size, 1);
+      assert.equal(seen.length, 4, 'initialize and notifications/initialized');
+      await collectGarbage();
+      assert.deepEqual(seen.map((ref) => ref.deref()?.constructor.name ?? 'collected'), ['collected', 'collected', 'collected', 'collected']);
+    } finally {
+      await sessions.closeAll();
+      await endpoints.close();
+    }
   });
 });
 
