@@ -102,7 +102,7 @@ let markers = 0;
 /**
  * The server writes its access log and its events through one sink (index.ts: one batchedSink for
  * both, src/log.ts), in the order they were logged, a turn of its event loop after logging them;
- * morgan logs a request when its response has finished. So once the access line of a request made
+ * The access log writes a request's line when its response has ended (closed). So once the access line of a request made
  * now is in the output, everything the server logged before answering it is there too: the lines
  * of requests already answered, and the events logged while handling them. Requests still open
  * (an event stream) are logged when they end. Fails after 5 s with the output.
