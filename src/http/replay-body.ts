@@ -23,6 +23,11 @@ export function withBody(req: IncomingMessage, body: Buffer, contentType?: strin
   // "complete" as if the HTTP parser had read it all; otherwise destroying the copy after it is read
   // would count as an aborted request and destroy the shared socket.
   copy.complete = true;
+  // The client's address as Express worked it out through TRUST_PROXY (a getter on Express's own
+  // requests): oidc-provider takes its ctx.ip from it (provider.ts), and per-address limits and logs
+  // need the client, not the last X-Forwarded-For entry whoever wrote it.
+  const ip = (req as IncomingMessage & { ip?: unknown }).ip;
+  if (typeof ip === 'string') Object.defineProperty(copy, 'ip', { value: ip });
   copy.push(body);
   copy.push(null);
   return copy;
