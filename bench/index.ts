@@ -38,7 +38,7 @@ log(`start-up: ${plan.startupRuns} fresh starts and restarts`);
 const startup = await measureStartup({ runs: plan.startupRuns, log });
 log(`soak: ${plan.soakSeconds} s of mixed load`);
 const soakServer = await startBenchServer({ env: { MCP_SESSION_IDLE_TTL: '10s' } });
-const soak = await runSoak({ server: soakServer, person: ADMIN, durationMs: plan.soakSeconds * 1000, workers: plan.soakWorkers }).finally(() => soakServer.stop());
+const soak = await runSoak({ server: soakServer, person: ADMIN, durationMs: plan.soakSeconds * 1000, idleTtlMs: 10_000, workers: plan.soakWorkers }).finally(() => soakServer.stop());
 log(`  ${soakLine(soak)}`);
 for (const example of soak.unexpectedExamples) log(`  unexpected: ${example}`);
 

@@ -26,6 +26,8 @@ export interface SoakOptions {
   server: SoakServer;
   person: Person;
   durationMs: number;
+  /** The server's MCP_SESSION_IDLE_TTL: a worker's session unused this long may be gone (404), and the worker opens another. */
+  idleTtlMs: number;
   /** Concurrent clients, each with its own registration, tokens and session. */
   workers: number;
   warmupMs?: number;
@@ -36,6 +38,8 @@ export interface SoakReport {
   durationMs: number;
   workers: number;
   counts: Record<SoakOperation, number>;
+  /** Workers' sessions closed by the idle TTL after going unused that long, and opened again. */
+  sessionsReopened: number;
   unexpected: number;
   /** The first few unexpected answers, for the reader. */
   unexpectedExamples: string[];
@@ -44,6 +48,8 @@ export interface SoakReport {
 
 interface Worker extends Authorized {
   sessionId: string;
+  /** When its session last answered. */
+  sessionUsed: number;
 }
 
 const mib = (bytes: number) => round(bytes / 2 ** 20, 1);
@@ -69,13 +75,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { server } = options;
   const counts: Record<SoakOperation, number> = { call: 0, refresh: 0, register: 0, revoke: 0, abandon: 0 };
   let nextId = 1;
+  let sessionsReopened = 0;
   const examples: string[] = [];
   let unexpected = 0;
 
   const workers: Worker[] = [];
   for (let index = 0; index < options.workers; index += 1) {
     const authorized = await firstTimeDance(server, options.person);
-    workers.push({ ...authorized, sessionId: await openSession(server, authorized.tokens.access_token) });
+    workers.push({ ...authorized, sessionId: await openSession(server, authorized.tokens.access_token), sessionUsed: Date.now() });
   }
   // Abandoned sessions belong to a client of their own, so that the per-caller cap closes them and not the workers' sessions.
   const abandoner = (await firstTimeDance(server, options.person)).tokens.access_token;
@@ -91,9 +98,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
   const operations: Record<SoakOperation, (worker: Worker) => Promise<void>> = {
     async call(worker) {
-      const answer = await call(worker, worker.tokens.access_token);
+      let answer = await call(worker, worker.tokens.access_token);
+      // The server saw the session last a little before its answer arrived here: 100 ms of slack.
+      if (answer.status === 404 && Date.now() - worker.sessionUsed >= options.idleTtlMs - 100) {
+        // Unused for the idle TTL: closed, as it should be. A client starts a new session (MCP transport spec).
+        worker.sessionId = await openSession(server, worker.tokens.access_token);
+        sessionsReopened += 1;
+        answer = await call(worker, worker.tokens.access_token);
+      }
       const uuids = (answer.message?.result as { structuredContent?: { uuids?: unknown[] } } | undefined)?.structuredContent?.uuids;
       expect(answer.status === 200 && uuids?.length === 1, 'tools/call: 200 with one UUID', answer);
+      worker.sessionUsed = Date.now();
     },
     async refresh(worker) {
       worker.tokens = await refresh(worker);
@@ -153,6 +168,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     durationMs: options.durationMs,
     workers: options.workers,
     counts,
+    sessionsReopened,
     unexpected,
     unexpectedExamples: examples,
     heapMiB: {
@@ -168,5 +184,5 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 /** One line of counts, as the bench and `npm test` print it. */
 export function soakLine(report: SoakReport): string {
   const counts = Object.entries(report.counts).map(([operation, count]) => `${count} ${operation}`).join(', ');
-  return `${(report.durationMs / 1000).toFixed(0)} s, ${report.workers} clients: ${counts}; ${report.unexpected} unexpected; heap after GC ${report.heapMiB.afterWarmup} → ${report.heapMiB.atEnd} MiB (max sampled ${report.heapMiB.maxSampled} MiB)`;
+  return `${(report.durationMs / 1000).toFixed(0)} s, ${report.workers} clients: ${counts}, ${report.sessionsReopened} sessions reopened after the idle TTL; ${report.unexpected} unexpected; heap after GC ${report.heapMiB.afterWarmup} → ${report.heapMiB.atEnd} MiB (max sampled ${report.heapMiB.maxSampled} MiB)`;
 }
