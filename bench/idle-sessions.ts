@@ -4,7 +4,7 @@ import { mcpRequest, openSession } from '../test/support/raw-oauth.js';
 import { firstTimeDance } from './oauth-dance.js';
 import { inPool } from './pool.js';
 import { startBenchServer, type Memory } from './processes.js';
-import { round } from './stats.js';
+import { mib, round } from './stats.js';
 
 /**
  * What an idle MCP session costs, and whether it is given back: `count` sessions opened
@@ -42,7 +42,12 @@ interface MiB {
   rss: number;
 }
 
-const mib = (memory: Memory): MiB => ({ heapUsed: round(memory.heapUsed / 2 ** 20, 1), rss: round(memory.rss / 2 ** 20, 1) });
+const inMiB = (memory: Memory): MiB => ({ heapUsed: mib(memory.heapUsed), rss: mib(memory.rss) });
+
+/** The part of `growth` (over `before`) still held at `after`: 0 when all was given back. */
+function retained(before: number, growth: number, after: number): number {
+  return growth > 0 ? round(Math.max(0, after - before) / growth, 3) : 0;
+}
 
 /** A cheap request in the session: 200 while it is open, 404 once it was closed. */
 async function sessionStatus(server: { url: string; mcpUrl: string }, token: string, sessionId: string): Promise<number> {
@@ -93,13 +98,13 @@ export async function measureIdleSessions(options: IdleSessionsOptions): Promise
     const open = await server.memory(true);
     // The oldest session decides: if it is still open, none has been evicted yet.
     const allOpenWhenMeasured = openingSeconds < idleTtlSeconds && (await sessionStatus(server, token, ids[0]!)) === 200;
-    options.log(`  ${options.count} sessions opened in ${openingSeconds.toFixed(1)} s; heap ${mib(before).heapUsed} → ${mib(open).heapUsed} MiB, RSS ${mib(before).rss} → ${mib(open).rss} MiB`);
+    options.log(`  ${options.count} sessions opened in ${openingSeconds.toFixed(1)} s; heap ${inMiB(before).heapUsed} → ${inMiB(open).heapUsed} MiB, RSS ${inMiB(before).rss} → ${inMiB(open).rss} MiB`);
 
     // The TTL from the last request (the check above), then a sweep (every TTL/2) and a margin.
     await sleep(idleTtlSeconds * 1500 + 2_000);
     const afterTtl = await server.memory(true);
     const allClosedAfterTtl = (await sessionStatus(server, token, ids[0]!)) === 404 && (await sessionStatus(server, token, ids.at(-1)!)) === 404;
-    options.log(`  after the ${idleTtlSeconds} s TTL: heap ${mib(afterTtl).heapUsed} MiB, RSS ${mib(afterTtl).rss} MiB`);
+    options.log(`  after the ${idleTtlSeconds} s TTL: heap ${inMiB(afterTtl).heapUsed} MiB, RSS ${inMiB(afterTtl).rss} MiB`);
 
     const heapGrowth = open.heapUsed - before.heapUsed;
     const rssGrowth = open.rss - before.rss;
@@ -109,11 +114,11 @@ export async function measureIdleSessions(options: IdleSessionsOptions): Promise
       openingSeconds: round(openingSeconds, 1),
       heapKiBPerSession: round(heapGrowth / options.count / 1024, 1),
       rssKiBPerSession: round(rssGrowth / options.count / 1024, 1),
-      heapRetainedAfterTtl: round(Math.max(0, afterTtl.heapUsed - before.heapUsed) / heapGrowth, 3),
-      rssRetainedAfterTtl: round(Math.max(0, afterTtl.rss - before.rss) / rssGrowth, 3),
+      heapRetainedAfterTtl: retained(before.heapUsed, heapGrowth, afterTtl.heapUsed),
+      rssRetainedAfterTtl: retained(before.rss, rssGrowth, afterTtl.rss),
       allOpenWhenMeasured,
       allClosedAfterTtl,
-      memoryMiB: { before: mib(before), open: mib(open), afterTtl: mib(afterTtl) },
+      memoryMiB: { before: inMiB(before), open: inMiB(open), afterTtl: inMiB(afterTtl) },
     };
   } finally {
     await server.stop();

@@ -24,7 +24,7 @@ const plan = quick
 const log = (line: string) => console.log(line);
 
 if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: `npm run bench` builds it first (npm run build)');
-const pinned = pinThisProcess();
+if (!pinThisProcess()) throw new Error('npm run bench pins the servers and itself to cores with `taskset` (util-linux), which is missing or failed');
 const started = Date.now();
 const cpus = os.cpus();
 
@@ -48,7 +48,6 @@ const results: BenchResults = {
     cores: cpus.length,
     node: process.version,
     date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-    pinned,
     quick,
   },
   throughput,

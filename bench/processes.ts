@@ -35,7 +35,7 @@ export function cpuMicros(pid: number): number {
   return (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Runs the rest of this process (the load generator) on LOAD_CORE; false when taskset is missing. */
+/** Runs the rest of this process (the load generator) on LOAD_CORE; false when taskset is missing or fails. */
 export function pinThisProcess(): boolean {
   return spawnSync('taskset', ['-cp', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' }).status === 0;
 }

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const sink = batchedSink();
   const fixedCaller: AuthInfo | undefined = process.argv.includes('--auth-off')
-    ? { token: 'auth-off', clientId: 'bench-auth-off', scopes: [...mcpScopeNames], extra: { subject: 'bench-auth-off' } }
+    ? { token: '', clientId: 'bench-auth-off', scopes: [...mcpScopeNames], extra: { subject: 'bench-auth-off' } }
     : undefined;
   const server = await startServer(config, createLogger(sink), sink, { benchOnlyFixedCaller: fixedCaller });
 

@@ -3,7 +3,7 @@ import type { Person } from '../test/support/person-at-browser.js';
 import { mcpRequest, openSession, registerRaw, toolsCallMessage, type RawResponse, type ServerLike, type Tokens } from '../test/support/raw-oauth.js';
 import { firstTimeDance, reauthorization, type Authorized } from './oauth-dance.js';
 import type { Memory } from './processes.js';
-import { round } from './stats.js';
+import { mib } from './stats.js';
 
 /**
  * Mixed load for a while, every answer checked against what it must be: tool calls in open
@@ -52,7 +52,6 @@ interface Worker extends Authorized {
   sessionUsed: number;
 }
 
-const mib = (bytes: number) => round(bytes / 2 ** 20, 1);
 
 function pick(): SoakOperation {
   const total = Object.values(WEIGHTS).reduce((sum, weight) => sum + weight, 0);
@@ -175,7 +174,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       afterWarmup: mib(afterWarmup.heapUsed),
       atEnd: mib(atEnd.heapUsed),
       growth: mib(atEnd.heapUsed - afterWarmup.heapUsed),
-      maxSampled: Math.max(...samples),
+      maxSampled: samples.length > 0 ? Math.max(...samples) : Number.NaN,
       samples,
     },
   };

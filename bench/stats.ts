@@ -11,3 +11,8 @@ export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+/** Bytes in MiB, to one decimal. */
+export function mib(bytes: number): number {
+  return round(bytes / 2 ** 20, 1);
+}

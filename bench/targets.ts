@@ -6,7 +6,7 @@ import type { ThroughputResult } from './throughput.js';
 
 /** Everything one `npm run bench` measured (bench/results/latest.json). */
 export interface BenchResults {
-  machine: { cpu: string; cores: number; node: string; date: string; pinned: boolean; quick: boolean };
+  machine: { cpu: string; cores: number; node: string; date: string; quick: boolean };
   throughput: ThroughputResult;
   dance: DanceResult;
   idleSessions: IdleSessionsResult;

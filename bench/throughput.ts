@@ -71,7 +71,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
     const statelessToken = (await firstTimeDance(stateless, ADMIN)).tokens.access_token;
     // Auth off ignores the token; it is sent anyway (a token of the same length) so every request is the same size.
     const targets: Record<TargetName, LoadTarget> = {
-      echo: { name: 'echo', pid: echo.pid, url: `http://localhost:${echo.port}/mcp`, headers: headers(sessionsToken, '00000000-0000-4000-8000-000000000000') },
+      echo: { name: 'echo', pid: echo.pid, url: `http://127.0.0.1:${echo.port}/mcp`, headers: headers(sessionsToken, '00000000-0000-4000-8000-000000000000') },
       sessions: { name: 'sessions', pid: sessions.pid, url: sessions.mcpUrl, headers: headers(sessionsToken, await openSession(sessions, sessionsToken)) },
       stateless: { name: 'stateless', pid: stateless.pid, url: stateless.mcpUrl, headers: headers(statelessToken, undefined) },
       authOff: { name: 'authOff', pid: authOff.pid, url: authOff.mcpUrl, headers: headers(sessionsToken, await openSession(authOff, sessionsToken)) },
