@@ -26,6 +26,7 @@ const log = (line: string) => console.log(line);
 if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: `npm run bench` builds it first (npm run build)');
 if (!pinThisProcess()) throw new Error('npm run bench pins the servers and itself to cores with `taskset` (util-linux), which is missing or failed');
 const started = Date.now();
+const loadAverageAtStart = os.loadavg()[0]!;
 const cpus = os.cpus();
 
 log(`throughput: ${plan.rounds} alternating rounds of ${plan.seconds} s per target, 32 connections`);
@@ -49,6 +50,7 @@ const results: BenchResults = {
     node: process.version,
     date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     quick,
+    loadAverageAtStart: Math.round(loadAverageAtStart * 10) / 10,
   },
   throughput,
   dance,

@@ -17,7 +17,7 @@ const REFERENCES = [
 export function benchTable(results: BenchResults): string {
   const { machine, throughput } = results;
   const rows = [
-    `Measured on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}, each server pinned to one core and the load generator to the other${machine.quick ? ', QUICK run (BENCH_QUICK=1: fewer and shorter rounds)' : ''}.`,
+    `Measured on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}${machine.loadAverageAtStart === undefined ? '' : `, load average ${machine.loadAverageAtStart} at the start`}, each server pinned to one core and the load generator to the other${machine.quick ? ', QUICK run (BENCH_QUICK=1: fewer and shorter rounds)' : ''}.`,
     '',
     '| Measure | Value | Target | Met |',
     '| --- | --- | --- | --- |',

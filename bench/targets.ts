@@ -6,7 +6,15 @@ import type { ThroughputResult } from './throughput.js';
 
 /** Everything one `npm run bench` measured (bench/results/latest.json). */
 export interface BenchResults {
-  machine: { cpu: string; cores: number; node: string; date: string; quick: boolean };
+  machine: {
+    cpu: string;
+    cores: number;
+    node: string;
+    date: string;
+    quick: boolean;
+    /** The 1-minute load average when the run started: anything else running makes every figure noisier (ratios less so). */
+    loadAverageAtStart?: number;
+  };
   throughput: ThroughputResult;
   dance: DanceResult;
   idleSessions: IdleSessionsResult;
