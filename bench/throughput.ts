@@ -45,6 +45,11 @@ export interface ThroughputResult {
   rounds: LoadRound[][];
 }
 
+/** a ÷ b, or NaN when a round had nothing to compare (no response at all: a stalled machine); medians skip NaN. */
+function ratio(a: number, b: number): number {
+  return a > 0 && b > 0 ? a / b : Number.NaN;
+}
+
 function headers(token: string, sessionId: string | undefined): Record<string, string> {
   return {
     'content-type': 'application/json',
@@ -99,7 +104,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
       const firstBad = results.find((r) => r.firstBad)?.firstBad;
       summary[name] = {
         requestsPerSecond: round(median(results.map((r) => r.requestsPerSecond)), 0),
-        ratioToEcho: round(median(results.map((r, i) => r.requestsPerSecond / of('echo')[i]!.requestsPerSecond)), 3),
+        ratioToEcho: round(median(results.map((r, i) => ratio(r.requestsPerSecond, of('echo')[i]!.requestsPerSecond))), 3),
         serverCpuMicrosPerRequest: round(median(results.map((r) => r.serverCpuMicrosPerRequest)), 0),
         p50Ms: median(results.map((r) => r.p50Ms)),
         p99Ms: median(results.map((r) => r.p99Ms)),
@@ -108,7 +113,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
         ...(firstBad ? { firstBad } : {}),
       };
     }
-    const perRound = (a: TargetName, b: TargetName, value: (r: LoadRound) => number) => round(median(of(a).map((r, i) => value(r) / value(of(b)[i]!))), 3);
+    const perRound = (a: TargetName, b: TargetName, value: (r: LoadRound) => number) => round(median(of(a).map((r, i) => ratio(value(r), value(of(b)[i]!)))), 3);
     return {
       targets: summary,
       authOnVsOff: {
