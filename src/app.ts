@@ -1,4 +1,5 @@
-import express, { type Express, type Request, type Response } from 'express';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { createMcpServer, type ToolContext } from '../mcp.js';
 import { homePage } from '../views/home.js';
 import { Accounts } from './authorization/accounts.js';
@@ -38,6 +39,11 @@ export interface AppDeps {
   log: Logger;
   /** Where the access log goes. */
   accessLogSink: LineSink;
+  /**
+   * BENCHMARK ONLY (bench/server-under-test.ts; no setting reaches it): every /mcp and /sse request
+   * is this caller, with no bearer check, so `npm run bench` can show what the check itself costs.
+   */
+  benchOnlyFixedCaller?: AuthInfo;
 }
 
 export interface App {
@@ -68,7 +74,7 @@ function tooManyRequests(log: Logger, event: string, what: string) {
 }
 
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
-export async function createApp({ config, store, log, accessLogSink }: AppDeps): Promise<App> {
+export async function createApp({ config, store, log, accessLogSink, benchOnlyFixedCaller }: AppDeps): Promise<App> {
   const keys = await loadServerKeys(store.secrets);
   const accounts = new Accounts(store, config.passwordHashCost);
   const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
@@ -129,7 +135,9 @@ export async function createApp({ config, store, log, accessLogSink }: AppDeps):
     if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
     return server;
   };
-  const guardFor = (resource: string) => [browserOrigins, bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
+  const guardFor = (resource: string): RequestHandler[] => [browserOrigins, benchOnlyFixedCaller
+    ? (req, _res, next) => { req.auth = benchOnlyFixedCaller; next(); }
+    : bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
   app.use(mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT }));
   // The legacy HTTP+SSE transport (/sse, /messages) the same way.
   if (sessions && config.legacySseUrl) {

@@ -1,4 +1,4 @@
-import { createApp } from './app.js';
+import { createApp, type AppDeps } from './app.js';
 import type { Config } from './config.js';
 import { startHousekeeping } from './housekeeping.js';
 import { listen } from './http/listen.js';
@@ -19,11 +19,11 @@ export interface RunningServer {
 }
 
 /** config → storage → app → listen. The process-level parts (signals, exit codes) are index.ts's. */
-export async function startServer(config: Config, log: Logger, accessLogSink: LineSink): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, accessLogSink: LineSink, bench: Pick<AppDeps, 'benchOnlyFixedCaller'> = {}): Promise<RunningServer> {
   const store = openStore(config);
   let housekeeping: { stop(): void } | undefined;
   try {
-    const app = await createApp({ config, store, log, accessLogSink });
+    const app = await createApp({ config, store, log, accessLogSink, ...bench });
     const admin = await app.accounts.ensureFirstAdmin(config.adminPassword);
     if (admin.created) log.info('accounts.admin_created', { user: 'admin', password: admin.generatedPassword ? 'generated' : 'ADMIN_PASSWORD' });
 

@@ -1,0 +1,65 @@
+/**
+ * BENCHMARK ONLY. The server under test, started by bench/processes.ts: the built server (dist/, as
+ * `npm start` runs it) configured from the environment like index.ts, plus an IPC channel the
+ * benchmark uses to read this process's memory and force a garbage collection (run with
+ * --expose-gc), so no endpoint has to expose either. `--auth-off` replaces the bearer check with a
+ * fixed caller (createApp's benchOnlyFixedCaller) to measure what the check costs.
+ *
+ * Messages in: {type: 'memory', gc: boolean} → {type: 'memory', heapUsed, rss, …}; {type: 'stop'}.
+ * Messages out: {type: 'ready', port} once listening, or {type: 'failed', message}.
+ */
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+
+type ServerModule = typeof import('../src/server.js');
+type ConfigModule = typeof import('../src/config.js');
+type LogModule = typeof import('../src/log.js');
+type ScopesModule = typeof import('../src/authorization/scopes.js');
+
+export type ToServer = { type: 'memory'; gc: boolean } | { type: 'stop' };
+export type FromServer =
+  | { type: 'ready'; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'memory'; heapUsed: number; heapTotal: number; rss: number; external: number };
+
+const dist = new URL('../dist/', import.meta.url);
+const load = <T>(module: string) => import(new URL(module, dist).href) as Promise<T>;
+
+const send = (message: FromServer) => process.send?.(message);
+
+async function main(): Promise<void> {
+  if (!process.send) throw new Error('bench/server-under-test.ts is started by the benchmark, with an IPC channel');
+  const { startServer } = await load<ServerModule>('src/server.js');
+  const { loadConfig } = await load<ConfigModule>('src/config.js');
+  const { batchedSink, createLogger } = await load<LogModule>('src/log.js');
+  const { mcpScopeNames } = await load<ScopesModule>('src/authorization/scopes.js');
+
+  const config = loadConfig();
+  const sink = batchedSink();
+  const fixedCaller: AuthInfo | undefined = process.argv.includes('--auth-off')
+    ? { token: '', clientId: 'bench-auth-off', scopes: [...mcpScopeNames], extra: { subject: 'bench-auth-off' } }
+    : undefined;
+  const server = await startServer(config, createLogger(sink), sink, { benchOnlyFixedCaller: fixedCaller });
+
+  const gc = (globalThis as { gc?: () => void }).gc;
+  process.on('message', (message: ToServer) => {
+    if (message.type === 'memory') {
+      // Twice: the first pass can leave what finalizers released for the next.
+      if (message.gc && gc) {
+        gc();
+        gc();
+      }
+      const usage = process.memoryUsage();
+      send({ type: 'memory', heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, rss: usage.rss, external: usage.external });
+    } else if (message.type === 'stop') {
+      void server.stop(2_000).finally(() => process.exit(0));
+    }
+  });
+  // The benchmark went away: do not outlive it.
+  process.on('disconnect', () => void server.stop(1_000).finally(() => process.exit(0)));
+  send({ type: 'ready', port: server.port });
+}
+
+main().catch((error: unknown) => {
+  send({ type: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  process.exit(1);
+});
