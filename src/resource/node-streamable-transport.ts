@@ -46,6 +46,16 @@ function untilNextTurn(): Promise<typeof NEXT_TURN> {
   return nextTurn;
 }
 
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 /**
  * Writes a web `Response` to a Node response. What the body has produced before the event loop
  * turns is gathered first: a call whose answer is ready by then (most are) goes out whole, in one
@@ -92,7 +102,8 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
       const next = await pending;
       if (next.done) break;
       if (res.destroyed) return;
-      res.write(next.value);
+      // A client that reads slowly holds the rest in the stream, not in the socket's buffer.
+      if (!res.write(next.value)) await drainedOrClosed(res);
       pending = reader.read();
     }
     finished = true;
