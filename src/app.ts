@@ -17,6 +17,7 @@ import { JsonRpcCode } from './errors.js';
 import { accessLog } from './http/access-log.js';
 import { cors } from './http/cors.js';
 import { errorHandler, sendError } from './http/error-response.js';
+import { handlerChain } from './http/handler-chain.js';
 import { loopbackHostCheck } from './http/host-check.js';
 import { originCheck } from './http/origin-check.js';
 import { setPageHeaders } from './http/page-headers.js';
@@ -89,6 +90,24 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   const tools: ToolContext = { findUser: (subject) => accounts.findById(subject) };
   if (config.testOnlyConformanceFixtures) log.warn('mcp.test_only_conformance_fixtures_enabled');
 
+  const mcpCors = cors({
+    methods: ['GET', 'POST', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Mcp-Session-Id', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'],
+    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+  });
+  const browserOrigins = originCheck(config);
+  // /mcp and /sse are two doors of one server: the same tools (the conformance fixtures too, when a
+  // test turns them on), the same tokens; each door's 401 points at its own metadata.
+  const createServer = () => {
+    const server = createMcpServer(tools);
+    if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
+    return server;
+  };
+  const guardFor = (resource: string): RequestHandler[] => [browserOrigins, benchOnlyFixedCaller
+    ? (req, _res, next) => { req.auth = benchOnlyFixedCaller; next(); }
+    : bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
+  const mcp = mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -114,6 +133,14 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
     }
   });
   if (config.publicUrl.startsWith('https:')) app.use(requireHttps(log));
+  // Every MCP call is a `POST /mcp`: it goes straight to what section 3 runs for it (CORS, the Origin
+  // check, the bearer guard, the body, the transport), in that order, without the router's layers
+  // between here and there (none of which matches /mcp). Any other /mcp request takes the routes below.
+  const mcpPost = handlerChain([mcpCors, ...mcp.postChain]);
+  app.use((req, res, next) => {
+    if (req.method === 'POST' && req.url === '/mcp') mcpPost(req, res, next);
+    else next();
+  });
   app.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
   app.get('/', (_req, res) => {
     setPageHeaders(res);
@@ -122,23 +149,8 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
 
   // 3. Resource server: metadata, then /mcp (and the legacy /sse) with CORS, the Origin check and the bearer guard before any routing.
   app.use(resourceMetadataRoutes(config));
-  app.use('/mcp', cors({
-    methods: ['GET', 'POST', 'DELETE'],
-    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Mcp-Session-Id', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'],
-    exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
-  }));
-  const browserOrigins = originCheck(config);
-  // /mcp and /sse are two doors of one server: the same tools (the conformance fixtures too, when a
-  // test turns them on), the same tokens; each door's 401 points at its own metadata.
-  const createServer = () => {
-    const server = createMcpServer(tools);
-    if (config.testOnlyConformanceFixtures) addConformanceFixtures(server);
-    return server;
-  };
-  const guardFor = (resource: string): RequestHandler[] => [browserOrigins, benchOnlyFixedCaller
-    ? (req, _res, next) => { req.auth = benchOnlyFixedCaller; next(); }
-    : bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
-  app.use(mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT }));
+  app.use('/mcp', mcpCors);
+  app.use(mcp);
   // The legacy HTTP+SSE transport (/sse, /messages) the same way.
   if (sessions && config.legacySseUrl) {
     const legacyCors = (method: string) => cors({ methods: [method], allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version'], exposeHeaders: ['WWW-Authenticate'] });

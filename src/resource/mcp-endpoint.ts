@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
+import { jsonBody } from '../http/json-body.js';
 import type { Logger } from '../log.js';
 import { callerOf, type Caller } from './bearer.js';
 import { RESUME_RETRY_MS, SessionEventStore } from './event-store.js';
 import { methodNotAllowed } from './method-not-allowed.js';
+import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 import { clientLeft, type McpSession, type SessionRegistry } from './sessions.js';
 
 export interface McpEndpointDeps {
@@ -36,16 +37,19 @@ function tolerateAccept(req: Request): void {
 
 const containsInitialize = (body: unknown) => (Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body));
 
+/** The /mcp router, and what it runs for `POST /mcp` (every call a client makes), in order, for a dispatch that skips the router. */
+export type McpEndpoint = Router & { postChain: readonly RequestHandler[] };
+
 /** `/mcp`: Streamable HTTP, with every method behind the bearer guard. */
-export function mcpEndpoint(deps: McpEndpointDeps): Router {
+export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   const { sessions, createServer, log } = deps;
   const router = express.Router();
   // No compressed bodies: no MCP client sends them, and inflating is work an attacker chooses.
-  const json = express.json({ limit: deps.maxBodyBytes, type: () => true, inflate: false });
+  const json = jsonBody(deps.maxBodyBytes);
 
   const stateless = async (req: Request, res: Response) => {
     const server = createServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new NodeStreamableHttpTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.once('close', () => {
       void server.close().catch(() => undefined);
     });
@@ -86,7 +90,7 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     // id and a retry interval on each SSE stream, and after a broken stream resumes with
     // Last-Event-ID from this small per-session store.
     const events = new SessionEventStore();
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: events,
       retryInterval: RESUME_RETRY_MS,
@@ -124,5 +128,5 @@ export function mcpEndpoint(deps: McpEndpointDeps): Router {
     router.delete('/mcp', handle);
   }
   router.all('/mcp', methodNotAllowed(allow, sessions ? undefined : 'Method not allowed: this server is stateless; use POST'));
-  return router;
+  return Object.assign(router, { postChain: [...deps.guards, json, handle] });
 }
