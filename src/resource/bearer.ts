@@ -1,9 +1,17 @@
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Provider } from 'oidc-provider';
+import { TryLater } from '../authorization/try-later.js';
+import { StorageBusyError } from '../errors.js';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by the bearer guard: the checked token's client, scopes, audience and account (never the token itself). */
+    auth?: AuthInfo;
+  }
+}
 
 /** Who is calling: the signed-in account (AuthInfo.extra.subject) through which client. */
 export interface Caller {
@@ -59,20 +67,39 @@ export function providerTokenVerifier(provider: Provider, audiences: readonly st
  * is the one its 401 points at.
  */
 export function bearerGuard(provider: Provider, options: { audiences: readonly string[]; resourceMetadataUrl: string }): RequestHandler {
-  const verify = requireBearerAuth({
-    verifier: providerTokenVerifier(provider, options.audiences),
-    resourceMetadataUrl: options.resourceMetadataUrl,
-  });
+  const verifier = providerTokenVerifier(provider, options.audiences);
   const challenge = `Bearer resource_metadata="${options.resourceMetadataUrl}"`;
-  return (req, res, next) => {
-    if (req.headers.authorization === undefined) {
+  const refuse = (res: Response, error: InvalidTokenError) => {
+    res.status(401)
+      .set('WWW-Authenticate', `Bearer error="${error.errorCode}", error_description="${error.message}", resource_metadata="${options.resourceMetadataUrl}"`)
+      .json(error.toResponseObject());
+  };
+  return async (req, res, next) => {
+    const header = req.headers.authorization;
+    if (header === undefined) {
       res.status(401).set('WWW-Authenticate', challenge).json({ error: 'invalid_token', error_description: 'This endpoint needs an access token (Authorization: Bearer …)' });
       return;
     }
-    void verify(req, res, (error?: unknown) => {
-      if (error === undefined) withholdToken(req);
-      next(error);
-    });
+    let auth: AuthInfo;
+    try {
+      const [type, token] = header.split(' ');
+      if (type!.toLowerCase() !== 'bearer' || !token) throw new InvalidTokenError("Invalid Authorization header format, expected 'Bearer TOKEN'");
+      auth = await verifier.verifyAccessToken(token);
+      if (typeof auth.expiresAt !== 'number' || Number.isNaN(auth.expiresAt) || auth.expiresAt < Date.now() / 1000) throw new InvalidTokenError('Token has expired');
+    } catch (error) {
+      if (error instanceof InvalidTokenError) {
+        refuse(res, error);
+        return;
+      }
+      // A store locked past STORAGE_BUSY_TIMEOUT (the adapter's TryLater) is a 503 with Retry-After in
+      // JSON-RPC, from the error handler, where the SDK's own guard would have answered 500.
+      const busy = error instanceof TryLater && error.cause instanceof StorageBusyError ? error.cause : error;
+      next(busy);
+      return;
+    }
+    req.auth = auth;
+    withholdToken(req);
+    next();
   };
 }
 

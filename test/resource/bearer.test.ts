@@ -3,6 +3,10 @@ import type { Server } from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import express from 'express';
 import type { Provider } from 'oidc-provider';
+import { TryLater } from '../../src/authorization/try-later.js';
+import { StorageBusyError } from '../../src/errors.js';
+import { errorHandler } from '../../src/http/error-response.js';
+import { silentLogger } from '../../src/log.js';
 import { bearerGuard } from '../../src/resource/bearer.js';
 import { request, type RawResponse } from '../support/raw-oauth.js';
 
@@ -27,11 +31,15 @@ function fakeProvider(tokens: Map<string, FakeAccessToken>, lookups: string[]): 
     AccessToken: {
       async find(token: string) {
         lookups.push(token);
+        // What the storage adapter throws when another process holds the database past STORAGE_BUSY_TIMEOUT.
+        if (token === BUSY_TOKEN) throw new TryLater('the server is busy; try again shortly', 503, 2, { cause: new StorageBusyError(2000, 2) });
         return tokens.get(token);
       },
     },
   } as unknown as Provider;
 }
+
+const BUSY_TOKEN = 'token-while-the-store-is-locked';
 
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 
@@ -49,6 +57,7 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
       reachedHandler.push({ clientId: auth.clientId, subject: auth.extra?.subject, resource: auth.resource?.href });
       res.json({ ok: true });
     });
+    app.use(errorHandler(silentLogger));
     server = await new Promise<Server>((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
     });
@@ -118,6 +127,16 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
   it('refuses an over-long token with 401 error="invalid_token" without looking it up', async () => {
     assertInvalidToken(await call(`Bearer ${'a'.repeat(4096)}`), 'over-long token');
     assert.deepEqual(lookups, [], 'the store was never asked');
+  });
+
+  it('answers 503 with Retry-After and a JSON-RPC error (not 500, not 401) when the token store is locked by another process past STORAGE_BUSY_TIMEOUT', async () => {
+    const answer = await call(`Bearer ${BUSY_TOKEN}`);
+    assert.equal(answer.status, 503, answer.text);
+    assert.equal(answer.headers.get('retry-after'), '2');
+    assert.equal(answer.headers.get('www-authenticate'), null, 'the token is not called invalid: the client keeps it');
+    assert.equal(answer.json?.jsonrpc, '2.0', answer.text);
+    assert.equal((answer.json?.error as { code?: unknown } | undefined)?.code, -32000, answer.text);
+    assert.equal(reachedHandler.length, 0);
   });
 
   it('answers a request with no Authorization header with 401 and a challenge without an error code (RFC 6750 §3.1)', async () => {
