@@ -8,20 +8,12 @@ import { signInToConsent } from '../support/person-at-browser.js';
 import { initializeMessage, mcpRequest, pkcePair, RawOAuthClient, registerRaw, request, resourceMetadataUrl, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/time-limit.js';
+import { assertOAuthError } from '../support/oauth-assertions.js';
 
 const OTHER_RESOURCE = 'https://other.example/mcp';
 
 /** A fresh public loopback client per test: no remembered consent. */
 const newClient = (server: ServerLike, path?: string) => RawOAuthClient.registerLoopback(server, {}, path);
-
-/** An OAuth error body (RFC 6749 §5.2) with this status and `error`, never cached. */
-function assertOAuthError(answer: RawResponse, status: number, error: string): void {
-  assert.equal(answer.status, status, `expected ${status} ${error}, got ${answer.status}: ${answer.text}`);
-  assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
-  assert.equal(answer.json?.error, error, `error code: ${answer.text}`);
-  assert.equal(typeof answer.json?.error_description, 'string');
-  assert.match(answer.headers.get('cache-control') ?? '', /no-store/);
-}
 
 /**
  * An authorization error sent back to the client (RFC 6749 §4.1.2.1): a redirect to exactly the

@@ -312,12 +312,17 @@ describe('the real server: a client that stops reading, and shutdown', () => {
     await eventually(() => assert.match(server.output(), /server\.stopping/), 5_000, 20);
     await sse.write('\r\n');
     await mcp.write(body.slice(10));
-    for (const [path, exchange] of [['GET /sse', sse], ['POST /mcp', mcp]] as const) {
+    // GET /sse's head is completed after the signal, so the shutdown gate answers it; POST /mcp's
+    // head was read before, so that request is past the gate and the session registry refuses it.
+    const refusals = [
+      ['GET /sse', sse, 'The server is shutting down; try again shortly'],
+      ['POST /mcp', mcp, 'Server shutting down: no new sessions; try again shortly'],
+    ] as const;
+    for (const [path, exchange, message] of refusals) {
       const answer = await exchange.answer(15_000);
       assert.equal(answer.status, 503, `${path}: ${answer.body.slice(0, 300)}`);
-      // The head of GET /sse arrives after the signal (the shutdown gate answers); POST /mcp's head
-      // was read before it, so that request is past the gate and the session registry refuses it.
-      assert.match(answer.body, /"jsonrpc":"2.0","error":\{"code":-32000,"message":"(The server is shutting down|Server shutting down: no new sessions); try again shortly"/, path);
+      assert.equal(JSON.parse(answer.body).error?.message, message, path);
+      assert.equal(JSON.parse(answer.body).error?.code, -32000, path);
     }
     assert.equal(await exited, 0);
     assert.ok(Date.now() - started < 5_000, `exited promptly, not after the 10 s grace (${Date.now() - started} ms)`);

@@ -10,6 +10,7 @@ import { signInToConsent } from '../support/person-at-browser.js';
 import { RawOAuthClient, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { recordSignIn } from '../support/recorded-sign-in.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { assertOAuthError } from '../support/oauth-assertions.js';
 
 /**
  * The security checklist's authorization-server items that no other test file already checks
@@ -17,15 +18,6 @@ import { ADMIN, startServerProcess, type ServerProcess } from '../support/server
  */
 
 const OTHER_RESOURCE = 'https://other.example/mcp';
-
-/** An OAuth error body (RFC 6749 §5.2) with this status and `error`, never cached. */
-function assertOAuthError(answer: RawResponse, status: number, error: string, label = ''): void {
-  assert.equal(answer.status, status, `${label} expected ${status} ${error}, got ${answer.status}: ${answer.text}`);
-  assert.match(answer.headers.get('content-type') ?? '', /^application\/json/, label);
-  assert.equal(answer.json?.error, error, `${label} ${answer.text}`);
-  assert.equal(answer.json?.access_token, undefined, `${label} no token`);
-  assert.match(answer.headers.get('cache-control') ?? '', /no-store/, label);
-}
 
 /** A 400 page for the person, with no redirect anywhere. */
 function assertRefusedWithoutRedirect(answer: RawResponse, label: string): void {

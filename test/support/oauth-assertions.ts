@@ -7,6 +7,7 @@ export function assertOAuthError(answer: RawResponse, status: number, error: str
   assert.match(answer.headers.get('content-type') ?? '', /^application\/json/, label);
   assert.equal(answer.json?.error, error, `${label} ${answer.text.slice(0, 300)}`);
   assert.equal(typeof answer.json?.error_description, 'string', label);
+  assert.equal(answer.json?.access_token, undefined, `${label} no token`);
   assert.match(answer.headers.get('cache-control') ?? '', /no-store/, `${label} Cache-Control`);
 }
 

@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
+import { parseHead } from './raw-http.js';
 
 /**
  * HTTP seen from the wire, for the shutdown tests: what became of each request (answered in full,
@@ -61,14 +62,14 @@ export function parseResponses(wire: string): { responses: WireResponse[]; rest:
   for (;;) {
     const end = rest.indexOf('\r\n\r\n');
     if (end < 0) return { responses, rest: rest.toString() };
-    const [statusLine, ...lines] = rest.subarray(0, end).toString().split('\r\n');
-    const status = /^HTTP\/1\.1 (\d{3}) /.exec(statusLine!);
-    if (!status) throw new Error(`not an HTTP response: ${statusLine}`);
-    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-    if (headers['content-length'] === undefined) throw new Error(`a response without Content-Length: ${statusLine}`);
+    const head = rest.subarray(0, end).toString('latin1');
+    const parsed = parseHead(head);
+    if (!parsed) throw new Error(`not an HTTP response: ${head.split('\r\n')[0]}`);
+    const { status, headers } = parsed;
+    if (headers['content-length'] === undefined) throw new Error(`a response without Content-Length: ${head.split('\r\n')[0]}`);
     const bodyEnd = end + 4 + Number(headers['content-length']);
     if (rest.length < bodyEnd) return { responses, rest: rest.toString() };
-    responses.push({ status: Number(status[1]), headers, body: rest.subarray(end + 4, bodyEnd).toString() });
+    responses.push({ status, headers, body: rest.subarray(end + 4, bodyEnd).toString() });
     rest = rest.subarray(bodyEnd);
   }
 }

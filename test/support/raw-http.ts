@@ -34,7 +34,8 @@ export class NoAnswerError extends Error {
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 
-function parseHead(head: string): { status: number; headers: Record<string, string> } | undefined {
+/** An HTTP/1.x response head: status and headers (names lower-cased, repeats joined), or undefined if it is not one. */
+export function parseHead(head: string): { status: number; headers: Record<string, string> } | undefined {
   const [statusLine, ...lines] = head.split('\r\n');
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '');
   if (!match) return undefined;
