@@ -40,10 +40,14 @@ export class TokenCipher {
   }
 }
 
-/** The configured key, or the one in DATA_DIR/upstream-token.key, created (mode 0600) on first use. */
-export function loadTokenKey(configured: Buffer | undefined, dataDir: string): Buffer {
+/**
+ * The configured key, or the one in DATA_DIR/upstream-token.key, created (mode 0600) when
+ * `create` (an upstream is configured). Without one, a throw-away key: nothing is stored with it.
+ */
+export function loadTokenKey(configured: Buffer | undefined, dataDir: string, create: boolean): Buffer {
   if (configured) return configured;
   const file = path.join(dataDir, TOKEN_KEY_FILE);
+  if (!create && !fs.existsSync(file)) return randomBytes(32);
   try {
     // 'wx': two instances starting at once cannot both write a key; the loser reads the winner's.
     fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
