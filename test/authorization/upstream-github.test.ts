@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
@@ -126,6 +128,7 @@ describe('sign in with GitHub', () => {
     assert.equal(userCalls.length, 1, 'one /user call for the tool');
     assert.ok(github.tokensOf('octocat').includes(userCalls[0]!.token!), 'made with a GitHub token');
     assert.notEqual(userCalls[0]!.token, tokens.access_token, 'never with the MCP client\'s token');
+    for (const token of github.tokensOf('octocat')) assert.ok(!JSON.stringify(result).includes(token), 'the tool\'s answer holds no GitHub token');
   });
 
   it('a GitHub token at /mcp gets 401 invalid_token: only this server\'s tokens are accepted', async () => {
@@ -353,6 +356,47 @@ describe('GitHub misbehaving', () => {
       assert.equal(page.status, 502);
       assert.match(visibleText(page.html), /GitHub could not complete the sign-in: 127\.0\.0\.1:\d+ could not be reached/);
     } finally {
+      await server.stop();
+      await github.close();
+    }
+  });
+
+  /** Our server's sign-in through `github` up to the page the callback shows. */
+  const callbackPage = async (server: ServerProcess, github: FakeGitHub) => {
+    github.signInAs('octocat');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+    return asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+  };
+
+  it('an API URL that answers something other than GitHub\'s API (here the web site\'s 404) gives a 502 page', async () => {
+    const port = await freePort();
+    const github = await startFakeGitHub({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, callbackUrl: `http://localhost:${port}/github/callback`, users: [OCTOCAT] });
+    const server = await startServerProcess({ port, env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.baseUrl } });
+    try {
+      const page = await callbackPage(server, github);
+      assert.equal(page.status, 502);
+      assert.match(visibleText(page.html), /GitHub could not complete the sign-in: .*(HTTP 404|not JSON)/);
+    } finally {
+      await server.stop();
+      await github.close();
+    }
+  });
+
+  it('a GitHub API that never answers gives a 502 page after the 10 s timeout, not a hung browser', async () => {
+    const hanging = http.createServer(() => { /* never answers */ });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const { server, github } = await start({ GITHUB_API_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/api/v3` });
+    try {
+      const started = Date.now();
+      const page = await callbackPage(server, github);
+      assert.equal(page.status, 502);
+      assert.match(visibleText(page.html), /did not answer within 10 s/);
+      assert.ok(Date.now() - started < 15_000);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
       await server.stop();
       await github.close();
     }
