@@ -94,7 +94,8 @@ export interface UpstreamIdentity {
   updatedAt: number;
 }
 
-export interface UpstreamSignIn {
+/** What a successful upstream sign-in brings: who (provider, subject), as whom, and the encrypted tokens. */
+export interface UpstreamLink {
   provider: UpstreamProvider;
   subject: string;
   /** Wanted username; if another account holds it, a suffix is added. */
@@ -111,7 +112,7 @@ export interface UpstreamIdentityStore {
    * In one transaction: the user linked to (provider, subject), with its username, display name,
    * tokens and profile updated; or a new upstream user linked to it. Returns the user and whether it was created.
    */
-  signIn(signIn: UpstreamSignIn): Promise<{ user: User; created: boolean }>;
+  signIn(signIn: UpstreamLink): Promise<{ user: User; created: boolean }>;
   findByUser(userId: string): Promise<UpstreamIdentity | undefined>;
 }
 

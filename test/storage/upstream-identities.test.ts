@@ -7,10 +7,10 @@ import { loadTokenKey, TOKEN_KEY_FILE, TokenCipher } from '../../src/authorizati
 import { openDatabase } from '../../src/storage/sqlite/database.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { migrations } from '../../src/storage/sqlite/migrations.js';
-import type { UpstreamSignIn } from '../../src/storage/store.js';
+import type { UpstreamLink } from '../../src/storage/store.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const signIn = (overrides: Partial<UpstreamSignIn> = {}): UpstreamSignIn => ({
+const signIn = (overrides: Partial<UpstreamLink> = {}): UpstreamLink => ({
   provider: 'github',
   subject: '583231',
   username: 'github:octocat',

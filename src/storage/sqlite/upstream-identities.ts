@@ -1,4 +1,4 @@
-import type { UpstreamIdentity, UpstreamIdentityStore, UpstreamSignIn, User } from '../store.js';
+import type { UpstreamIdentity, UpstreamIdentityStore, UpstreamLink, User } from '../store.js';
 import type { Db } from './database.js';
 import { toUser, type UserRow } from './users.js';
 
@@ -33,7 +33,7 @@ export function sqliteUpstreamIdentityStore(db: Db): UpstreamIdentityStore {
     return holder === undefined || holder === userId ? wanted : `${wanted}~${subject}`;
   };
 
-  const signIn = db.transaction((given: UpstreamSignIn, now: number): { user: User; created: boolean } => {
+  const signIn = db.transaction((given: UpstreamLink, now: number): { user: User; created: boolean } => {
     const profile = JSON.stringify(given.profile);
     const existing = identity.get(given.provider, given.subject) as IdentityRow | undefined;
     if (existing) {
