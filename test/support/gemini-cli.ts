@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
-import { type Person, signInAndReturn } from './person-at-browser.js';
+import { type SignInAs, signInAndReturn } from './person-at-browser.js';
 import { recordingUrlOpener } from './url-opener.js';
 import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { startServerProcess, type ServerProcess, type StartOptions } from './server-process.js';
 import { tempDir } from './temp-dir.js';
 import { installedVersion } from './third-party.js';
 import { within } from './time-limit.js';
@@ -183,8 +183,10 @@ export interface GeminiTestbed {
  * Call inside a describe: before its tests, a Gemini sandbox, the package and the real server on
  * a free port, with Gemini's requests recorded; after them, all of it undone. Returns the testbed
  * those hooks fill in (read its fields inside tests, not when the describe is declared).
+ * `serverOptions`, when given, is called in the same before hook for the server's start options
+ * (settings pointing at an upstream the suite started first, for instance).
  */
-export function geminiTestbed(): GeminiTestbed {
+export function geminiTestbed(serverOptions: () => StartOptions | Promise<StartOptions> = () => ({})): GeminiTestbed {
   const bed = {
     since: () => bed.recorder.since(),
     step: () => bed.recorder.step(),
@@ -194,8 +196,9 @@ export function geminiTestbed(): GeminiTestbed {
     bed.sandbox = geminiSandbox();
     // The package reads its environment (home, storage mode) when used: import it after setting that.
     // The import takes seconds under tsx, so the server starts meanwhile (with the PATH it would have had).
+    const options = await serverOptions();
     [bed.server, bed.gemini] = await Promise.all([
-      startServerProcess({ env: { PATH: bed.sandbox.originalPath } }),
+      startServerProcess({ ...options, env: { ...options.env, PATH: bed.sandbox.originalPath } }),
       import('@google/gemini-cli-core'),
     ]);
     bed.debugLog = captureDebugLog(bed.gemini);
@@ -247,7 +250,7 @@ export interface GeminiSignIn<T> {
  * in and allows through the server's real forms, and delivers the redirect to Gemini's callback
  * server. Resolves once the flow has finished with it.
  */
-export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: string, person: Person, start: () => Promise<T>): Promise<GeminiSignIn<T>> {
+export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: string, person: SignInAs, start: () => Promise<T>): Promise<GeminiSignIn<T>> {
   const shown = waitForAuthorizationUrl(gemini, AbortSignal.timeout(30_000));
   const consent = answerConsentYes(gemini);
   const flow = start();
