@@ -3,6 +3,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { missingScope } from './src/resource/tool-scopes.js';
+import { userProfileSchema, type ProfileResult } from './src/resource/user-profile.js';
 import { VERSION } from './src/version.js';
 
 /**
@@ -15,14 +16,12 @@ export const SERVER_INFO = { name: 'UUID MCP Server', version: VERSION };
 
 /** What the tools may ask of the rest of the server. */
 export interface ToolContext {
-  /** The signed-in user behind a token, by subject (account id). */
-  findUser(subject: string): Promise<{ id: string; username: string; displayName: string; signInMethod: string } | undefined>;
+  /** Who is behind a token, by subject (account id): their local, GitHub (fetched now) or OIDC profile. */
+  userProfile(subject: string): Promise<ProfileResult>;
 }
 
 // One JSON-schema validator for every server instance: building Ajv per server is most of a server's cost.
 const validator = new AjvJsonSchemaValidator();
-
-const SIGN_IN_METHODS: Record<string, string> = { password: 'local account (username and password)' };
 
 // Tool definitions (their zod schemas especially) are built once and shared by every server: built
 // per server they were most of an idle session's memory and of a stateless request's set-up.
@@ -42,13 +41,8 @@ const GENERATE_UUID = {
 
 const GET_USER_PROFILE = {
   title: 'Get user profile',
-  description: 'Who is signed in: their user id, name, and how they signed in.',
-  outputSchema: z.object({
-    id: z.string(),
-    username: z.string(),
-    name: z.string(),
-    signedInWith: z.string(),
-  }),
+  description: 'Who is signed in and how: for GitHub, their GitHub profile (login, name, avatar, repositories, followers…); for an OpenID Connect provider, its claims; for a local account, the username.',
+  outputSchema: userProfileSchema,
   annotations: { readOnlyHint: true, openWorldHint: false },
 };
 
@@ -73,18 +67,14 @@ export function createMcpServer(context: ToolContext): McpServer {
       const denied = missingScope(extra, 'profile:read');
       if (denied) return denied;
       const subject = extra.authInfo?.extra?.subject;
-      const user = typeof subject === 'string' ? await context.findUser(subject) : undefined;
-      if (!user) {
-        return { isError: true, content: [{ type: 'text', text: 'The account behind this token no longer exists.' }] };
-      }
-      const profile = {
-        id: user.id,
-        username: user.username,
-        name: user.displayName,
-        signedInWith: SIGN_IN_METHODS[user.signInMethod] ?? user.signInMethod,
-      };
+      const found = typeof subject === 'string' ? await context.userProfile(subject) : { error: 'This token names no user.' };
+      if ('error' in found) return { isError: true, content: [{ type: 'text', text: found.error }] };
+      const profile = found.profile;
+      const who = profile.signedInWith === 'github' ? `${profile.name ?? profile.login} (GitHub: ${profile.login}, ${profile.profileUrl})`
+        : profile.signedInWith === 'oidc' ? `${profile.name ?? profile.email ?? profile.subject} (signed in with ${profile.issuer})`
+          : `${profile.name} (${profile.username}, local account)`;
       return {
-        content: [{ type: 'text', text: `${profile.name} (${profile.username}), user id ${profile.id}, signed in with a ${profile.signedInWith}` }],
+        content: [{ type: 'text', text: `${who}, user id ${profile.id}\n${JSON.stringify(profile, null, 2)}` }],
         structuredContent: profile,
       };
     },

@@ -12,8 +12,14 @@ import { AS_ROUTES, createProvider, isAuthorizationServerPath } from './authoriz
 import { registrationEndpoint } from './authorization/registration.js';
 import { advertisedScopes } from './authorization/scopes.js';
 import { SignInBackoff } from './authorization/sign-in-backoff.js';
+import { GitHub } from './authorization/upstream/github.js';
+import { UpstreamIdentities } from './authorization/upstream/identities.js';
+import { OidcUpstream } from './authorization/upstream/oidc.js';
+import { CALLBACK_PATHS, UpstreamSignIn } from './authorization/upstream/routes.js';
+import { UpstreamStates } from './authorization/upstream/states.js';
+import { loadTokenKey, TokenCipher } from './authorization/upstream/token-cipher.js';
 import { mcpResources, type Config } from './config.js';
-import { JsonRpcCode } from './errors.js';
+import { JsonRpcCode, StartupError } from './errors.js';
 import { accessLog } from './http/access-log.js';
 import { cors } from './http/cors.js';
 import { errorHandler, sendError } from './http/error-response.js';
@@ -32,6 +38,7 @@ import { LEGACY_SSE_PATHS, legacySseEndpoint } from './resource/legacy-sse-endpo
 import { mcpEndpoint } from './resource/mcp-endpoint.js';
 import { resourceMetadataRoutes, resourceMetadataUrl } from './resource/metadata.js';
 import { SessionRegistry } from './resource/sessions.js';
+import { userProfiles } from './resource/user-profile.js';
 import type { Store } from './storage/store.js';
 
 export interface AppDeps {
@@ -74,6 +81,15 @@ function tooManyRequests(log: Logger, event: string, what: string) {
   };
 }
 
+/** The key for upstream tokens at rest; a key file that cannot be read or written stops start-up. */
+function upstreamTokenKey(config: Config): Buffer {
+  try {
+    return loadTokenKey(config.upstreamTokenKey, config.dataDir, config.github !== undefined || config.oidc !== undefined);
+  } catch (error) {
+    throw new StartupError(`DATA_DIR ${config.dataDir}: the upstream token key cannot be used: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
 export async function createApp({ config, store, log, accessLogSink, benchOnlyFixedCaller }: AppDeps): Promise<App> {
   const keys = await loadServerKeys(store.secrets);
@@ -87,7 +103,20 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
     perCaller: config.mcpMaxSessionsPerUser,
     total: config.mcpMaxSessions,
   }, log);
-  const tools: ToolContext = { findUser: (subject) => accounts.findById(subject) };
+  const github = config.github && new GitHub(config.github, `${config.publicUrl}${CALLBACK_PATHS.github}`);
+  const oidc = config.oidc && new OidcUpstream(config.oidc, `${config.publicUrl}${CALLBACK_PATHS.oidc}`);
+  oidc?.discoverEarly().catch((error: unknown) => log.warn('upstream.discovery_failed', { provider: 'oidc', issuer: config.oidc?.issuer, reason: error instanceof Error ? error.message : String(error) }));
+  const identities = new UpstreamIdentities(store, new TokenCipher(upstreamTokenKey(config)));
+  const upstream = new UpstreamSignIn({
+    config,
+    provider,
+    github,
+    oidc,
+    states: new UpstreamStates(store.upstreamStates, config.publicUrl.startsWith('https:')),
+    identities,
+    log,
+  });
+  const tools: ToolContext = { userProfile: userProfiles({ accounts, identities, github, log }) };
   if (config.testOnlyConformanceFixtures) log.warn('mcp.test_only_conformance_fixtures_enabled');
 
   const mcpCors = cors({
@@ -160,7 +189,8 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   }
 
   // 4. Authorization server: our sign-in and consent pages, registration (normalized and rate-limited), then oidc-provider.
-  app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit, signInBackoff }));
+  app.use(interactionRoutes({ provider, accounts, consent, csrf: new CsrfTokens(keys.csrfKey), log, loginRateLimit: config.loginRateLimit, signInBackoff, upstream, localAccounts: config.localAccounts }));
+  app.use(upstream.router());
   app.use('/register', cors({ methods: ['GET', 'POST', 'PUT', 'DELETE'], allowHeaders: ['Authorization', 'Content-Type'] }));
   const registration = registrationEndpoint(authorizationServer, { maxBytes: AUTHORIZATION_BODY_LIMIT, knownScopes: advertisedScopes });
   app.put('/register/:clientId', ...registration);

@@ -66,6 +66,39 @@ export interface Config {
    * to mcpUrl; undefined when LEGACY_SSE is off (and always in stateless mode).
    */
   legacySseUrl: string | undefined;
+  /** Sign-in with GitHub (an OAuth app), when GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET are set. */
+  github: GitHubSettings | undefined;
+  /** Sign-in with an OpenID Connect provider, when OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set. */
+  oidc: OidcSettings | undefined;
+  /** Username/password accounts; false only with an upstream configured. */
+  localAccounts: boolean;
+  /** AES-256-GCM key for upstream tokens at rest; undefined: a key file in DATA_DIR (upstream/token-key.ts). */
+  upstreamTokenKey: Buffer | undefined;
+}
+
+export interface GitHubSettings {
+  clientId: string;
+  clientSecret: string;
+  /** Where people sign in (authorize, access_token), no trailing slash. */
+  baseUrl: string;
+  /** The REST API (/user, /user/orgs), no trailing slash. */
+  apiUrl: string;
+  /** Lower-case logins allowed to sign in; empty: anyone (subject to allowedOrgs). */
+  allowedUsers: string[];
+  /** Lower-case organisation logins; a member of any may sign in. */
+  allowedOrgs: string[];
+}
+
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes: string;
+  /** Shown on the button: "Sign in with {name}". */
+  name: string;
+  /** Lower-case e-mail domains allowed (with email_verified=true); empty: any. */
+  allowedEmailDomains: string[];
+  requiredClaim: { name: string; value: string } | undefined;
 }
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
@@ -117,6 +150,33 @@ const publicOrigin = z.string().trim().transform((text, ctx) => {
   return url.origin;
 });
 
+/** An upstream's URL: https, or http on loopback (tests), the same rule as PUBLIC_URL; a path is allowed (GitHub Enterprise's /api/v3). */
+const upstreamUrl = (exact = false) => z.string().trim().transform((text, ctx) => {
+  const url = URL.parse(text);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an http(s) URL without query or credentials (e.g. https://github.com)` });
+    return z.NEVER;
+  }
+  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
+    ctx.addIssue({ code: 'custom', message: `must use https unless the host is localhost, 127.0.0.1 or [::1], got ${url.origin}` });
+    return z.NEVER;
+  }
+  // An OIDC issuer is compared to the discovery document's exactly (a trailing slash included).
+  return exact ? text : url.href.replace(/\/+$/, '');
+});
+
+/** "a, B ,c" → ['a', 'b', 'c']. */
+const lowerList = z.string().transform((text) => text.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean));
+
+const tokenKey = z.string().trim().transform((text, ctx) => {
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : /^[A-Za-z0-9_-]{43}=?$/.test(text) ? Buffer.from(text, 'base64url') : undefined;
+  if (key?.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64url (e.g. from `openssl rand -hex 32`)' });
+    return z.NEVER;
+  }
+  return key;
+});
+
 const schema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().trim().min(1).optional(),
@@ -158,6 +218,23 @@ const schema = z.object({
   CIMD_FETCH_RATE_LIMIT: int(1, 1_000_000).default(30),
   TEST_ONLY_CIMD_ALLOW_LOOPBACK: bool.default(false),
   LEGACY_SSE: bool.optional(),
+  GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
+  GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  MCP_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
+  MCP_GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  GITHUB_BASE_URL: upstreamUrl().default('https://github.com'),
+  GITHUB_API_URL: upstreamUrl().default('https://api.github.com'),
+  GITHUB_ALLOWED_USERS: lowerList.default([]),
+  GITHUB_ALLOWED_ORGS: lowerList.default([]),
+  OIDC_ISSUER: upstreamUrl(true).optional(),
+  OIDC_CLIENT_ID: z.string().trim().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  OIDC_SCOPES: z.string().trim().refine((text) => text.split(/\s+/).includes('openid'), 'must include "openid"').default('openid email profile'),
+  OIDC_NAME: z.string().trim().min(1).max(60, 'must be at most 60 characters').optional(),
+  OIDC_ALLOWED_EMAIL_DOMAINS: lowerList.default([]),
+  OIDC_REQUIRED_CLAIM: z.string().trim().regex(/^[^=\s]+=.+$/, 'must be claim=value (e.g. groups=mcp-users)').optional(),
+  LOCAL_ACCOUNTS: bool.default(true),
+  UPSTREAM_TOKEN_KEY: tokenKey.optional(),
 });
 
 type Raw = z.output<typeof schema>;
@@ -213,6 +290,11 @@ function derive(raw: Raw, cwd: string): Config {
     // An SSE session lives in this process for as long as its GET stream is open: it cannot be stateless.
     throw new ConfigError('LEGACY_SSE', 'is true but STATELESS is true: the HTTP+SSE transport keeps a session per open stream; set LEGACY_SSE=false or leave it unset');
   }
+  const github = githubSettings(raw);
+  const oidc = oidcSettings(raw);
+  if (!raw.LOCAL_ACCOUNTS && !github && !oidc) {
+    throw new ConfigError('LOCAL_ACCOUNTS', 'is false but no upstream sign-in is configured; set GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET or OIDC_ISSUER/OIDC_CLIENT_ID/OIDC_CLIENT_SECRET, or LOCAL_ACCOUNTS=true');
+  }
   return {
     port: raw.PORT,
     bindHosts: hosts,
@@ -249,6 +331,55 @@ function derive(raw: Raw, cwd: string): Config {
     cimdFetchRateLimit: raw.CIMD_FETCH_RATE_LIMIT,
     testOnlyCimdAllowLoopback: raw.TEST_ONLY_CIMD_ALLOW_LOOPBACK,
     legacySseUrl: (raw.LEGACY_SSE ?? !raw.STATELESS) ? `${publicUrl}/sse` : undefined,
+    github,
+    oidc,
+    localAccounts: raw.LOCAL_ACCOUNTS,
+    upstreamTokenKey: raw.UPSTREAM_TOKEN_KEY,
+  };
+}
+
+/** GitHub settings under either name (the seed's MCP_GITHUB_*); one half without the other is an error. */
+function githubSettings(raw: Raw): GitHubSettings | undefined {
+  const [idName, clientId] = raw.GITHUB_CLIENT_ID ? ['GITHUB_CLIENT_ID', raw.GITHUB_CLIENT_ID] : ['MCP_GITHUB_CLIENT_ID', raw.MCP_GITHUB_CLIENT_ID];
+  const [secretName, clientSecret] = raw.GITHUB_CLIENT_SECRET ? ['GITHUB_CLIENT_SECRET', raw.GITHUB_CLIENT_SECRET] : ['MCP_GITHUB_CLIENT_SECRET', raw.MCP_GITHUB_CLIENT_SECRET];
+  if (clientId && !clientSecret) throw new ConfigError('GITHUB_CLIENT_SECRET', `is missing: ${idName} is set, and GitHub sign-in needs the OAuth app's client secret too`);
+  if (clientSecret && !clientId) throw new ConfigError('GITHUB_CLIENT_ID', `is missing: ${secretName} is set, and GitHub sign-in needs the OAuth app's client ID too`);
+  if (!clientId || !clientSecret) {
+    if (raw.GITHUB_ALLOWED_USERS.length > 0 || raw.GITHUB_ALLOWED_ORGS.length > 0) {
+      throw new ConfigError('GITHUB_CLIENT_ID', 'is missing: GITHUB_ALLOWED_USERS/GITHUB_ALLOWED_ORGS are set, but GitHub sign-in is not configured');
+    }
+    return undefined;
+  }
+  return {
+    clientId,
+    clientSecret,
+    baseUrl: raw.GITHUB_BASE_URL,
+    apiUrl: raw.GITHUB_API_URL,
+    allowedUsers: raw.GITHUB_ALLOWED_USERS,
+    allowedOrgs: raw.GITHUB_ALLOWED_ORGS,
+  };
+}
+
+function oidcSettings(raw: Raw): OidcSettings | undefined {
+  const given = (['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const).filter((name) => raw[name] !== undefined);
+  if (given.length === 0) {
+    const stray = (['OIDC_NAME', 'OIDC_REQUIRED_CLAIM'] as const).find((name) => raw[name] !== undefined) ?? (raw.OIDC_ALLOWED_EMAIL_DOMAINS.length > 0 ? 'OIDC_ALLOWED_EMAIL_DOMAINS' : undefined);
+    if (stray) throw new ConfigError('OIDC_ISSUER', `is missing: ${stray} is set, but OpenID Connect sign-in is not configured`);
+    return undefined;
+  }
+  const missing = (['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const).find((name) => raw[name] === undefined);
+  if (missing) throw new ConfigError(missing, `is missing: ${given.join(' and ')} ${given.length === 1 ? 'is' : 'are'} set, and OpenID Connect sign-in needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET`);
+  const issuer = raw.OIDC_ISSUER!;
+  const claim = raw.OIDC_REQUIRED_CLAIM;
+  const eq = claim?.indexOf('=') ?? -1;
+  return {
+    issuer,
+    clientId: raw.OIDC_CLIENT_ID!,
+    clientSecret: raw.OIDC_CLIENT_SECRET!,
+    scopes: raw.OIDC_SCOPES.split(/\s+/).join(' '),
+    name: raw.OIDC_NAME ?? new URL(issuer).host,
+    allowedEmailDomains: raw.OIDC_ALLOWED_EMAIL_DOMAINS.map((domain) => domain.replace(/^@/, '')),
+    requiredClaim: claim ? { name: claim.slice(0, eq), value: claim.slice(eq + 1) } : undefined,
   };
 }
 

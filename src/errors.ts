@@ -98,3 +98,22 @@ export function httpStatusOf(error: unknown): number | undefined {
   const status = (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
   return typeof status === 'number' && status >= 400 && status < 600 ? status : undefined;
 }
+
+/**
+ * An upstream identity provider (GitHub, the OIDC provider) could not be reached, timed out, or
+ * answered something unusable: the sign-in page says so with 502, never a 500.
+ */
+export class UpstreamError extends Error {
+  constructor(readonly provider: string, detail: string, options?: { cause?: unknown }) {
+    super(detail, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** The upstream no longer accepts the stored token (revoked, expired): the user must sign in again. */
+export class UpstreamTokenRejectedError extends UpstreamError {
+  constructor(provider: string, detail: string) {
+    super(provider, detail);
+    this.name = 'UpstreamTokenRejectedError';
+  }
+}

@@ -16,7 +16,7 @@ const SWEEP_EVERY_MS = 10 * 60_000;
 const CLIENT_BATCH = 500;
 
 /**
- * Periodic clean-up of storage: expired models, registrations nobody ever used, forgotten sign-in
+ * Periodic clean-up of storage: expired models and upstream sign-in states, registrations nobody ever used, forgotten sign-in
  * failures. Runs once at start-up (so a restart after a long pause does not serve stale
  * registrations), then on a timer that does not keep the process alive.
  */
@@ -25,6 +25,7 @@ export async function startHousekeeping(options: HousekeepingOptions): Promise<{
   const sweep = async () => {
     const now = Date.now();
     await store.models.deleteExpired(now);
+    await store.upstreamStates.deleteExpired(now);
     await signInBackoff.sweep(now);
     let deleted = 0;
     for (;;) {

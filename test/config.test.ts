@@ -104,6 +104,79 @@ describe('configuration from the environment', () => {
   });
 });
 
+describe('upstream sign-in settings', () => {
+  const GITHUB = { GITHUB_CLIENT_ID: 'Iv1.abc', GITHUB_CLIENT_SECRET: 'shh-secret' };
+  const OIDC = { OIDC_ISSUER: 'https://login.example.com/realms/main', OIDC_CLIENT_ID: 'mcp', OIDC_CLIENT_SECRET: 'oidc-secret' };
+
+  it('has no upstream and keeps local accounts by default', () => {
+    const config = load({});
+    assert.equal(config.github, undefined);
+    assert.equal(config.oidc, undefined);
+    assert.equal(config.localAccounts, true);
+    assert.equal(config.upstreamTokenKey, undefined);
+  });
+
+  it('reads GitHub under its own names or the seed\'s MCP_GITHUB_* names, with github.com defaults and lower-cased allowlists', () => {
+    const config = load({ ...GITHUB, GITHUB_ALLOWED_USERS: 'Octocat, monaLisa ,', GITHUB_ALLOWED_ORGS: 'Acme' });
+    assert.deepEqual(config.github, {
+      clientId: 'Iv1.abc', clientSecret: 'shh-secret', baseUrl: 'https://github.com', apiUrl: 'https://api.github.com',
+      allowedUsers: ['octocat', 'monalisa'], allowedOrgs: ['acme'],
+    });
+    const seed = load({ MCP_GITHUB_CLIENT_ID: 'seed-id', MCP_GITHUB_CLIENT_SECRET: 'seed-secret' }).github;
+    assert.equal(seed?.clientId, 'seed-id');
+    assert.equal(seed?.clientSecret, 'seed-secret');
+  });
+
+  it('takes GitHub Enterprise style URLs with a path, and http only on loopback', () => {
+    const config = load({ ...GITHUB, GITHUB_BASE_URL: 'https://ghe.example.com/', GITHUB_API_URL: 'https://ghe.example.com/api/v3/' });
+    assert.equal(config.github?.baseUrl, 'https://ghe.example.com');
+    assert.equal(config.github?.apiUrl, 'https://ghe.example.com/api/v3');
+    assert.equal(load({ ...GITHUB, GITHUB_BASE_URL: 'http://127.0.0.1:4000' }).github?.baseUrl, 'http://127.0.0.1:4000');
+    refuses({ ...GITHUB, GITHUB_API_URL: 'http://api.example.com' }, 'GITHUB_API_URL', /https unless the host is localhost/);
+    refuses({ ...GITHUB, GITHUB_BASE_URL: 'github.com' }, 'GITHUB_BASE_URL', /not an http\(s\) URL/);
+    refuses({ ...OIDC, OIDC_ISSUER: 'http://idp.example.com' }, 'OIDC_ISSUER', /https unless/);
+  });
+
+  it('stops on a half-configured GitHub app with one line naming the missing variable', () => {
+    refuses({ GITHUB_CLIENT_ID: 'Iv1.abc' }, 'GITHUB_CLIENT_SECRET', /missing: GITHUB_CLIENT_ID is set/);
+    refuses({ MCP_GITHUB_CLIENT_SECRET: 'x' }, 'GITHUB_CLIENT_ID', /missing: MCP_GITHUB_CLIENT_SECRET is set/);
+    refuses({ GITHUB_ALLOWED_ORGS: 'acme' }, 'GITHUB_CLIENT_ID', /not configured/);
+  });
+
+  it('reads OIDC with the issuer kept exactly, default scopes and name, domains and a required claim', () => {
+    const config = load({ ...OIDC, OIDC_ISSUER: 'https://tenant.auth0.com/', OIDC_ALLOWED_EMAIL_DOMAINS: '@Example.com, example.org', OIDC_REQUIRED_CLAIM: 'groups=mcp=users' });
+    assert.deepEqual(config.oidc, {
+      issuer: 'https://tenant.auth0.com/', clientId: 'mcp', clientSecret: 'oidc-secret', scopes: 'openid email profile', name: 'tenant.auth0.com',
+      allowedEmailDomains: ['example.com', 'example.org'], requiredClaim: { name: 'groups', value: 'mcp=users' },
+    });
+    assert.equal(load({ ...OIDC, OIDC_NAME: 'Keycloak', OIDC_SCOPES: 'openid  email' }).oidc?.name, 'Keycloak');
+    assert.equal(load({ ...OIDC, OIDC_SCOPES: 'openid  email' }).oidc?.scopes, 'openid email');
+    refuses({ ...OIDC, OIDC_SCOPES: 'email profile' }, 'OIDC_SCOPES', /openid/);
+    refuses({ ...OIDC, OIDC_REQUIRED_CLAIM: 'groups' }, 'OIDC_REQUIRED_CLAIM', /claim=value/);
+  });
+
+  it('stops on a half-configured OIDC provider with one line naming the missing variable', () => {
+    refuses({ OIDC_ISSUER: OIDC.OIDC_ISSUER }, 'OIDC_CLIENT_ID', /missing: OIDC_ISSUER is set/);
+    refuses({ OIDC_ISSUER: OIDC.OIDC_ISSUER, OIDC_CLIENT_ID: 'mcp' }, 'OIDC_CLIENT_SECRET', /missing/);
+    refuses({ OIDC_CLIENT_ID: 'mcp', OIDC_CLIENT_SECRET: 'x' }, 'OIDC_ISSUER', /missing/);
+    refuses({ OIDC_NAME: 'Google' }, 'OIDC_ISSUER', /OIDC_NAME is set/);
+  });
+
+  it('allows LOCAL_ACCOUNTS=false only with an upstream configured', () => {
+    refuses({ LOCAL_ACCOUNTS: 'false' }, 'LOCAL_ACCOUNTS', /no upstream sign-in is configured/);
+    assert.equal(load({ ...GITHUB, LOCAL_ACCOUNTS: 'false' }).localAccounts, false);
+    assert.equal(load({ ...OIDC, LOCAL_ACCOUNTS: 'false' }).localAccounts, false);
+  });
+
+  it('reads UPSTREAM_TOKEN_KEY as 32 bytes in hex or base64url, and refuses anything else', () => {
+    const bytes = Buffer.alloc(32, 7);
+    assert.deepEqual(load({ UPSTREAM_TOKEN_KEY: bytes.toString('hex') }).upstreamTokenKey, bytes);
+    assert.deepEqual(load({ UPSTREAM_TOKEN_KEY: bytes.toString('base64url') }).upstreamTokenKey, bytes);
+    refuses({ UPSTREAM_TOKEN_KEY: 'too-short' }, 'UPSTREAM_TOKEN_KEY', /32 bytes/);
+    refuses({ UPSTREAM_TOKEN_KEY: 'ab'.repeat(31) }, 'UPSTREAM_TOKEN_KEY', /32 bytes/);
+  });
+});
+
 describe('.env.example', () => {
   const text = fs.readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
   const lines = text.split('\n').map((line) => /^#?\s*([A-Z_]+)=(.*)$/.exec(line)).filter((match) => match !== null);

@@ -39,7 +39,8 @@ export class Accounts {
   /** The user when the password is right; undefined otherwise, in about the same time either way. */
   async authenticate(username: string, password: string): Promise<User | undefined> {
     const user = await this.users.findByUsername(normalizeUsername(username));
-    if (!user) {
+    if (!user || user.passwordHash === null) {
+      // An upstream user has no password: refused like an unknown name.
       // Spend the same work as a real check so response time does not reveal which usernames exist.
       this.#dummyHash ??= hashPassword(generatePassword(), this.hashCost);
       await verifyPassword(password, await this.#dummyHash);

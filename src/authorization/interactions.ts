@@ -18,6 +18,7 @@ import type { CsrfTokens } from './csrf.js';
 import type { SignInBackoff } from './sign-in-backoff.js';
 import { AS_ROUTES } from './provider.js';
 import { describeScope } from './scopes.js';
+import type { UpstreamSignIn } from './upstream/routes.js';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 type Client = InstanceType<Provider['Client']>;
@@ -32,6 +33,10 @@ export interface InteractionDeps {
   loginRateLimit: number;
   /** Failed sign-ins per account, from any address. */
   signInBackoff: SignInBackoff;
+  /** Sign-in with GitHub / an OIDC provider (buttons on the login page, the button's POST). */
+  upstream: UpstreamSignIn;
+  /** Username/password sign-in (LOCAL_ACCOUNTS). */
+  localAccounts: boolean;
 }
 
 /**
@@ -84,8 +89,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   const renderLogin = async (res: Response, interaction: Interaction, status: number, extra: { username?: string; error?: string } = {}) => {
     const client = await provider.Client.find(clientIdOf(interaction));
-    setPageHeaders(res, redirectSource(interaction.params.redirect_uri));
-    res.status(status).send(loginPage({ uid: interaction.uid, csrf: csrf.issue(interaction.uid), client: summary(interaction, client), ...extra }));
+    // The upstream buttons' POST is redirected to the provider: CSP form-action must allow it.
+    setPageHeaders(res, [...redirectSource(interaction.params.redirect_uri), ...deps.upstream.formActionSources()]);
+    res.status(status).send(loginPage({
+      uid: interaction.uid,
+      csrf: csrf.issue(interaction.uid),
+      client: summary(interaction, client),
+      upstreams: deps.upstream.buttons(),
+      localAccounts: deps.localAccounts,
+      ...extra,
+    }));
   };
 
   /**
@@ -136,6 +149,10 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/interaction/:uid/login', loginLimit, form, async (req, res) => {
     const interaction = await submitted(req, res);
     if (interaction.prompt.name !== 'login') throw new PageError(400, 'Already signed in', 'This sign-in step is already done; go back to your application.');
+    if (!deps.localAccounts) {
+      log.warn('login.local_accounts_off', { ip: req.ip, client: clientIdOf(interaction) });
+      throw new PageError(403, 'Password sign-in is off', 'This server signs people in only through the buttons on its sign-in page.');
+    }
     const body = req.body as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username.slice(0, 200) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
@@ -159,6 +176,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     await deps.signInBackoff.succeeded(username);
     log.info('login.succeeded', { user: user.username, ip: req.ip, client: clientIdOf(interaction) });
     await provider.interactionFinished(req, res, { login: { accountId: user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+  });
+
+  // "Sign in with GitHub" / "Sign in with {OIDC_NAME}": only ever on this click, never on GET
+  // /auth, and our consent page still follows the upstream's callback (upstream/routes.ts).
+  router.post('/interaction/:uid/upstream/:provider', form, async (req, res) => {
+    const provider = String(req.params.provider);
+    if (!deps.upstream.isConfigured(provider)) throw new PageError(404, 'Not found', 'This sign-in method is not configured on this server.');
+    const interaction = await submitted(req, res);
+    if (interaction.prompt.name !== 'login') throw new PageError(400, 'Already signed in', 'This sign-in step is already done; go back to your application.');
+    await deps.upstream.begin(req, res, interaction, provider);
   });
 
   router.post('/interaction/:uid/confirm', form, async (req, res) => {

@@ -46,12 +46,15 @@ export interface User {
   /** Lower-case sign-in name, unique. */
   username: string;
   displayName: string;
-  /** How this account signs in: "password" for local accounts (upstream providers come later). */
-  signInMethod: 'password';
-  passwordHash: string;
+  /** How this account signs in: a local password, or an upstream identity provider. */
+  signInMethod: SignInMethod;
+  /** Null for upstream users: password sign-in never works for them. */
+  passwordHash: string | null;
   createdAt: number;
   updatedAt: number;
 }
+
+export type SignInMethod = 'password' | UpstreamProvider;
 
 export type NewUser = Omit<User, 'createdAt' | 'updatedAt'>;
 
@@ -71,7 +74,68 @@ export interface UserStore {
   create(user: NewUser): Promise<User>;
   /** Creates the user only when there are no users at all; false when some already existed (another instance won). */
   createIfNone(user: NewUser): Promise<boolean>;
+  /** False for an unknown user and for an upstream user (who has no password). */
   setPasswordHash(id: string, passwordHash: string): Promise<boolean>;
+}
+
+export type UpstreamProvider = 'github' | 'oidc';
+
+/** A user's account at an upstream identity provider, linked by the provider's own subject. */
+export interface UpstreamIdentity {
+  provider: UpstreamProvider;
+  /** GitHub's numeric user id; for OIDC, `{issuer} {sub}` (a sub is unique only within its issuer). */
+  subject: string;
+  userId: string;
+  /** The upstream tokens, encrypted (upstream/token-cipher.ts); never in clear in storage. */
+  encryptedTokens: string;
+  /** The upstream profile or claims as last seen at sign-in. */
+  profile: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UpstreamSignIn {
+  provider: UpstreamProvider;
+  subject: string;
+  /** Wanted username; if another account holds it, a suffix is added. */
+  username: string;
+  displayName: string;
+  encryptedTokens: string;
+  profile: Record<string, unknown>;
+  /** Id for the user when this identity is new. */
+  newUserId: string;
+}
+
+export interface UpstreamIdentityStore {
+  /**
+   * In one transaction: the user linked to (provider, subject), with its username, display name,
+   * tokens and profile updated; or a new upstream user linked to it. Returns the user and whether it was created.
+   */
+  signIn(signIn: UpstreamSignIn): Promise<{ user: User; created: boolean }>;
+  findByUser(userId: string): Promise<UpstreamIdentity | undefined>;
+}
+
+/** An upstream authorization request in flight, keyed by a hash of its `state`. */
+export interface UpstreamState {
+  stateHash: string;
+  /** Hash of the value in the browser's binding cookie. */
+  bindingHash: string;
+  interactionUid: string;
+  provider: UpstreamProvider;
+  codeVerifier: string;
+  nonce: string | undefined;
+  expiresAt: number;
+  consumedAt: number | undefined;
+}
+
+export interface UpstreamStateStore {
+  save(state: Omit<UpstreamState, 'consumedAt'>): Promise<void>;
+  /** The state, expired or consumed ones included (so the caller can say which), or undefined. */
+  find(stateHash: string): Promise<UpstreamState | undefined>;
+  /** Marks it used; false when it already was or has expired (another request won). */
+  consume(stateHash: string, now: number): Promise<boolean>;
+  /** Removes states that expired before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
 }
 
 /** A user's remembered approval of a client: the scopes they agreed to, for one resource. */
@@ -129,6 +193,8 @@ export interface Store {
   readonly consents: ConsentStore;
   readonly secrets: SecretStore;
   readonly signInFailures: SignInFailureStore;
+  readonly upstreamIdentities: UpstreamIdentityStore;
+  readonly upstreamStates: UpstreamStateStore;
   /** Throws when storage cannot answer (used by /healthz). */
   ping(): Promise<void>;
   close(): Promise<void>;

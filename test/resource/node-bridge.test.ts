@@ -48,7 +48,7 @@ async function listen(handler: http.RequestListener): Promise<Listening> {
 /** /mcp as app.ts mounts it: the dispatch for an exact `POST /mcp` ahead of the router, which takes everything else. */
 function mcpApp(sessions: SessionRegistry | undefined) {
   const app = express();
-  const mcp = mcpEndpoint({ guards: [signedIn], createServer: () => createMcpServer({ findUser: async () => undefined }), sessions, log: silentLogger, maxBodyBytes: MIB });
+  const mcp = mcpEndpoint({ guards: [signedIn], createServer: () => createMcpServer({ userProfile: async () => ({ error: 'no users here' }) }), sessions, log: silentLogger, maxBodyBytes: MIB });
   const fast = handlerChain(mcp.postChain);
   app.use((req, res, next) => {
     if (req.method === 'POST' && req.url === '/mcp') fast(req, res, next);

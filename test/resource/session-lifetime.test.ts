@@ -51,7 +51,7 @@ interface Listening {
 /** /mcp and /sse as app.ts mounts them, over `sessions`, behind `guards`, on a free port. */
 async function serveEndpoints(sessions: SessionRegistry, guards: RequestHandler[], streamLimits?: StreamLimits): Promise<Listening> {
   const app = express();
-  const createServer = () => createMcpServer({ findUser: async () => undefined });
+  const createServer = () => createMcpServer({ userProfile: async () => ({ error: 'no users here' }) });
   app.use(mcpEndpoint({ guards, createServer, sessions, log: silentLogger, maxBodyBytes: MIB }));
   app.use(legacySseEndpoint({ guards, createServer, sessions, log: silentLogger, maxBodyBytes: MIB, streamLimits }));
   app.use(errorHandler(silentLogger));

@@ -5,6 +5,8 @@ import { openDatabase } from './database.js';
 import { sqliteModelStore } from './models.js';
 import { sqliteSecretStore } from './secrets.js';
 import { sqliteSignInFailureStore } from './sign-in-failures.js';
+import { sqliteUpstreamIdentityStore } from './upstream-identities.js';
+import { sqliteUpstreamStateStore } from './upstream-states.js';
 import { sqliteUserStore } from './users.js';
 
 export interface SqliteStoreOptions {
@@ -24,6 +26,8 @@ export function createSqliteStore(dataDir: string, options: SqliteStoreOptions =
     consents: retryingWhileBusy(sqliteConsentStore(db), busyTimeoutMs),
     secrets: retryingWhileBusy(sqliteSecretStore(db), busyTimeoutMs),
     signInFailures: retryingWhileBusy(sqliteSignInFailureStore(db), busyTimeoutMs),
+    upstreamIdentities: retryingWhileBusy(sqliteUpstreamIdentityStore(db), busyTimeoutMs),
+    upstreamStates: retryingWhileBusy(sqliteUpstreamStateStore(db), busyTimeoutMs),
     async ping() {
       db.prepare('SELECT 1').get();
     },

@@ -97,4 +97,48 @@ export const migrations: Migration[] = [
       CREATE INDEX sign_in_failures_last ON sign_in_failures (last_failure_at);
     `,
   },
+  {
+    version: 5,
+    name: 'upstream sign-in: identities, states in flight, users without a password',
+    sql: `
+      -- SQLite cannot drop NOT NULL in place: the users table is rebuilt with every row kept.
+      CREATE TABLE users_v5 (
+        id             TEXT PRIMARY KEY,
+        username       TEXT NOT NULL UNIQUE,
+        display_name   TEXT NOT NULL,
+        sign_in_method TEXT NOT NULL,
+        password_hash  TEXT,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL
+      );
+      INSERT INTO users_v5 (id, username, display_name, sign_in_method, password_hash, created_at, updated_at)
+        SELECT id, username, display_name, sign_in_method, password_hash, created_at, updated_at FROM users;
+      DROP TABLE users;
+      ALTER TABLE users_v5 RENAME TO users;
+
+      CREATE TABLE upstream_identities (
+        provider         TEXT NOT NULL,
+        subject          TEXT NOT NULL,
+        user_id          TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        encrypted_tokens TEXT NOT NULL,
+        profile          TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        PRIMARY KEY (provider, subject)
+      ) WITHOUT ROWID;
+      CREATE INDEX upstream_identities_user ON upstream_identities (user_id);
+
+      CREATE TABLE upstream_states (
+        state_hash      TEXT PRIMARY KEY,
+        binding_hash    TEXT NOT NULL,
+        interaction_uid TEXT NOT NULL,
+        provider        TEXT NOT NULL,
+        code_verifier   TEXT NOT NULL,
+        nonce           TEXT,
+        expires_at      INTEGER NOT NULL,
+        consumed_at     INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX upstream_states_expires_at ON upstream_states (expires_at);
+    `,
+  },
 ];

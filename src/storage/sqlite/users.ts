@@ -1,18 +1,18 @@
-import type { NewUser, User, UserStore } from '../store.js';
+import type { NewUser, SignInMethod, User, UserStore } from '../store.js';
 import { UsernameTakenError } from '../store.js';
 import type { Db } from './database.js';
 
-interface Row {
+export interface UserRow {
   id: string;
   username: string;
   display_name: string;
-  sign_in_method: 'password';
-  password_hash: string;
+  sign_in_method: SignInMethod;
+  password_hash: string | null;
   created_at: number;
   updated_at: number;
 }
 
-const toUser = (row: Row): User => ({
+export const toUser = (row: UserRow): User => ({
   id: row.id,
   username: row.username,
   displayName: row.display_name,
@@ -34,21 +34,21 @@ export function sqliteUserStore(db: Db): UserStore {
     INSERT INTO users (id, username, display_name, sign_in_method, password_hash, created_at, updated_at)
     SELECT @id, @username, @displayName, @signInMethod, @passwordHash, @now, @now
     WHERE NOT EXISTS (SELECT 1 FROM users)`);
-  const setHash = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?');
+  const setHash = db.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND sign_in_method = 'password'");
 
   return {
     async count() {
       return (count.get() as { n: number }).n;
     },
     async list() {
-      return (list.all() as Row[]).map(toUser);
+      return (list.all() as UserRow[]).map(toUser);
     },
     async findById(id) {
-      const row = byId.get(id) as Row | undefined;
+      const row = byId.get(id) as UserRow | undefined;
       return row && toUser(row);
     },
     async findByUsername(username) {
-      const row = byName.get(username) as Row | undefined;
+      const row = byName.get(username) as UserRow | undefined;
       return row && toUser(row);
     },
     async create(user: NewUser) {

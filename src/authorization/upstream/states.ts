@@ -1,0 +1,95 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import * as client from 'openid-client';
+import type { UpstreamProvider, UpstreamState, UpstreamStateStore } from '../../storage/store.js';
+
+/** How long a person has at the upstream (signing in, approving the app) before coming back. */
+export const STATE_TTL_MS = 10 * 60_000;
+
+export interface StartedSignIn {
+  state: string;
+  nonce: string;
+  codeChallenge: string;
+}
+
+export type Checked =
+  | { ok: true; state: UpstreamState }
+  | { ok: false; status: 400 | 403; reason: 'missing' | 'unknown' | 'expired' | 'used' | 'wrong_provider' | 'no_binding' | 'binding_mismatch' };
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+const random = () => randomBytes(32).toString('base64url');
+
+/**
+ * The upstream `state`: 256 random bits, stored only as a hash with the interaction it belongs to,
+ * the PKCE verifier and the nonce; single-use; expiring after 10 minutes; and bound to the browser
+ * that clicked the button by a cookie whose hash is stored with it, so a callback URL carried to
+ * another browser (or planted in a victim's) is refused.
+ */
+export class UpstreamStates {
+  readonly cookieName: string;
+
+  constructor(private readonly store: UpstreamStateStore, private readonly secureCookies: boolean) {
+    this.cookieName = secureCookies ? '__Host-upstream_binding' : 'upstream_binding';
+  }
+
+  /** A new state for `interactionUid`, with its binding cookie set on `res`. */
+  async start(res: Response, provider: UpstreamProvider, interactionUid: string, now = Date.now()): Promise<StartedSignIn> {
+    const state = random();
+    const binding = random();
+    const nonce = random();
+    const codeVerifier = client.randomPKCECodeVerifier();
+    await this.store.save({
+      stateHash: sha256(state),
+      bindingHash: sha256(binding),
+      interactionUid,
+      provider,
+      codeVerifier,
+      nonce,
+      expiresAt: now + STATE_TTL_MS,
+    });
+    res.cookie(this.cookieName, binding, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.secureCookies,
+      path: '/',
+      maxAge: STATE_TTL_MS,
+    });
+    return { state, nonce, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier) };
+  }
+
+  /**
+   * The stored state for the callback, checked: known, for this provider, unexpired, unused, and
+   * arriving in the browser that started it; then consumed. A refusal for the binding leaves the
+   * state unused: a stranger's request must not spend the real browser's sign-in.
+   */
+  async consume(req: Request, provider: UpstreamProvider, now = Date.now()): Promise<Checked> {
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    if (state === '' || state.length > 512) return { ok: false, status: 400, reason: 'missing' };
+    const stored = await this.store.find(sha256(state));
+    if (!stored) return { ok: false, status: 400, reason: 'unknown' };
+    if (stored.provider !== provider) return { ok: false, status: 400, reason: 'wrong_provider' };
+    if (stored.consumedAt !== undefined) return { ok: false, status: 400, reason: 'used' };
+    if (stored.expiresAt <= now) return { ok: false, status: 400, reason: 'expired' };
+    const binding = cookieValue(req, this.cookieName);
+    if (!binding) return { ok: false, status: 403, reason: 'no_binding' };
+    const given = Buffer.from(sha256(binding));
+    const expected = Buffer.from(stored.bindingHash);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, status: 403, reason: 'binding_mismatch' };
+    if (!(await this.store.consume(stored.stateHash, now))) return { ok: false, status: 400, reason: 'used' };
+    return { ok: true, state: stored };
+  }
+
+  /** The binding has done its work once the callback is consumed. */
+  clearCookie(res: Response): void {
+    res.clearCookie(this.cookieName, { httpOnly: true, sameSite: 'lax', secure: this.secureCookies, path: '/' });
+  }
+}
+
+/** One cookie's value from the Cookie header, as set (base64url needs no decoding; no cookie-parser in this app). */
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

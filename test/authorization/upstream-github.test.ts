@@ -1,0 +1,377 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
+import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
+import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
+
+const CLIENT_ID = 'Iv1.test-github-app';
+const CLIENT_SECRET = 'github-app-secret-for-tests';
+const OCTOCAT = {
+  login: 'Octocat', id: 583231, name: 'The Octocat', company: '@github', location: 'San Francisco', bio: 'A cat with eight arms',
+  publicRepos: 8, followers: 9000, following: 9, createdAt: '2011-01-25T18:44:36Z',
+};
+
+/** A GitHub OAuth app on a fake GitHub, and our server signing people in with it. */
+async function start(env: Record<string, string> = {}, users = [OCTOCAT, { login: 'mona', orgs: ['Acme'] }, { login: 'hubot' }]): Promise<{ server: ServerProcess; github: FakeGitHub }> {
+  const port = await freePort();
+  const github = await startFakeGitHub({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, callbackUrl: `http://localhost:${port}/github/callback`, users });
+  const server = await startServerProcess({
+    port,
+    env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl, ...env },
+  });
+  return { server, github };
+}
+
+/** get_user_profile's result for this token (a fresh session). */
+async function callProfile(server: ServerLike, accessToken: string): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text: string }[] }> {
+  const sessionId = await openSession(server, accessToken);
+  const reply = await mcpRequest(server, accessToken, toolsCallMessage(2, 'get_user_profile'), { sessionId });
+  assert.equal(reply.status, 200, reply.text);
+  return reply.message?.result as { isError?: boolean; structuredContent?: Record<string, unknown> };
+}
+
+/** Signs in as `login` at GitHub and allows; the MCP client's tokens. */
+async function authorizeAs(server: ServerProcess, github: FakeGitHub, login: string) {
+  github.signInAs(login);
+  const client = await RawOAuthClient.registerLoopback(server);
+  const authRequest = client.authorizationRequest();
+  const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'github', server.url);
+  assert.equal(callback.searchParams.get('state'), authRequest.state);
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `a code for the client: ${callback.href}`);
+  return { client, tokens: tokensOf(await client.exchange(code, authRequest.verifier)) };
+}
+
+describe('sign in with GitHub', () => {
+  let server: ServerProcess;
+  let github: FakeGitHub;
+  before(async () => {
+    ({ server, github } = await start());
+  });
+  after(async () => {
+    await server?.stop();
+    await github?.close();
+  });
+
+  it('shows "Sign in with GitHub" on our sign-in page as a CSRF-protected form, next to the password form, and lets the page post on to GitHub', async () => {
+    const client = await RawOAuthClient.registerLoopback(server);
+    const login = asPage(await new FormBrowser(server.url).open(client.authorizationRequest().url));
+    const form = formWithAction(login, '/upstream/github');
+    assert.equal(form.method.toLowerCase(), 'post');
+    assert.match(form.action, /^\/interaction\/[^/]+\/upstream\/github$/);
+    assert.ok(form.fields.csrf, 'a csrf field');
+    assert.match(login.html, />Sign in with GitHub<\/button>/);
+    formWithAction(login, '/login');
+    const csp = login.headers.get('content-security-policy') ?? '';
+    assert.match(csp, new RegExp(`form-action [^;]*${new URL(github.baseUrl).origin.replace(/[.:/]/g, '\\$&')}`), csp);
+  });
+
+  it('goes to GitHub only on the button\'s POST, with PKCE S256, a random state and our callback; the consent page follows GitHub, then the client gets a code', async () => {
+    github.signInAs('octocat');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const authRequest = client.authorizationRequest();
+    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
+    assert.equal(authorizeUrl.origin + authorizeUrl.pathname, `${github.baseUrl}/login/oauth/authorize`);
+    const params = authorizeUrl.searchParams;
+    assert.equal(params.get('client_id'), CLIENT_ID);
+    assert.equal(params.get('redirect_uri'), `${server.url}/github/callback`);
+    assert.equal(params.get('code_challenge_method'), 'S256');
+    assert.match(params.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.match(params.get('scope') ?? '', /read:user/);
+    assert.ok((params.get('state') ?? '').length >= 22, 'at least 128 bits of state');
+    assert.notEqual(params.get('state'), authRequest.state, 'not the client\'s state');
+    const consent = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    assert.equal(consent.status, 200);
+    assert.match(visibleText(consent.html), /The Octocat \(github:octocat\)/, 'the consent page names who signed in');
+    const callback = await allow(browser, consent);
+    assert.equal(callback.origin + callback.pathname, client.redirectUri);
+    assert.equal(callback.searchParams.get('state'), authRequest.state);
+    const tokens = tokensOf(await client.exchange(callback.searchParams.get('code')!, authRequest.verifier));
+    const githubTokens = github.tokensOf('octocat');
+    assert.ok(githubTokens.length > 0);
+    for (const token of githubTokens) {
+      assert.ok(!JSON.stringify(tokens).includes(token), 'the GitHub token is never given to the MCP client');
+      assert.ok(!callback.href.includes(token));
+    }
+  });
+
+  it('get_user_profile returns the GitHub profile, fetched server-side with the stored GitHub token (never the client\'s)', async () => {
+    const { tokens } = await authorizeAs(server, github, 'octocat');
+    const before = github.requests.length;
+    const result = await callProfile(server, tokens.access_token);
+    assert.notEqual(result.isError, true, JSON.stringify(result));
+    const profile = result.structuredContent!;
+    assert.equal(profile.signedInWith, 'github');
+    assert.equal(profile.login, 'Octocat');
+    assert.equal(profile.name, 'The Octocat');
+    assert.equal(profile.publicRepos, 8);
+    assert.equal(profile.followers, 9000);
+    assert.equal(profile.following, 9);
+    assert.equal(profile.company, '@github');
+    assert.equal(profile.location, 'San Francisco');
+    assert.equal(profile.bio, 'A cat with eight arms');
+    assert.equal(profile.createdAt, '2011-01-25T18:44:36Z');
+    assert.equal(typeof profile.avatarUrl, 'string');
+    assert.match(String(profile.profileUrl), /octocat/i);
+    assert.match(String(profile.id), /^[0-9a-f-]{36}$/, 'our user id, not GitHub\'s');
+    const userCalls = github.requests.slice(before).filter((entry) => entry.url.pathname.endsWith('/user'));
+    assert.equal(userCalls.length, 1, 'one /user call for the tool');
+    assert.ok(github.tokensOf('octocat').includes(userCalls[0]!.token!), 'made with a GitHub token');
+    assert.notEqual(userCalls[0]!.token, tokens.access_token, 'never with the MCP client\'s token');
+  });
+
+  it('a GitHub token at /mcp gets 401 invalid_token: only this server\'s tokens are accepted', async () => {
+    await authorizeAs(server, github, 'hubot');
+    const githubToken = github.tokensOf('hubot').at(-1)!;
+    const reply = await mcpRequest(server, githubToken, toolsCallMessage(1, 'get_user_profile'));
+    assert.equal(reply.status, 401);
+    assert.match(reply.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+  });
+
+  it('when the person refuses at GitHub (access_denied), the MCP client receives error=access_denied at its redirect URI', async () => {
+    github.signInAs('octocat');
+    github.denyNext();
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const authRequest = client.authorizationRequest();
+    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
+    const callback = await atUpstream(authorizeUrl, server.url);
+    assert.equal(callback.searchParams.get('error'), 'access_denied');
+    const visit = await backAtCallback(browser, callback);
+    assert.equal(visit.kind, 'left', 'sent back to the client');
+    if (visit.kind !== 'left') return;
+    assert.equal(visit.location.origin + visit.location.pathname, client.redirectUri);
+    assert.equal(visit.location.searchParams.get('error'), 'access_denied');
+    assert.equal(visit.location.searchParams.get('state'), authRequest.state);
+    assert.equal(visit.location.searchParams.get('code'), null);
+  });
+
+  it('[C8] the upstream state is single-use: the same callback again is refused with 400 "Sign-in expired"', async () => {
+    github.signInAs('octocat');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+    const callback = await atUpstream(authorizeUrl, server.url);
+    const first = await backAtCallback(browser, callback);
+    assert.equal(asPage(first).status, 200, 'the first use reaches consent');
+    const again = asPage(await backAtCallback(browser, callback));
+    assert.equal(again.status, 400);
+    assert.match(visibleText(again.html), /Sign-in expired/);
+    const unknown = asPage(await browser.open(`/github/callback?code=x&state=${'A'.repeat(43)}`));
+    assert.equal(unknown.status, 400, 'an unknown state');
+    const missing = asPage(await browser.open('/github/callback?code=x'));
+    assert.equal(missing.status, 400, 'no state at all');
+  });
+
+  it('[C9] the callback in another browser is refused with 403, without its binding cookie or with another browser\'s; the right browser still completes', async () => {
+    github.signInAs('octocat');
+    const victim = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(victim, client.authorizationRequest().url, 'github');
+    const callback = await atUpstream(authorizeUrl, server.url);
+
+    const stranger = new FormBrowser(server.url);
+    const noCookie = asPage(await stranger.open(callback));
+    assert.equal(noCookie.status, 403);
+    assert.match(visibleText(noCookie.html), /another browser/);
+
+    // The attacker's own binding cookie (from starting a sign-in of their own) does not match the victim's state.
+    const attacker = new FormBrowser(server.url);
+    await clickUpstreamButton(attacker, (await RawOAuthClient.registerLoopback(server)).authorizationRequest().url, 'github');
+    const otherCookie = asPage(await attacker.open(callback));
+    assert.equal(otherCookie.status, 403);
+
+    const consent = asPage(await victim.open(callback));
+    assert.equal(consent.status, 200, 'refusals for the binding do not spend the state');
+    formWithAction(consent, '/confirm');
+  });
+
+  it('the binding cookie is HttpOnly, SameSite=Lax, Path=/, and short-lived', async () => {
+    const client = await RawOAuthClient.registerLoopback(server);
+    const browser = new FormBrowser(server.url);
+    const login = asPage(await browser.open(client.authorizationRequest().url));
+    const form = formWithAction(login, '/upstream/github');
+    const answer = await fetch(new URL(form.action, server.url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url, cookie: browser.cookieHeader(new URL(form.action, server.url)) },
+      body: new URLSearchParams(form.fields),
+    });
+    assert.equal(answer.status, 303);
+    const cookie = answer.headers.getSetCookie().find((line) => line.startsWith('upstream_binding='));
+    assert.ok(cookie, answer.headers.getSetCookie().join('\n'));
+    assert.match(cookie, /; HttpOnly/i);
+    assert.match(cookie, /; SameSite=Lax/i);
+    assert.match(cookie, /; Path=\//);
+    assert.match(cookie, /; Max-Age=600/);
+  });
+
+  it('the button\'s POST without the CSRF token is refused with 403 and goes nowhere', async () => {
+    const client = await RawOAuthClient.registerLoopback(server);
+    const browser = new FormBrowser(server.url);
+    const login = asPage(await browser.open(client.authorizationRequest().url));
+    const form = formWithAction(login, '/upstream/github');
+    const refused = await browser.submit(login, form, { csrf: 'forged' });
+    assert.equal(refused.kind, 'page');
+    assert.equal(asPage(refused).status, 403);
+  });
+
+  it('a revoked GitHub token makes get_user_profile a tool error that says to sign in again; the MCP token itself still works', async () => {
+    const { tokens } = await authorizeAs(server, github, 'mona');
+    github.revokeTokensOf('mona');
+    const result = await callProfile(server, tokens.access_token);
+    assert.equal(result.isError, true);
+    const text = result.content?.map((part) => part.text).join(' ') ?? '';
+    assert.match(text, /GitHub no longer accepts/);
+    assert.match(text, /sign in again/i);
+    const uuids = await mcpRequest(server, tokens.access_token, toolsCallMessage(3, 'generate_uuid'), { sessionId: await openSession(server, tokens.access_token) });
+    assert.equal(uuids.status, 200);
+  });
+
+  it('a password never signs in a GitHub user', async () => {
+    await authorizeAs(server, github, 'octocat');
+    const client = await RawOAuthClient.registerLoopback(server);
+    const browser = new FormBrowser(server.url);
+    const login = asPage(await browser.open(client.authorizationRequest().url));
+    for (const password of ['', 'x'.repeat(20)]) {
+      const answer = asPage(await browser.submit(login, formWithAction(login, '/login'), { username: 'github:octocat', password }));
+      assert.equal(answer.status, 401, `password "${password}"`);
+    }
+  });
+
+  it('upstream tokens are in no log line and not in clear in the database', async () => {
+    await authorizeAs(server, github, 'octocat');
+    const issued = github.tokensOf('octocat');
+    assert.ok(issued.length > 0);
+    const output = server.output();
+    for (const token of issued) assert.ok(!output.includes(token), 'not in the server output');
+    assert.match(output, /upstream\.signed_in.*provider=github.*upstreamUser=Octocat/, 'the log says who signed in with what');
+    for (const file of [DATABASE_FILE, `${DATABASE_FILE}-wal`]) {
+      const full = path.join(server.dataDir, file);
+      if (!fs.existsSync(full)) continue;
+      const bytes = fs.readFileSync(full);
+      for (const token of issued) assert.equal(bytes.indexOf(token), -1, `${file} holds no GitHub token in clear`);
+    }
+    const keyFile = path.join(server.dataDir, 'upstream-token.key');
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600, 'the generated key file is readable by its owner only');
+  });
+});
+
+describe('GitHub identities over time', () => {
+  it('a renamed GitHub login is the same user (renamed), and a restart keeps the link', async () => {
+    let { server, github } = await start();
+    try {
+      const first = await authorizeAs(server, github, 'hubot');
+      const id = (await callProfile(server, first.tokens.access_token)).structuredContent!.id;
+      github.rename('hubot', 'HubotTwo');
+      server = await restartServer(server, { env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl } });
+      const second = await authorizeAs(server, github, 'HubotTwo');
+      const profile = (await callProfile(server, second.tokens.access_token)).structuredContent!;
+      assert.equal(profile.id, id, 'same user id');
+      assert.equal(profile.login, 'HubotTwo');
+      const consentNames = await asUsername(server, github, 'HubotTwo');
+      assert.match(consentNames, /github:hubottwo/);
+    } finally {
+      await server.stop();
+      await github.close();
+    }
+  });
+});
+
+/** The name the consent page shows for who signed in as `login`. */
+async function asUsername(server: ServerProcess, github: FakeGitHub, login: string): Promise<string> {
+  github.signInAs(login);
+  const browser = new FormBrowser(server.url);
+  const client = await RawOAuthClient.registerLoopback(server);
+  const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+  return visibleText(asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url))).html);
+}
+
+describe('who may sign in with GitHub', () => {
+  let server: ServerProcess;
+  let github: FakeGitHub;
+  before(async () => {
+    ({ server, github } = await start({ GITHUB_ALLOWED_USERS: 'OCTOCAT', GITHUB_ALLOWED_ORGS: 'acme' }));
+  });
+  after(async () => {
+    await server?.stop();
+    await github?.close();
+  });
+
+  it('asks for read:org to read memberships', async () => {
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(new FormBrowser(server.url), client.authorizationRequest().url, 'github');
+    assert.deepEqual((authorizeUrl.searchParams.get('scope') ?? '').split(/[ ,]/).sort(), ['read:org', 'read:user']);
+  });
+
+  it('lets in an allowed login (any case) and a member of an allowed organisation', async () => {
+    await authorizeAs(server, github, 'octocat');
+    await authorizeAs(server, github, 'mona');
+  });
+
+  it('refuses anyone else with a 403 page saying who and why, whose "Back to the application" gives the client access_denied', async () => {
+    github.signInAs('hubot');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const authRequest = client.authorizationRequest();
+    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
+    const refused = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    assert.equal(refused.status, 403);
+    const text = visibleText(refused.html);
+    assert.match(text, /GitHub user hubot may not sign in/);
+    assert.match(text, /not one of the GitHub accounts allowed/);
+    assert.match(text, /not a member of the organisation acme/);
+    const back = /href="([^"]+)"[^>]*>Back to the application/.exec(refused.html)?.[1];
+    assert.ok(back, 'a "Back to the application" link');
+    const visit = await browser.open(back.replace(/&amp;/g, '&'));
+    assert.equal(visit.kind, 'left');
+    if (visit.kind !== 'left') return;
+    assert.equal(visit.location.origin + visit.location.pathname, client.redirectUri);
+    assert.equal(visit.location.searchParams.get('error'), 'access_denied');
+    assert.equal(visit.location.searchParams.get('state'), authRequest.state);
+  });
+});
+
+describe('GitHub misbehaving', () => {
+  it('an unreachable GitHub API gives a 502 page with a clear message, never a 500', async () => {
+    const deadPort = await freePort();
+    const { server, github } = await start({ GITHUB_API_URL: `http://127.0.0.1:${deadPort}/api/v3` });
+    try {
+      github.signInAs('octocat');
+      const browser = new FormBrowser(server.url);
+      const client = await RawOAuthClient.registerLoopback(server);
+      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      assert.equal(page.status, 502);
+      assert.match(visibleText(page.html), /GitHub could not complete the sign-in: 127\.0\.0\.1:\d+ could not be reached/);
+    } finally {
+      await server.stop();
+      await github.close();
+    }
+  });
+
+  it('a wrong client secret (GitHub\'s HTTP-200 error body) gives a 502 page naming GitHub\'s error', async () => {
+    const { server, github } = await start({ GITHUB_CLIENT_SECRET: 'not-the-secret' });
+    try {
+      github.signInAs('octocat');
+      const browser = new FormBrowser(server.url);
+      const client = await RawOAuthClient.registerLoopback(server);
+      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      assert.equal(page.status, 502);
+      assert.match(visibleText(page.html), /incorrect_client_credentials/);
+      assert.ok(!server.output().includes('not-the-secret'), 'the secret is not logged');
+    } finally {
+      await server.stop();
+      await github.close();
+    }
+  });
+});

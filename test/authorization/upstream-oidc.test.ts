@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
+import { visibleText } from '../support/forms.js';
+import { freePort } from '../support/free-port.js';
+import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { startUpstreamOidc, type UpstreamOidc, type UpstreamOidcAccount } from '../support/upstream-oidc.js';
+import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
+
+const CLIENT_ID = 'uuid-mcp-server';
+const CLIENT_SECRET = 'oidc-client-secret-for-tests';
+const ACCOUNTS: UpstreamOidcAccount[] = [
+  { sub: 'alice-sub', email: 'Alice@Example.com', email_verified: true, name: 'Alice Liddell', groups: ['mcp-users', 'staff'] },
+  { sub: 'bob-sub', email: 'bob@example.com', email_verified: false, name: 'Bob', groups: ['mcp-users'] },
+  { sub: 'carol-sub', email: 'carol@elsewhere.org', email_verified: true, name: 'Carol', groups: ['staff'] },
+];
+
+async function start(env: Record<string, string> = {}): Promise<{ server: ServerProcess; upstream: UpstreamOidc; env: Record<string, string> }> {
+  const port = await freePort();
+  const upstream = await startUpstreamOidc({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`http://localhost:${port}/oidc/callback`], accounts: ACCOUNTS });
+  const fullEnv = { OIDC_ISSUER: upstream.issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET, OIDC_NAME: 'Test IdP', ...env };
+  const server = await startServerProcess({ port, env: fullEnv });
+  return { server, upstream, env: fullEnv };
+}
+
+async function callProfile(server: ServerLike, accessToken: string): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown> }> {
+  const sessionId = await openSession(server, accessToken);
+  const reply = await mcpRequest(server, accessToken, toolsCallMessage(2, 'get_user_profile'), { sessionId });
+  assert.equal(reply.status, 200, reply.text);
+  return reply.message?.result as { isError?: boolean; structuredContent?: Record<string, unknown> };
+}
+
+async function authorizeAs(server: ServerProcess, upstream: UpstreamOidc, sub: string) {
+  upstream.signInAs(sub);
+  const client = await RawOAuthClient.registerLoopback(server);
+  const authRequest = client.authorizationRequest();
+  const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'oidc', server.url);
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `a code for the client: ${callback.href}`);
+  return tokensOf(await client.exchange(code, authRequest.verifier));
+}
+
+describe('sign in with an OpenID Connect provider', () => {
+  let server: ServerProcess;
+  let upstream: UpstreamOidc;
+  let env: Record<string, string>;
+  before(async () => {
+    ({ server, upstream, env } = await start());
+  });
+  after(async () => {
+    await server?.stop();
+    await upstream?.close();
+  });
+
+  it('shows "Sign in with {OIDC_NAME}" and sends the browser to the discovered authorization endpoint with PKCE S256, state and nonce', async () => {
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { login, authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+    assert.match(login.html, />Sign in with Test IdP<\/button>/);
+    assert.equal(authorizeUrl.origin, upstream.issuer);
+    const params = authorizeUrl.searchParams;
+    assert.equal(params.get('client_id'), CLIENT_ID);
+    assert.equal(params.get('redirect_uri'), `${server.url}/oidc/callback`);
+    assert.equal(params.get('response_type'), 'code');
+    assert.equal(params.get('scope'), 'openid email profile');
+    assert.equal(params.get('code_challenge_method'), 'S256');
+    assert.ok((params.get('state') ?? '').length >= 22);
+    assert.ok((params.get('nonce') ?? '').length >= 22);
+  });
+
+  it('signs in through the provider, then our consent, and get_user_profile returns the claims (iss and sub, e-mail, name, groups)', async () => {
+    const tokens = await authorizeAs(server, upstream, 'alice-sub');
+    const result = await callProfile(server, tokens.access_token);
+    assert.notEqual(result.isError, true, JSON.stringify(result));
+    const profile = result.structuredContent!;
+    assert.equal(profile.signedInWith, 'oidc');
+    assert.equal(profile.issuer, upstream.issuer);
+    assert.equal(profile.subject, 'alice-sub');
+    assert.equal(profile.email, 'Alice@Example.com');
+    assert.equal(profile.emailVerified, true);
+    assert.equal(profile.name, 'Alice Liddell');
+    const claims = profile.claims as Record<string, unknown>;
+    assert.deepEqual(claims.groups, ['mcp-users', 'staff']);
+    for (const tokenClaim of ['iat', 'exp', 'nonce', 'at_hash', 'aud', 'azp']) assert.equal(claims[tokenClaim], undefined, `${tokenClaim} left out`);
+    assert.ok(!JSON.stringify(tokens).includes('eyJ'), 'no upstream JWT (ID token) reaches the MCP client');
+  });
+
+  it('the username is the verified e-mail, else oidc:{sub}', async () => {
+    upstream.signInAs('bob-sub');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+    const consent = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    assert.match(visibleText(consent.html), /Bob \(oidc:bob-sub\)/);
+    const aliceTokens = await authorizeAs(server, upstream, 'alice-sub');
+    assert.ok(aliceTokens.access_token);
+  });
+
+  it('access_denied at the provider reaches the MCP client as error=access_denied', async () => {
+    upstream.signInAs('alice-sub');
+    upstream.denyNext();
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const authRequest = client.authorizationRequest();
+    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'oidc');
+    const visit = await backAtCallback(browser, await atUpstream(authorizeUrl, server.url));
+    assert.equal(visit.kind, 'left');
+    if (visit.kind !== 'left') return;
+    assert.equal(visit.location.origin + visit.location.pathname, client.redirectUri);
+    assert.equal(visit.location.searchParams.get('error'), 'access_denied');
+    assert.equal(visit.location.searchParams.get('state'), authRequest.state);
+  });
+
+  it('[C8] a replayed callback is refused with 400; [C9] a callback without the binding cookie with 403', async () => {
+    upstream.signInAs('alice-sub');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+    const callback = await atUpstream(authorizeUrl, server.url);
+    assert.equal(asPage(await new FormBrowser(server.url).open(callback)).status, 403);
+    const consent = await backAtCallback(browser, callback);
+    await allow(browser, consent);
+    assert.equal(asPage(await backAtCallback(browser, callback)).status, 400);
+  });
+
+  it('a GitHub callback cannot spend an OIDC state', async () => {
+    upstream.signInAs('alice-sub');
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+    const callback = await atUpstream(authorizeUrl, server.url);
+    const wrongPath = new URL(callback);
+    wrongPath.pathname = '/github/callback';
+    assert.equal(asPage(await browser.open(wrongPath)).status, 404, 'GitHub is not configured here');
+    formWithAction(asPage(await backAtCallback(browser, callback)), '/confirm');
+  });
+
+  it('a restart keeps the link: the same person gets the same user id', async () => {
+    const first = await authorizeAs(server, upstream, 'carol-sub');
+    const id = (await callProfile(server, first.access_token)).structuredContent!.id;
+    server = await restartServer(server, { env });
+    const second = await authorizeAs(server, upstream, 'carol-sub');
+    assert.equal((await callProfile(server, second.access_token)).structuredContent!.id, id);
+  });
+});
+
+describe('who may sign in with OIDC', () => {
+  let server: ServerProcess;
+  let upstream: UpstreamOidc;
+  before(async () => {
+    ({ server, upstream } = await start({ OIDC_ALLOWED_EMAIL_DOMAINS: 'example.com', OIDC_REQUIRED_CLAIM: 'groups=mcp-users', LOCAL_ACCOUNTS: 'false' }));
+  });
+  after(async () => {
+    await server?.stop();
+    await upstream?.close();
+  });
+
+  const refusal = async (sub: string) => {
+    upstream.signInAs(sub);
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const authRequest = client.authorizationRequest();
+    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'oidc');
+    const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const back = /href="([^"]+)"[^>]*>Back to the application/.exec(page.html)?.[1];
+    assert.ok(back, 'a way back to the application');
+    const visit = await browser.open(back.replace(/&amp;/g, '&'));
+    assert.equal(visit.kind, 'left');
+    assert.equal(visit.kind === 'left' && visit.location.searchParams.get('error'), 'access_denied');
+    return page;
+  };
+
+  it('lets in a verified e-mail in an allowed domain with the required claim', async () => {
+    await authorizeAs(server, upstream, 'alice-sub');
+  });
+
+  it('refuses an unverified e-mail and one in another domain, each with a 403 page saying why', async () => {
+    const bob = await refusal('bob-sub');
+    assert.equal(bob.status, 403);
+    assert.match(visibleText(bob.html), /bob@example\.com \(Test IdP\) may not sign in.*not verified/);
+    const carol = await refusal('carol-sub');
+    assert.equal(carol.status, 403);
+    assert.match(visibleText(carol.html), /only e-mail addresses at example\.com/);
+  });
+
+  it('with LOCAL_ACCOUNTS=false the sign-in page has no password form and a password POST is refused', async () => {
+    const browser = new FormBrowser(server.url);
+    const client = await RawOAuthClient.registerLoopback(server);
+    const login = asPage(await browser.open(client.authorizationRequest().url));
+    assert.doesNotMatch(login.html, /action="[^"]*\/login"/);
+    assert.doesNotMatch(login.html, /type="password"/);
+    const form = formWithAction(login, '/upstream/oidc');
+    const action = form.action.replace(/\/upstream\/oidc$/, '/login');
+    const refused = asPage(await browser.submit(login, { ...form, action }, { username: 'admin', password: 'test-admin-password-1' }));
+    assert.equal(refused.status, 403);
+    assert.match(visibleText(refused.html), /Password sign-in is off/);
+  });
+});
+
+describe('OIDC claim rule alone', () => {
+  it('refuses an account whose claim does not contain the value', async () => {
+    const { server, upstream } = await start({ OIDC_REQUIRED_CLAIM: 'groups=mcp-users' });
+    try {
+      upstream.signInAs('carol-sub');
+      const browser = new FormBrowser(server.url);
+      const client = await RawOAuthClient.registerLoopback(server);
+      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      assert.equal(page.status, 403);
+      assert.match(visibleText(page.html), /"groups" does not include "mcp-users"/);
+    } finally {
+      await server.stop();
+      await upstream.close();
+    }
+  });
+});
+
+describe('OIDC provider unreachable', () => {
+  it('the button gives a 502 page when discovery fails, never a 500', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const server = await startServerProcess({ env: { OIDC_ISSUER: dead, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET } });
+    try {
+      const browser = new FormBrowser(server.url);
+      const client = await RawOAuthClient.registerLoopback(server);
+      const login = asPage(await browser.open(client.authorizationRequest().url));
+      assert.match(login.html, new RegExp(`>Sign in with 127\\.0\\.0\\.1:\\d+</button>`), 'OIDC_NAME defaults to the issuer\'s host');
+      const page = asPage(await browser.submit(login, formWithAction(login, '/upstream/oidc')));
+      assert.equal(page.status, 502);
+      assert.match(visibleText(page.html), /could not complete the sign-in: its discovery document could not be read/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
