@@ -426,5 +426,5 @@ export function assertToolOutputs({ tools, v4, v7, profile }: GeminiToolOutputs)
   assert.ok(tools.every((tool) => tool.name.startsWith('mcp_uuid_')), `Gemini's qualified tool names: ${tools.map((tool) => tool.name).join(', ')}`);
   assert.ok(isUuidV4(v4), `v4 by default: ${v4}`);
   assert.ok(isUuidV7(v7), `v7 on request: ${v7}`);
-  assert.match(profile, /\(admin\), user id /, 'the profile of the person who signed in');
+  assert.match(profile, /^Administrator \(admin, local account\), user id /, 'the profile of the person who signed in');
 }
