@@ -11,6 +11,8 @@ import {
   storedCredentials,
   withGeminiTools,
 } from '../support/gemini-cli.js';
+import { parseForms, visibleText } from '../support/forms.js';
+import { isConsentPage } from '../support/page-steps.js';
 import { withFakeGitHub } from '../support/upstream-servers.js';
 import { isUuidV4 } from '../support/uuids.js';
 
@@ -40,6 +42,11 @@ describe('Gemini CLI core (library) through "Sign in with GitHub"', () => {
     bed.step();
     const provider = new bed.gemini.MCPOAuthProvider(new bed.gemini.MCPOAuthTokenStorage());
     const signIn = await signInThroughGemini(bed.gemini, bed.server.url, { upstream: 'github', at: github.baseUrl }, () => provider.authenticate(NAME, { enabled: true }, bed.server.mcpUrl)).catch(bed.explain);
+    // Our pages on the way: the login page's GitHub button, then our consent page for the GitHub user.
+    assert.deepEqual(signIn.pages.map((page) => page.status), [200, 200]);
+    assert.ok(parseForms(signIn.pages[0]!.html).some((form) => /\/upstream\/github$/.test(form.action)), 'the login page with the GitHub button');
+    assert.ok(isConsentPage(signIn.pages[1]!), `our consent page after GitHub: ${visibleText(signIn.pages[1]!.html).slice(0, 300)}`);
+    assert.match(visibleText(signIn.pages[1]!.html), /Mona Lisa Octocat \(github:mona\)/);
     const credentials = storedCredentials(bed.tokenFile);
     await assertGeminiAuthorized({ gemini: bed.gemini, requests: bed.since(), serverUrl: bed.server.url, resource: bed.server.mcpUrl, signIn, browserLaunches: bed.sandbox.browserLaunches(), tokenFile: bed.tokenFile, credentials });
 

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FakeGitHub, FakeGitHubUser } from '../support/fake-github.js';
 import { recordingFetch, requestsTo, type FetchRecorder } from '../support/fetch-recorder.js';
-import type { Page } from '../support/form-browser.js';
+import type { FormBrowser, Page } from '../support/form-browser.js';
 import { parseForms, visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { isConsentPage } from '../support/page-steps.js';
@@ -65,6 +65,8 @@ describe('SDK client through "Sign in with GitHub"', () => {
   let client: Client;
   let person: UpstreamPerson;
   let ourUserId: unknown;
+  /** The person's browser: signed in here, and GitHub remembers it authorized the OAuth app. */
+  let browser: FormBrowser;
 
   before(async () => {
     const setup = await withFakeGitHub([OCTOCAT, { login: 'hubot', name: 'Hubot' }]);
@@ -87,7 +89,8 @@ describe('SDK client through "Sign in with GitHub"', () => {
     const mark = github.requests.length;
     const seen: Page[] = [];
     recorder.step();
-    const callback = await authorizeSdkClient(server, oauth, { fetch: recorder.fetch, person, seen });
+    browser = browserFor(server.url, person);
+    const callback = await authorizeSdkClient(server, oauth, { fetch: recorder.fetch, person, seen, browser });
     const flow = recorder.since();
 
     // The SDK's own discovery and registration, as for any sign-in.
@@ -161,6 +164,18 @@ describe('SDK client through "Sign in with GitHub"', () => {
     assert.ok(isUuidV4(uuids[0]!), uuids[0]);
   });
 
+  it('confused deputy: another application in the same browser (signed in here, GitHub remembering the OAuth app) still gets our consent page before any code', { timeout: 60_000 }, async () => {
+    const redirect = loopbackRedirect(await freePort());
+    const other = new InMemoryOAuthClient(redirect, { ...sdkClientMetadata(redirect), client_name: 'Some Other App' });
+    const seen: Page[] = [];
+    const callback = await authorizeSdkClient(server, other, { person, seen, browser });
+    assert.equal(seen.length, 1, `one page: ${seen.map((page) => visibleText(page.html).slice(0, 80)).join(' | ')}`);
+    assert.ok(isConsentPage(seen[0]!), `our consent page, not a silent redirect: ${visibleText(seen[0]!.html).slice(0, 300)}`);
+    assert.match(visibleText(seen[0]!.html), /Some Other App/, 'naming the other application');
+    assert.ok(callback.searchParams.get('code'), 'a code only after Allow');
+    assert.notEqual(other.clientInfo?.client_id, oauth.clientInfo?.client_id);
+  });
+
   it('the GitHub token is not a token for this server: /mcp answers it 401 invalid_token', async () => {
     const [upstreamToken] = github.tokensOf('Octo-Cat');
     const response = await fetch(server.mcpUrl, {
@@ -191,7 +206,9 @@ describe('SDK client through "Sign in with GitHub"', () => {
     const again = new InMemoryOAuthClient(redirect, sdkClientMetadata(redirect));
     const seen: Page[] = [];
     await authorizeSdkClient(server, again, { person, seen });
-    assert.match(visibleText(seen.at(-1)!.html), /The Octocat \(github:octo-renamed\)/, 'the username follows the new login');
+    assert.equal(seen.length, 2, 'a new browser: our login page, then (GitHub authorizing at once) our consent page');
+    assert.ok(isConsentPage(seen[1]!), `our consent page: ${visibleText(seen[1]!.html).slice(0, 300)}`);
+    assert.match(visibleText(seen[1]!.html), /The Octocat \(github:octo-renamed\)/, 'the username follows the new login');
     const second = await connectSdkClient(server, again);
     try {
       const profile = await callTool(second, 'get_user_profile');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
+import type { Page } from './form-browser.js';
 import { type SignInAs, signInAndReturn } from './person-at-browser.js';
 import { recordingUrlOpener } from './url-opener.js';
 import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
@@ -242,6 +243,8 @@ export interface GeminiSignIn<T> {
   callback: URL;
   /** What Gemini asked before opening the browser. */
   prompts: string[];
+  /** The server's pages the person was shown on the way (sign-in, consent), in order. */
+  pages: Page[];
 }
 
 /**
@@ -260,12 +263,12 @@ export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: stri
   try {
     const authUrl = await Promise.race([shown.url, flow.then(() => assert.fail('the flow finished without showing an authorization URL'))]);
     pendingCallback = authUrl.searchParams.get('redirect_uri') ?? undefined;
-    const { callback, delivered } = await signInAndReturn(serverUrl, authUrl, person);
+    const { callback, delivered, pages } = await signInAndReturn(serverUrl, authUrl, person);
     assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${delivered.text}`);
     assert.match(delivered.text, /Authentication Successful/);
     pendingCallback = undefined;
     const result = await within(flow, 15_000, 'the flow after the callback');
-    return { result, authUrl, callback, prompts: consent.prompts };
+    return { result, authUrl, callback, prompts: consent.prompts, pages };
   } finally {
     if (pendingCallback) await fetch(`${pendingCallback}?error=test_aborted`, { signal: AbortSignal.timeout(2_000) }).catch(() => {});
     shown.stop();
