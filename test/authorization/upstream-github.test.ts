@@ -154,7 +154,7 @@ describe('sign in with GitHub', () => {
     assert.equal(visit.location.searchParams.get('code'), null);
   });
 
-  it('[C8] the upstream state is single-use: the same callback again is refused with 400 "Sign-in expired"', async () => {
+  it('the upstream state is single-use: the same callback again is refused with 400 "Sign-in expired"', async () => {
     github.signInAs('octocat');
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);
@@ -171,7 +171,7 @@ describe('sign in with GitHub', () => {
     assert.equal(missing.status, 400, 'no state at all');
   });
 
-  it('[C9] the callback in another browser is refused with 403, without its binding cookie or with another browser\'s; the right browser still completes', async () => {
+  it('the callback in another browser is refused with 403, without its binding cookie or with another browser\'s; the right browser still completes', async () => {
     github.signInAs('octocat');
     const victim = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);

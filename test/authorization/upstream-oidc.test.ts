@@ -112,7 +112,7 @@ describe('sign in with an OpenID Connect provider', () => {
     assert.equal(visit.location.searchParams.get('state'), authRequest.state);
   });
 
-  it('[C8] a replayed callback is refused with 400; [C9] a callback without the binding cookie with 403', async () => {
+  it('a replayed callback is refused with 400, and a callback without the binding cookie with 403', async () => {
     upstream.signInAs('alice-sub');
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);

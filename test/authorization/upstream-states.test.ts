@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Request, Response } from 'express';
+import { STATE_TTL_MS, UpstreamStates } from '../../src/authorization/upstream/states.js';
+import { createSqliteStore } from '../../src/storage/sqlite/index.js';
+import { tempDir } from '../support/temp-dir.js';
+
+/** What `start` sets on the response: the binding cookie. */
+function fakeResponse() {
+  const cookies: { name: string; value: string; options: Record<string, unknown> }[] = [];
+  const res = { cookie: (name: string, value: string, options: Record<string, unknown>) => cookies.push({ name, value, options }) } as unknown as Response;
+  return { res, cookies };
+}
+
+const callback = (state: string | undefined, cookie: string | undefined) =>
+  ({ query: state === undefined ? {} : { state }, headers: cookie === undefined ? {} : { cookie } }) as unknown as Request;
+
+describe('upstream states', () => {
+  it('[C8] are 256-bit random, stored only as hashes, expire after 10 minutes, and are single-use', async () => {
+    const store = createSqliteStore(tempDir('states-unit'));
+    try {
+      const states = new UpstreamStates(store.upstreamStates, false);
+      const t0 = 1_900_000_000_000;
+      const { res, cookies } = fakeResponse();
+      const started = await states.start(res, 'github', 'uid-1', t0);
+      assert.match(started.state, /^[A-Za-z0-9_-]{43}$/);
+      assert.match(started.codeChallenge, /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(await store.upstreamStates.find(started.state), undefined, 'the state itself is not a key in storage');
+      const binding = `${cookies[0]!.name}=${cookies[0]!.value}`;
+      assert.equal(cookies[0]!.name, 'upstream_binding');
+      assert.deepEqual({ ...cookies[0]!.options }, { httpOnly: true, sameSite: 'lax', secure: false, path: '/', maxAge: STATE_TTL_MS });
+
+      assert.deepEqual(await states.consume(callback(started.state, binding), 'github', t0 + STATE_TTL_MS), { ok: false, status: 400, reason: 'expired' });
+      const ok = await states.consume(callback(started.state, binding), 'github', t0 + STATE_TTL_MS - 1);
+      assert.equal(ok.ok, true);
+      assert.equal(ok.ok && ok.state.interactionUid, 'uid-1');
+      assert.deepEqual(await states.consume(callback(started.state, binding), 'github', t0 + 1000), { ok: false, status: 400, reason: 'used' });
+
+      const second = await states.start(fakeResponse().res, 'oidc', 'uid-2', t0);
+      assert.notEqual(second.state, started.state);
+      assert.notEqual(second.nonce, started.nonce);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('[C9] refuse a callback without the browser\'s binding cookie, or with another\'s, with 403, leaving the state for the right browser', async () => {
+    const store = createSqliteStore(tempDir('states-binding'));
+    try {
+      const states = new UpstreamStates(store.upstreamStates, true);
+      const mine = fakeResponse();
+      const started = await states.start(mine.res, 'github', 'uid-1');
+      assert.equal(mine.cookies[0]!.name, '__Host-upstream_binding', 'the __Host- prefix over https');
+      assert.equal(mine.cookies[0]!.options.secure, true);
+      const theirs = fakeResponse();
+      await states.start(theirs.res, 'github', 'uid-2');
+      assert.deepEqual(await states.consume(callback(started.state, undefined), 'github'), { ok: false, status: 403, reason: 'no_binding' });
+      assert.deepEqual(await states.consume(callback(started.state, `__Host-upstream_binding=${theirs.cookies[0]!.value}`), 'github'), { ok: false, status: 403, reason: 'binding_mismatch' });
+      assert.deepEqual(await states.consume(callback(started.state, `__Host-upstream_binding=${mine.cookies[0]!.value}`), 'oidc'), { ok: false, status: 400, reason: 'wrong_provider' });
+      assert.deepEqual(await states.consume(callback(undefined, undefined), 'github'), { ok: false, status: 400, reason: 'missing' });
+      const ok = await states.consume(callback(started.state, `other=1; __Host-upstream_binding=${mine.cookies[0]!.value}`), 'github');
+      assert.equal(ok.ok, true);
+    } finally {
+      await store.close();
+    }
+  });
+});
