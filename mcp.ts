@@ -43,7 +43,8 @@ const GET_USER_PROFILE = {
   title: 'Get user profile',
   description: 'Who is signed in and how: for GitHub, their GitHub profile (login, name, avatar, repositories, followers…); for an OpenID Connect provider, its claims; for a local account, the username.',
   outputSchema: userProfileSchema,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  // Open world: for a GitHub user it reads GitHub's API.
+  annotations: { readOnlyHint: true, openWorldHint: true },
 };
 
 export function createMcpServer(context: ToolContext): McpServer {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Accounts, InvalidUsernameError, WeakPasswordError } from '../src/authorization/accounts.js';
+import { Accounts, InvalidUsernameError, UpstreamAccountError, WeakPasswordError } from '../src/authorization/accounts.js';
 import { generatePassword } from '../src/authorization/passwords.js';
 import { loadConfig } from '../src/config.js';
 import { ConfigError, StartupError } from '../src/errors.js';
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const known = [ConfigError, StartupError, InvalidUsernameError, WeakPasswordError, UsernameTakenError];
+    const known = [ConfigError, StartupError, InvalidUsernameError, WeakPasswordError, UsernameTakenError, UpstreamAccountError];
     if (known.some((type) => error instanceof type)) {
       console.error(`Error: ${(error as Error).message}`);
       process.exit(1);

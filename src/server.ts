@@ -24,7 +24,8 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
   let housekeeping: { stop(): void } | undefined;
   try {
     const app = await createApp({ config, store, log, accessLogSink, ...bench });
-    const admin = await app.accounts.ensureFirstAdmin(config.adminPassword);
+    // Without local accounts a password could never be used: no admin account is made for one.
+    const admin = config.localAccounts ? await app.accounts.ensureFirstAdmin(config.adminPassword) : { created: false, generatedPassword: undefined };
     if (admin.created) log.info('accounts.admin_created', { user: 'admin', password: admin.generatedPassword ? 'generated' : 'ADMIN_PASSWORD' });
 
     housekeeping = await startHousekeeping({ store, signInBackoff: app.signInBackoff, log, unusedRegistrationTtlMs: config.unusedRegistrationTtl * 1000 });

@@ -19,6 +19,14 @@ export class WeakPasswordError extends Error {
   }
 }
 
+/** An account that signs in through GitHub or an OIDC provider has no password to set. */
+export class UpstreamAccountError extends Error {
+  constructor(username: string, provider: string) {
+    super(`"${username}" signs in with ${provider === 'github' ? 'GitHub' : 'its OpenID Connect provider'} and has no password here`);
+    this.name = 'UpstreamAccountError';
+  }
+}
+
 export const MIN_PASSWORD_LENGTH = 12;
 
 /** Usernames are case-insensitive: stored and compared in lower case. */
@@ -74,6 +82,7 @@ export class Accounts {
     if (password.length < MIN_PASSWORD_LENGTH) throw new WeakPasswordError();
     const user = await this.users.findByUsername(normalizeUsername(username));
     if (!user) return false;
+    if (user.signInMethod !== 'password') throw new UpstreamAccountError(user.username, user.signInMethod);
     if (!(await this.users.setPasswordHash(user.id, await hashPassword(password, this.hashCost)))) return false;
     await this.store.models.revokeByAccountId(user.id);
     await this.store.consents.forgetAccount(user.id);

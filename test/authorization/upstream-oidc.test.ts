@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
@@ -134,6 +137,25 @@ describe('sign in with an OpenID Connect provider', () => {
     wrongPath.pathname = '/github/callback';
     assert.equal(asPage(await browser.open(wrongPath)).status, 404, 'GitHub is not configured here');
     formWithAction(asPage(await backAtCallback(browser, callback)), '/confirm');
+  });
+
+  it('the provider\'s access token (seen at its userinfo endpoint) is in no log line and not in clear in the database', async () => {
+    await authorizeAs(server, upstream, 'alice-sub');
+    const bearer = upstream.requests.filter((entry) => entry.url.pathname.includes('/me') || entry.url.pathname.includes('userinfo'))
+      .map((entry) => /^Bearer (.+)$/i.exec(String(entry.headers.authorization ?? ''))?.[1])
+      .filter((token): token is string => token !== undefined);
+    assert.ok(bearer.length > 0, `our server called userinfo with a bearer token: ${upstream.requests.map((entry) => entry.url.pathname).join(' ')}`);
+    const output = server.output();
+    assert.match(output, /upstream\.signed_in.*provider=oidc.*upstreamUser=alice-sub/);
+    assert.doesNotMatch(output, /eyJ[A-Za-z0-9_-]{10,}\./, 'no JWT (ID token) in the output');
+    for (const token of bearer) assert.ok(!output.includes(token), 'the access token is not logged');
+    for (const file of [DATABASE_FILE, `${DATABASE_FILE}-wal`]) {
+      const full = path.join(server.dataDir, file);
+      if (!fs.existsSync(full)) continue;
+      const bytes = fs.readFileSync(full);
+      for (const token of bearer) assert.equal(bytes.indexOf(token), -1, `${file} holds no OIDC access token in clear`);
+      assert.equal(bytes.indexOf('eyJ'), -1, `${file} holds no JWT in clear`);
+    }
   });
 
   it('a restart keeps the link: the same person gets the same user id', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { Accounts, UpstreamAccountError } from '../../src/authorization/accounts.js';
 import { loadTokenKey, TOKEN_KEY_FILE, TokenCipher } from '../../src/authorization/upstream/token-cipher.js';
 import { openDatabase } from '../../src/storage/sqlite/database.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
@@ -71,6 +72,21 @@ describe('upstream identities', () => {
       assert.notEqual(other.user.id, github.user.id);
       assert.equal(other.user.username, 'github:octocat~https://idp 583231');
       assert.equal(await store.upstreamIdentities.findByUser('nobody'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('upstream users and passwords', () => {
+  it('an upstream user cannot be given a password (npm run user -- passwd says why) and never signs in with one', async () => {
+    const store = createSqliteStore(tempDir('upstream-passwords'));
+    try {
+      const accounts = new Accounts(store, 10);
+      await store.upstreamIdentities.signIn(signIn());
+      await assert.rejects(accounts.setPassword('github:octocat', 'a-long-enough-password'), UpstreamAccountError);
+      assert.equal(await accounts.authenticate('github:octocat', ''), undefined);
+      assert.equal(await accounts.authenticate('github:octocat', 'a-long-enough-password'), undefined);
     } finally {
       await store.close();
     }

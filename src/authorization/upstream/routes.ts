@@ -59,6 +59,8 @@ export class UpstreamSignIn {
     const { github, oidc, states, log } = this.deps;
     let target: string;
     try {
+      // Discovery first: a provider that cannot be reached leaves no state and no cookie behind.
+      if (provider === 'oidc') await oidc!.discoverEarly();
       const started = await states.start(res, provider, interaction.uid);
       target = provider === 'github' ? github!.authorizeUrl(started.state, started.codeChallenge) : await oidc!.authorizeUrl(started.state, started.nonce, started.codeChallenge);
     } catch (error) {
