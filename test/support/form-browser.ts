@@ -4,25 +4,31 @@ import { parseForms, visibleText, type HtmlForm } from './forms.js';
  * The "browser" of a test: a cookie jar and manual redirect following, so a test can open an
  * authorization URL, fill in and submit the real login and consent forms, and stop at the redirect
  * that leaves for the client. Only the person is simulated; every request is a real HTTP request.
+ * `alsoVisits` names other origins the person's browser goes through on the way (an upstream sign-in
+ * at GitHub or an OpenID provider): redirects to them are followed too, and cookies are kept per
+ * host, as a browser keeps them.
  */
 export class FormBrowser {
-  readonly #cookies = new Map<string, { value: string; path: string }>();
+  readonly #cookies = new Map<string, { host: string; name: string; value: string; path: string }>();
+  readonly #origins: Set<string>;
 
-  constructor(private readonly origin: string) {}
+  constructor(private readonly origin: string, alsoVisits: string[] = []) {
+    this.#origins = new Set([origin, ...alsoVisits.map((other) => new URL(other).origin)]);
+  }
 
-  /** Follows redirects within the server; returns the page reached, or the redirect that leaves it. */
+  /** Follows redirects within the server (and the origins it also visits); returns the page reached, or the redirect that leaves them. */
   async open(url: string | URL, init: RequestInit = {}): Promise<Visit> {
     let target = new URL(url, this.origin);
     let request: RequestInit = init;
     for (let hops = 0; hops < 20; hops += 1) {
-      if (target.origin !== this.origin) return { kind: 'left', location: target, status: 302 };
+      if (!this.#origins.has(target.origin)) return { kind: 'left', location: target, status: 302 };
       const response = await fetch(target, { ...request, redirect: 'manual', headers: { ...(request.headers as Record<string, string>), cookie: this.cookieHeader(target) } });
       this.store(response, target);
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
         target = new URL(location, target);
         request = {};
-        if (target.origin !== this.origin) return { kind: 'left', location: target, status: response.status };
+        if (!this.#origins.has(target.origin)) return { kind: 'left', location: target, status: response.status };
         continue;
       }
       return { kind: 'page', url: target, status: response.status, headers: response.headers, html: await response.text() };
@@ -35,15 +41,15 @@ export class FormBrowser {
     const body = new URLSearchParams({ ...form.fields, ...values });
     return this.open(new URL(form.action, page.url), {
       method: form.method,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: page.url.origin },
       body,
     });
   }
 
   cookieHeader(url: URL): string {
-    return [...this.#cookies.entries()]
-      .filter(([, cookie]) => url.pathname.startsWith(cookie.path))
-      .map(([name, cookie]) => `${name}=${cookie.value}`)
+    return [...this.#cookies.values()]
+      .filter((cookie) => cookie.host === url.hostname && url.pathname.startsWith(cookie.path))
+      .map((cookie) => `${cookie.name}=${cookie.value}`)
       .join('; ');
   }
 
@@ -55,8 +61,10 @@ export class FormBrowser {
       const value = pair!.slice(eq + 1).trim();
       const path = attributes.map((part) => part.trim()).find((part) => part.toLowerCase().startsWith('path='))?.slice(5) ?? url.pathname;
       const expired = attributes.some((part) => /^\s*expires=Thu, 01 Jan 1970/i.test(part) || /^\s*max-age=0/i.test(part));
-      if (expired || value === '') this.#cookies.delete(name);
-      else this.#cookies.set(name, { value, path });
+      // Keyed by host, not origin: browsers do not keep cookies apart by port.
+      const key = `${url.hostname}\n${name}`;
+      if (expired || value === '') this.#cookies.delete(key);
+      else this.#cookies.set(key, { host: url.hostname, name, value, path });
     }
   }
 }

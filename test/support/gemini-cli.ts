@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import type { DiscoveredMCPTool, McpContext, MCPServerConfig, OAuthCredentials } from '@google/gemini-cli-core';
-import { type Person, signInAndReturn } from './person-at-browser.js';
+import type { Page } from './form-browser.js';
+import { type SignInAs, signInAndReturn } from './person-at-browser.js';
 import { recordingUrlOpener } from './url-opener.js';
 import { assertOneCodeExchange, recordGlobalFetch, type RecordedRequest } from './fetch-recorder.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { startServerProcess, type ServerProcess, type StartOptions } from './server-process.js';
 import { tempDir } from './temp-dir.js';
 import { installedVersion } from './third-party.js';
 import { within } from './time-limit.js';
@@ -183,8 +184,10 @@ export interface GeminiTestbed {
  * Call inside a describe: before its tests, a Gemini sandbox, the package and the real server on
  * a free port, with Gemini's requests recorded; after them, all of it undone. Returns the testbed
  * those hooks fill in (read its fields inside tests, not when the describe is declared).
+ * `serverOptions`, when given, is called in the same before hook for the server's start options
+ * (settings pointing at an upstream the suite started first, for instance).
  */
-export function geminiTestbed(): GeminiTestbed {
+export function geminiTestbed(serverOptions: () => StartOptions | Promise<StartOptions> = () => ({})): GeminiTestbed {
   const bed = {
     since: () => bed.recorder.since(),
     step: () => bed.recorder.step(),
@@ -194,8 +197,9 @@ export function geminiTestbed(): GeminiTestbed {
     bed.sandbox = geminiSandbox();
     // The package reads its environment (home, storage mode) when used: import it after setting that.
     // The import takes seconds under tsx, so the server starts meanwhile (with the PATH it would have had).
+    const options = await serverOptions();
     [bed.server, bed.gemini] = await Promise.all([
-      startServerProcess({ env: { PATH: bed.sandbox.originalPath } }),
+      startServerProcess({ ...options, env: { ...options.env, PATH: bed.sandbox.originalPath } }),
       import('@google/gemini-cli-core'),
     ]);
     bed.debugLog = captureDebugLog(bed.gemini);
@@ -239,6 +243,8 @@ export interface GeminiSignIn<T> {
   callback: URL;
   /** What Gemini asked before opening the browser. */
   prompts: string[];
+  /** The server's pages the person was shown on the way (sign-in, consent), in order. */
+  pages: Page[];
 }
 
 /**
@@ -247,7 +253,7 @@ export interface GeminiSignIn<T> {
  * in and allows through the server's real forms, and delivers the redirect to Gemini's callback
  * server. Resolves once the flow has finished with it.
  */
-export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: string, person: Person, start: () => Promise<T>): Promise<GeminiSignIn<T>> {
+export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: string, person: SignInAs, start: () => Promise<T>): Promise<GeminiSignIn<T>> {
   const shown = waitForAuthorizationUrl(gemini, AbortSignal.timeout(30_000));
   const consent = answerConsentYes(gemini);
   const flow = start();
@@ -257,12 +263,12 @@ export async function signInThroughGemini<T>(gemini: GeminiCore, serverUrl: stri
   try {
     const authUrl = await Promise.race([shown.url, flow.then(() => assert.fail('the flow finished without showing an authorization URL'))]);
     pendingCallback = authUrl.searchParams.get('redirect_uri') ?? undefined;
-    const { callback, delivered } = await signInAndReturn(serverUrl, authUrl, person);
+    const { callback, delivered, pages } = await signInAndReturn(serverUrl, authUrl, person);
     assert.equal(delivered.status, 200, `Gemini's callback server accepted the redirect: ${delivered.text}`);
     assert.match(delivered.text, /Authentication Successful/);
     pendingCallback = undefined;
     const result = await within(flow, 15_000, 'the flow after the callback');
-    return { result, authUrl, callback, prompts: consent.prompts };
+    return { result, authUrl, callback, prompts: consent.prompts, pages };
   } finally {
     if (pendingCallback) await fetch(`${pendingCallback}?error=test_aborted`, { signal: AbortSignal.timeout(2_000) }).catch(() => {});
     shown.stop();
@@ -423,5 +429,5 @@ export function assertToolOutputs({ tools, v4, v7, profile }: GeminiToolOutputs)
   assert.ok(tools.every((tool) => tool.name.startsWith('mcp_uuid_')), `Gemini's qualified tool names: ${tools.map((tool) => tool.name).join(', ')}`);
   assert.ok(isUuidV4(v4), `v4 by default: ${v4}`);
   assert.ok(isUuidV7(v7), `v7 on request: ${v7}`);
-  assert.match(profile, /\(admin\), user id /, 'the profile of the person who signed in');
+  assert.match(profile, /^Administrator \(admin, local account\), user id /, 'the profile of the person who signed in');
 }

@@ -1,5 +1,5 @@
 import { asPage, FormBrowser, formWithAction, type Page } from './form-browser.js';
-import { visibleText } from './forms.js';
+import { parseForms, visibleText } from './forms.js';
 import { within } from './time-limit.js';
 import type { LaunchWait, UrlOpener } from './url-opener.js';
 
@@ -14,16 +14,51 @@ export interface Person {
 }
 
 /**
- * What a person does after their app opens the authorization URL: sign in if asked, allow if asked.
- * Returns where the browser is finally sent (the client's redirect URI with code, state and iss);
- * `seen`, when given, receives each page the person was shown on the way, in order.
+ * A person who signs in with a button of the login page ("Sign in with GitHub", "Sign in with
+ * {provider}") rather than a password; who they are at that upstream is the upstream fixture's
+ * choice (`signInAs`), and the upstream lets them through without a page of its own.
  */
-export async function signInAndAllow(browser: FormBrowser, authorizationUrl: string | URL, person: Person, seen: Page[] = []): Promise<URL> {
+export interface UpstreamPerson {
+  upstream: 'github' | 'oidc';
+  /** The upstream's web origin: the browser follows the redirects through it and back. */
+  at: string;
+}
+
+/** Either way of signing in on the server's login page. */
+export type SignInAs = Person | UpstreamPerson;
+
+export function isUpstreamPerson(person: SignInAs): person is UpstreamPerson {
+  return 'upstream' in person;
+}
+
+/** A browser for `person`: one that also follows the redirects through their upstream. */
+export function browserFor(serverUrl: string, person: SignInAs): FormBrowser {
+  return new FormBrowser(serverUrl, isUpstreamPerson(person) ? [person.at] : []);
+}
+
+/** A page that submits its own form on load (oidc-provider's form_post pages): what the browser's script would do. */
+export function isSelfSubmitting(page: Page): boolean {
+  return page.html.includes('document.forms[0].submit()') && parseForms(page.html).length === 1;
+}
+
+/**
+ * What a person does after their app opens the authorization URL: sign in if asked (with their
+ * password, or with their upstream's button), allow if asked. Returns where the browser is finally
+ * sent (the client's redirect URI with code, state and iss); `seen`, when given, receives each page
+ * the person was shown on the way, in order. An upstream person's browser must follow their
+ * upstream (`browserFor`).
+ */
+export async function signInAndAllow(browser: FormBrowser, authorizationUrl: string | URL, person: SignInAs, seen: Page[] = []): Promise<URL> {
   let visit = await browser.open(authorizationUrl);
-  for (let step = 0; step < 4 && visit.kind === 'page'; step += 1) {
+  for (let step = 0; step < 6 && visit.kind === 'page'; step += 1) {
     const page = visit;
     seen.push(page);
-    if (page.html.includes('/login"')) {
+    const upstreamForm = isUpstreamPerson(person) ? parseForms(page.html).find((form) => form.action.endsWith(`/upstream/${person.upstream}`)) : undefined;
+    if (upstreamForm) {
+      visit = await browser.submit(page, upstreamForm);
+    } else if (isUpstreamPerson(person) && page.url.origin === new URL(person.at).origin && isSelfSubmitting(page)) {
+      visit = await browser.submit(page, parseForms(page.html)[0]!);
+    } else if (!isUpstreamPerson(person) && page.html.includes('/login"')) {
       visit = await browser.submit(page, formWithAction(page, '/login'), { username: person.username, password: person.password });
     } else if (page.html.includes('/confirm"')) {
       visit = await browser.submit(page, formWithAction(page, '/confirm'));
@@ -61,9 +96,9 @@ export interface PersonAtBrowser {
  * server's real forms (FormBrowser), then the browser follows the redirect to the client's
  * own callback server.
  */
-export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, person: Person): Promise<PersonAtBrowser> {
+export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, person: SignInAs): Promise<PersonAtBrowser> {
   const pages: Page[] = [];
-  const callback = await within(signInAndAllow(new FormBrowser(serverUrl), authorizationUrl, person, pages), 15_000, 'signing in and allowing');
+  const callback = await within(signInAndAllow(browserFor(serverUrl, person), authorizationUrl, person, pages), 15_000, 'signing in and allowing');
   const response = await fetch(callback, { signal: AbortSignal.timeout(15_000) });
   return { authorizationUrl, pages, callback, delivered: { status: response.status, text: await response.text() } };
 }
@@ -73,7 +108,7 @@ export async function signInAndReturn(serverUrl: string, authorizationUrl: URL, 
  * for the launch, then signInAndReturn. `abort` (the client's run) ends the wait early if the
  * client gives up.
  */
-export async function signInAtLaunch(shim: UrlOpener, seen: number, serverUrl: string, person: Person, wait: LaunchWait & { timeoutMs?: number } = {}): Promise<PersonAtBrowser> {
+export async function signInAtLaunch(shim: UrlOpener, seen: number, serverUrl: string, person: SignInAs, wait: LaunchWait & { timeoutMs?: number } = {}): Promise<PersonAtBrowser> {
   const authorizationUrl = await shim.nextLaunch(seen, wait.timeoutMs ?? 30_000, wait);
   return signInAndReturn(serverUrl, authorizationUrl, person);
 }

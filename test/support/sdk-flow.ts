@@ -5,8 +5,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { FormBrowser } from './form-browser.js';
-import { type Person, signInAndAllow } from './person-at-browser.js';
+import type { FormBrowser, Page } from './form-browser.js';
+import { browserFor, type SignInAs, signInAndAllow } from './person-at-browser.js';
 import type { InMemoryOAuthClient } from './sdk-oauth-client.js';
 import { ADMIN } from './server-process.js';
 
@@ -38,14 +38,15 @@ export async function connectSdkClient(server: Target, oauth: InMemoryOAuthClien
 /**
  * The SDK's first-time flow: its connect gets 401 and runs discovery, registration and builds the
  * authorization URL; the person signs in and allows in `browser`; the SDK exchanges the code.
- * Returns where the browser was sent back to.
+ * Returns where the browser was sent back to; `seen` receives the server's pages shown on the way.
  */
-export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: FormBrowser; person?: Person; fetch?: FetchLike; transport?: SdkTransport } = {}): Promise<URL> {
+export async function authorizeSdkClient(server: Target, oauth: InMemoryOAuthClient, options: { browser?: FormBrowser; person?: SignInAs; fetch?: FetchLike; transport?: SdkTransport; seen?: Page[] } = {}): Promise<URL> {
   const transport = sdkTransport(server, oauth, options);
   oauth.authorizationUrl = undefined;
   await assert.rejects(new Client({ name: 'sdk-e2e', version: '1.0.0' }).connect(transport), UnauthorizedError);
   assert.ok(oauth.authorizationUrl, 'the SDK produced an authorization URL');
-  const callback = await signInAndAllow(options.browser ?? new FormBrowser(server.url), oauth.authorizationUrl, options.person ?? ADMIN);
+  const person = options.person ?? ADMIN;
+  const callback = await signInAndAllow(options.browser ?? browserFor(server.url, person), oauth.authorizationUrl, person, options.seen);
   const code = callback.searchParams.get('code');
   assert.ok(code, `the browser came back with a code: ${callback.href}`);
   await transport.finishAuth(code);
