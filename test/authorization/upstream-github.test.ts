@@ -197,6 +197,25 @@ describe('sign in with GitHub', () => {
     formWithAction(consent, '/confirm');
   });
 
+  it('two sign-ins started in two tabs of one browser both complete, in either order: the second click does not make the first tab\'s callback a 403', async () => {
+    github.signInAs('octocat');
+    const browser = new FormBrowser(server.url);
+    const tabs = [];
+    for (let i = 0; i < 3; i += 1) {
+      const client = await RawOAuthClient.registerLoopback(server);
+      const authRequest = client.authorizationRequest();
+      const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
+      tabs.push({ client, authRequest, callback: await atUpstream(authorizeUrl, server.url) });
+    }
+    for (const tab of [tabs[0]!, tabs[2]!, tabs[1]!]) {
+      const consent = await backAtCallback(browser, tab.callback);
+      assert.equal(asPage(consent).status, 200, visibleText(asPage(consent).html));
+      const back = await allow(browser, consent);
+      assert.equal(back.origin + back.pathname, tab.client.redirectUri);
+      assert.equal(back.searchParams.get('state'), tab.authRequest.state, 'each tab\'s code goes to its own request');
+    }
+  });
+
   it('the binding cookie is HttpOnly, SameSite=Lax, Path=/, and short-lived', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
     const browser = new FormBrowser(server.url);

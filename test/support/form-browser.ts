@@ -61,8 +61,9 @@ export class FormBrowser {
       const value = pair!.slice(eq + 1).trim();
       const path = attributes.map((part) => part.trim()).find((part) => part.toLowerCase().startsWith('path='))?.slice(5) ?? url.pathname;
       const expired = attributes.some((part) => /^\s*expires=Thu, 01 Jan 1970/i.test(part) || /^\s*max-age=0/i.test(part));
-      // Keyed by host, not origin: browsers do not keep cookies apart by port.
-      const key = `${url.hostname}\n${name}`;
+      // Keyed by host, not origin (browsers do not keep cookies apart by port), and by path: a
+      // second sign-in's interaction cookies (Path=/interaction/{uid}) sit beside the first's, as in two tabs.
+      const key = `${url.hostname}\n${name}\n${path}`;
       if (expired || value === '') this.#cookies.delete(key);
       else this.#cookies.set(key, { host: url.hostname, name, value, path });
     }

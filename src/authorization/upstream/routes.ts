@@ -61,7 +61,7 @@ export class UpstreamSignIn {
     try {
       // Discovery first: a provider that cannot be reached leaves no state and no cookie behind.
       if (provider === 'oidc') await oidc!.discoverEarly();
-      const started = await states.start(res, provider, interaction.uid);
+      const started = await states.start(req, res, provider, interaction.uid);
       target = provider === 'github' ? github!.authorizeUrl(started.state, started.codeChallenge) : await oidc!.authorizeUrl(started.state, started.nonce, started.codeChallenge);
     } catch (error) {
       throw this.unavailable(req, error, provider, clientIdOf(interaction));
@@ -88,7 +88,7 @@ export class UpstreamSignIn {
       }
       throw new PageError(400, 'Sign-in expired', 'This sign-in link has expired or was already used. Go back to your application and start again.');
     }
-    states.clearCookie(res);
+    states.release(req, res, checked.binding);
     const interaction = await this.deps.provider.Interaction.find(checked.state.interactionUid);
     if (!interaction) {
       log.warn('upstream.callback_refused', { provider, reason: 'interaction_gone', ip: req.ip });

@@ -13,17 +13,25 @@ export interface StartedSignIn {
 }
 
 export type Checked =
-  | { ok: true; state: UpstreamState }
+  | { ok: true; state: UpstreamState; binding: string }
   | { ok: false; status: 400 | 403; reason: 'missing' | 'unknown' | 'expired' | 'used' | 'wrong_provider' | 'no_binding' | 'binding_mismatch' };
+
+/**
+ * Sign-ins one browser may have in flight at once (a second tab, a second click): each has its own
+ * value in the one binding cookie, the oldest giving way, so the cookie stays small.
+ */
+export const MAX_BINDINGS = 5;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
 const random = () => randomBytes(32).toString('base64url');
+const BINDING = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * The upstream `state`: 256 random bits, stored only as a hash with the interaction it belongs to,
  * the PKCE verifier and the nonce; single-use; expiring after 10 minutes; and bound to the browser
- * that clicked the button by a cookie whose hash is stored with it, so a callback URL carried to
- * another browser (or planted in a victim's) is refused.
+ * that clicked the button by a cookie value whose hash is stored with it, so a callback URL carried
+ * to another browser (or planted in a victim's) is refused. The cookie holds one value per sign-in
+ * in flight: a sign-in started in a second tab does not make the first tab's callback a 403.
  */
 export class UpstreamStates {
   readonly cookieName: string;
@@ -32,8 +40,8 @@ export class UpstreamStates {
     this.cookieName = secureCookies ? '__Host-upstream_binding' : 'upstream_binding';
   }
 
-  /** A new state for `interactionUid`, with its binding cookie set on `res`. */
-  async start(res: Response, provider: UpstreamProvider, interactionUid: string, now = Date.now()): Promise<StartedSignIn> {
+  /** A new state for `interactionUid`, its binding added to the browser's cookie (from `req`) on `res`. */
+  async start(req: Request, res: Response, provider: UpstreamProvider, interactionUid: string, now = Date.now()): Promise<StartedSignIn> {
     const state = random();
     const binding = random();
     const nonce = random();
@@ -47,20 +55,14 @@ export class UpstreamStates {
       nonce,
       expiresAt: now + STATE_TTL_MS,
     });
-    res.cookie(this.cookieName, binding, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.secureCookies,
-      path: '/',
-      maxAge: STATE_TTL_MS,
-    });
+    this.setBindings(res, [...bindingsOf(req, this.cookieName).slice(-(MAX_BINDINGS - 1)), binding]);
     return { state, nonce, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier) };
   }
 
   /**
    * The stored state for the callback, checked: known, for this provider, unexpired, unused, and
-   * arriving in the browser that started it; then consumed. A refusal for the binding leaves the
-   * state unused: a stranger's request must not spend the real browser's sign-in.
+   * arriving in the browser that started it (one of its cookie's values); then consumed. A refusal
+   * for the binding leaves the state unused: a stranger's request must not spend the real browser's sign-in.
    */
   async consume(req: Request, provider: UpstreamProvider, now = Date.now()): Promise<Checked> {
     const state = typeof req.query.state === 'string' ? req.query.state : '';
@@ -70,26 +72,41 @@ export class UpstreamStates {
     if (stored.provider !== provider) return { ok: false, status: 400, reason: 'wrong_provider' };
     if (stored.consumedAt !== undefined) return { ok: false, status: 400, reason: 'used' };
     if (stored.expiresAt <= now) return { ok: false, status: 400, reason: 'expired' };
-    const binding = cookieValue(req, this.cookieName);
-    if (!binding) return { ok: false, status: 403, reason: 'no_binding' };
-    const given = Buffer.from(sha256(binding));
+    const bindings = bindingsOf(req, this.cookieName);
+    if (bindings.length === 0) return { ok: false, status: 403, reason: 'no_binding' };
     const expected = Buffer.from(stored.bindingHash);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, status: 403, reason: 'binding_mismatch' };
+    const binding = bindings.find((candidate) => {
+      const given = Buffer.from(sha256(candidate));
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
+    if (binding === undefined) return { ok: false, status: 403, reason: 'binding_mismatch' };
     if (!(await this.store.consume(stored.stateHash, now))) return { ok: false, status: 400, reason: 'used' };
-    return { ok: true, state: stored };
+    return { ok: true, state: stored, binding };
   }
 
-  /** The binding has done its work once the callback is consumed. */
-  clearCookie(res: Response): void {
-    res.clearCookie(this.cookieName, { httpOnly: true, sameSite: 'lax', secure: this.secureCookies, path: '/' });
+  /** A consumed state's binding has done its work: the cookie keeps only the other sign-ins in flight. */
+  release(req: Request, res: Response, binding: string): void {
+    const rest = bindingsOf(req, this.cookieName).filter((value) => value !== binding);
+    if (rest.length > 0) this.setBindings(res, rest);
+    else res.clearCookie(this.cookieName, { httpOnly: true, sameSite: 'lax', secure: this.secureCookies, path: '/' });
+  }
+
+  private setBindings(res: Response, bindings: string[]): void {
+    res.cookie(this.cookieName, bindings.join('.'), {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.secureCookies,
+      path: '/',
+      maxAge: STATE_TTL_MS,
+    });
   }
 }
 
-/** One cookie's value from the Cookie header, as set (base64url needs no decoding; no cookie-parser in this app). */
-function cookieValue(req: Request, name: string): string | undefined {
+/** The binding values in the browser's cookie ('.'-separated base64url; no cookie-parser in this app); anything else in it is ignored. */
+function bindingsOf(req: Request, name: string): string[] {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim().split('.').filter((value) => BINDING.test(value));
   }
-  return undefined;
+  return [];
 }
