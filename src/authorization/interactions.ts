@@ -19,6 +19,10 @@ import type { SignInBackoff } from './sign-in-backoff.js';
 import { AS_ROUTES } from './provider.js';
 import { describeScope } from './scopes.js';
 import type { UpstreamSignIn } from './upstream/routes.js';
+import { STATE_TTL_MS } from './upstream/states.js';
+
+/** Upstream sign-ins one client address may start per STATE_TTL_MS (see upstreamLimit). */
+export const UPSTREAM_STARTS_PER_ADDRESS = 60;
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 type Client = InstanceType<Provider['Client']>;
@@ -57,6 +61,21 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     reject: (_req, res, retryAfter) => {
       setPageHeaders(res);
       res.status(429).send(errorPage('Too many attempts', 'Too many failed sign-ins from your address.', `Try again in ${Math.ceil(retryAfter / 60)} minutes.`));
+    },
+  });
+
+  // Each click on an upstream button stores a state row (and a binding value in the browser):
+  // bounded per address over the states' own lifetime, so the rows one address can have alive at
+  // once are bounded too. 60 in 10 minutes is far more than a person clicks, and leaves room for
+  // a few dozen people behind one NAT signing in at once. Only started sign-ins (303) count.
+  const upstreamLimit = perAddressLimit({
+    windowMs: STATE_TTL_MS,
+    limit: UPSTREAM_STARTS_PER_ADDRESS,
+    counts: (_req, res) => res.statusCode === 303,
+    reject: (req, res, retryAfter) => {
+      log.warn('upstream.rate_limited', { ip: req.ip });
+      setPageHeaders(res);
+      res.status(429).send(errorPage('Too many attempts', 'Too many sign-ins were started from your address.', `Try again in ${inWords(retryAfter)}.`));
     },
   });
 
@@ -180,7 +199,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   // "Sign in with GitHub" / "Sign in with {OIDC_NAME}": only ever on this click, never on GET
   // /auth, and our consent page still follows the upstream's callback (upstream/routes.ts).
-  router.post('/interaction/:uid/upstream/:provider', form, async (req, res) => {
+  router.post('/interaction/:uid/upstream/:provider', upstreamLimit, form, async (req, res) => {
     const provider = String(req.params.provider);
     if (!deps.upstream.isConfigured(provider)) throw new PageError(404, 'Not found', 'This sign-in method is not configured on this server.');
     const interaction = await submitted(req, res);
