@@ -131,6 +131,12 @@ describe('login page with upstream sign-in in a real browser (Chromium)', () => 
     assert.doesNotMatch(text, /Allow access/);
     const back = page.getByRole('link', { name: 'Back to the application' });
     await assertVisible(back, 'the "Back to the application" link');
+    // Runs in the page; the tests are type-checked without the DOM library, hence the cast.
+    const look = await back.evaluate((link) => {
+      const style = (globalThis as unknown as { getComputedStyle(element: unknown): Record<string, string> }).getComputedStyle(link);
+      return { background: style.backgroundColor!, color: style.color!, underline: style.textDecorationLine!, radius: style.borderTopLeftRadius!, padding: style.paddingTop! };
+    });
+    assert.deepEqual(look, { background: 'rgb(47, 91, 234)', color: 'rgb(255, 255, 255)', underline: 'none', radius: '8px', padding: '9.6px' }, 'drawn as the primary button, not as a link');
     await screenshot(page, 'upstream-refused.png');
     const seen = callbacks.received.length;
 
