@@ -7,9 +7,12 @@ import { setPageHeaders } from './page-headers.js';
 /** Which protocol a path speaks, and so which error format it answers in. */
 export type Area = 'mcp' | 'page' | 'oauth';
 
+/** Where an upstream (GitHub, the OIDC provider) sends the browser back: pages, like the sign-in pages. */
+const UPSTREAM_CALLBACKS = new Set(['/github/callback', '/oidc/callback']);
+
 export function areaOf(req: Request): Area {
   if (req.path === '/mcp' || req.path.startsWith('/mcp/') || req.path === '/sse' || req.path === '/messages') return 'mcp';
-  if (req.path.startsWith('/interaction/') || req.path === '/') return 'page';
+  if (req.path.startsWith('/interaction/') || req.path === '/' || UPSTREAM_CALLBACKS.has(req.path)) return 'page';
   return 'oauth';
 }
 
