@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Accounts, UpstreamAccountError } from '../../src/authorization/accounts.js';
+import { UpstreamIdentities } from '../../src/authorization/upstream/identities.js';
 import { loadTokenKey, TOKEN_KEY_FILE, TokenCipher } from '../../src/authorization/upstream/token-cipher.js';
 import { openDatabase } from '../../src/storage/sqlite/database.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
@@ -72,6 +74,37 @@ describe('upstream identities', () => {
       assert.notEqual(other.user.id, github.user.id);
       assert.equal(other.user.username, 'github:octocat~https://idp 583231');
       assert.equal(await store.upstreamIdentities.findByUser('nobody'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('usernames of upstream users', () => {
+  it('a sign-in whose name and name~subject are both taken still succeeds, with a name no one else holds', async () => {
+    const store = createSqliteStore(tempDir('identities-taken'));
+    try {
+      await store.upstreamIdentities.signIn(signIn({ subject: '1', username: 'github:octocat', newUserId: 'user-1' }));
+      await store.upstreamIdentities.signIn(signIn({ provider: 'oidc', subject: 'idp a', username: 'github:octocat~583231', newUserId: 'user-2' }));
+      const third = await store.upstreamIdentities.signIn(signIn({ newUserId: 'user-3' }));
+      assert.equal(third.created, true);
+      assert.equal(third.user.username, 'github:octocat~583231~user-3');
+      const again = await store.upstreamIdentities.signIn(signIn({ newUserId: 'user-4' }));
+      assert.equal(again.user.id, 'user-3', 'the same identity signing in again keeps its user and name');
+      assert.equal(again.user.username, 'github:octocat~583231~user-3');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('an OIDC e-mail claim cannot take a provider\'s name ("github:…"): the user is then oidc:{sub}', async () => {
+    const store = createSqliteStore(tempDir('identities-email-names'));
+    try {
+      const identities = new UpstreamIdentities(store, new TokenCipher(randomBytes(32)));
+      const oidc = (sub: string, email: string) => identities.signInWithOidc({ issuer: 'https://idp', sub, claims: { sub, email, email_verified: true }, tokens: { access_token: 'a' } });
+      assert.equal((await oidc('mallory', 'github:octocat')).user.username, 'oidc:mallory');
+      assert.equal((await oidc('eve', 'eve @example.com')).user.username, 'oidc:eve');
+      assert.equal((await oidc('alice', 'Alice@Example.com')).user.username, 'alice@example.com');
     } finally {
       await store.close();
     }

@@ -28,7 +28,7 @@ export class UpstreamIdentities {
   signInWithOidc(signIn: OidcSignIn): Promise<{ user: User; created: boolean }> {
     const subject = oidcSubject(signIn.issuer, signIn.sub);
     const { claims } = signIn;
-    const email = typeof claims.email === 'string' && claims.email_verified === true ? claims.email.toLowerCase() : undefined;
+    const email = typeof claims.email === 'string' && claims.email_verified === true && PLAIN_EMAIL.test(claims.email) ? claims.email.toLowerCase() : undefined;
     const text = (key: string) => (typeof claims[key] === 'string' && (claims[key] as string).trim() !== '' ? (claims[key] as string).trim() : undefined);
     return this.store.upstreamIdentities.signIn({
       provider: 'oidc',
@@ -55,6 +55,12 @@ export class UpstreamIdentities {
     }
   }
 }
+
+/**
+ * An e-mail address usable as a username: no ':' (names with one are the providers' own,
+ * "github:…", "oidc:…", which a provider's e-mail claim must not be able to take) and no spaces.
+ */
+const PLAIN_EMAIL = /^[^\s@:]+@[^\s@:]+$/;
 
 /** An OIDC subject is unique only within its issuer. */
 export function oidcSubject(issuer: string, sub: string): string {

@@ -27,10 +27,17 @@ export function sqliteUpstreamIdentityStore(db: Db): UpstreamIdentityStore {
     VALUES (?, ?, ?, ?, ?, ?, ?)`);
   const updateIdentity = db.prepare('UPDATE upstream_identities SET encrypted_tokens = ?, profile = ?, updated_at = ? WHERE provider = ? AND subject = ?');
 
-  /** The wanted name, or (when another account holds it, e.g. a GitHub login renamed and reused) the name with the subject appended. */
+  /**
+   * The wanted name, or (when another account holds it, e.g. a GitHub login renamed and reused) the
+   * name with the subject appended, or (when even that is held) with our user id too, which no one
+   * else's name holds: a sign-in never fails on a taken name.
+   */
   const freeName = (wanted: string, userId: string, subject: string): string => {
-    const holder = nameHolder.get(wanted) as string | undefined;
-    return holder === undefined || holder === userId ? wanted : `${wanted}~${subject}`;
+    for (const candidate of [wanted, `${wanted}~${subject}`]) {
+      const holder = nameHolder.get(candidate) as string | undefined;
+      if (holder === undefined || holder === userId) return candidate;
+    }
+    return `${wanted}~${subject}~${userId}`;
   };
 
   const signIn = db.transaction((given: UpstreamLink, now: number): { user: User; created: boolean } => {
