@@ -8,6 +8,8 @@ import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
 import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { eventually } from '../support/time-limit.js';
+import { startMisbehavingOidc, type IdTokenFlaw } from '../support/misbehaving-oidc.js';
 import { startUpstreamOidc, type UpstreamOidc, type UpstreamOidcAccount } from '../support/upstream-oidc.js';
 import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
 
@@ -255,3 +257,39 @@ describe('OIDC provider unreachable', () => {
     }
   });
 });
+
+describe('an OIDC provider whose ID token is wrong', () => {
+  it('is refused, whatever the flaw (nonce, issuer, audience, expiry, signature), with a 502 page saying why, never a 500 or a sign-in; a correct token from it signs in', async () => {
+    const port = await freePort();
+    const idp = await startMisbehavingOidc({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, sub: 'mallory', email: 'mallory@example.com' });
+    const server = await startServerProcess({ port, env: { OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET, OIDC_NAME: 'Odd IdP' } });
+    try {
+      const callbackPage = async (flaw: IdTokenFlaw | undefined) => {
+        idp.flaw = flaw;
+        const browser = new FormBrowser(server.url);
+        const client = await RawOAuthClient.registerLoopback(server);
+        const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
+        return asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      };
+      const expected: Record<IdTokenFlaw, RegExp> = { nonce: /"nonce"/, issuer: /"iss" \(issuer\)/, audience: /"aud" \(audience\)/, expired: /"exp" \(expiration time\)/, signature: /signature verification failed/ };
+      for (const flaw of Object.keys(expected) as IdTokenFlaw[]) {
+        const page = await callbackPage(flaw);
+        const text = visibleText(page.html);
+        assert.equal(page.status, 502, `${flaw}: ${text}`);
+        assert.match(text, /Odd IdP could not complete the sign-in: its ID token was refused \((unexpected (JWT|ID Token)|JWT signature)/, flaw);
+        assert.match(text, expected[flaw], `${flaw}: the page says what was wrong: ${text}`);
+        assert.doesNotMatch(text, /Allow access/, flaw);
+      }
+      assert.equal(idp.issued.length, 5, 'each flawed token was received and refused');
+      formWithAction(await callbackPage(undefined), '/confirm');
+      await eventually(() => assert.match(server.output(), /upstream\.failed.*provider=oidc/), 5_000);
+      const output = server.output();
+      assert.doesNotMatch(output, /http\.unhandled_error/);
+      for (const token of idp.issued) assert.ok(!output.includes(token.split('.')[1]!), 'no ID token in the log');
+    } finally {
+      await server.stop();
+      await idp.close();
+    }
+  });
+});
+

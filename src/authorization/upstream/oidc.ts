@@ -100,6 +100,10 @@ export class OidcUpstream {
         execute: isLoopbackUrl(issuer) && issuer.protocol === 'http:' ? [client.allowInsecureRequests] : [],
         timeout: UPSTREAM_TIMEOUT_MS / 1000,
       });
+      // OIDC Core 3.1.3.7 lets a client skip the signature check of an ID token received straight
+      // from the token endpoint over TLS, and openid-client skips it by default; checked against
+      // the provider's JWKS, a token the provider did not sign is refused.
+      client.enableNonRepudiationChecks(configuration);
       const endpoint = configuration.serverMetadata().authorization_endpoint;
       if (!endpoint) throw new UpstreamError(this.name, 'its discovery document names no authorization_endpoint');
       this.#authorizeOrigin = new URL(endpoint).origin;
@@ -114,6 +118,12 @@ export class OidcUpstream {
     if (error instanceof UpstreamError) return error;
     const name = (error as { name?: string } | null)?.name;
     if (name === 'TimeoutError' || name === 'AbortError') return new UpstreamError(this.name, `${what}: the provider did not answer within ${UPSTREAM_TIMEOUT_MS / 1000} s`, { cause: error });
+    // openid-client's own message is generic ("unexpected JWT claim value encountered"); the
+    // check that failed (nonce, iss, aud, exp, the signature) is named by its cause, which never holds the token.
+    const cause = (error as { cause?: unknown } | null)?.cause;
+    if (cause instanceof Error && /\b(JWT|ID Token)\b/.test(cause.message)) {
+      return new UpstreamError(this.name, `its ID token was refused (${cause.message})`.slice(0, 300), { cause: error });
+    }
     const code = (error as { error?: unknown } | null)?.error;
     const detail = typeof code === 'string' ? `the provider answered ${code}` : error instanceof Error ? error.message : String(error);
     return new UpstreamError(this.name, `${what}: ${detail}`.slice(0, 300), { cause: error });
