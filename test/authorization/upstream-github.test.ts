@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { UPSTREAM_STARTS_PER_ADDRESS } from '../../src/authorization/interactions.js';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
 import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
@@ -11,6 +12,7 @@ import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
 import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
 import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { eventually } from '../support/time-limit.js';
 import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
 
 const CLIENT_ID = 'Iv1.test-github-app';
@@ -359,6 +361,40 @@ describe('who may sign in with GitHub', () => {
     assert.equal(visit.location.origin + visit.location.pathname, client.redirectUri);
     assert.equal(visit.location.searchParams.get('error'), 'access_denied');
     assert.equal(visit.location.searchParams.get('state'), authRequest.state);
+  });
+});
+
+describe('starting GitHub sign-ins from one address', () => {
+  it(`is limited to ${UPSTREAM_STARTS_PER_ADDRESS} per 10 minutes (each stores a state): then a 429 page with Retry-After; refused clicks do not count`, async () => {
+    const { server, github } = await start();
+    try {
+      const client = await RawOAuthClient.registerLoopback(server);
+      const browser = new FormBrowser(server.url);
+      const login = asPage(await browser.open(client.authorizationRequest().url));
+      const form = formWithAction(login, '/upstream/github');
+      const click = (fields: Record<string, string>) => fetch(new URL(form.action, server.url), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url, cookie: browser.cookieHeader(new URL(form.action, server.url)) },
+        body: new URLSearchParams(fields),
+      });
+      for (let i = 0; i < 5; i += 1) assert.equal((await click({ ...form.fields, csrf: 'forged' })).status, 403);
+      for (let i = 0; i < UPSTREAM_STARTS_PER_ADDRESS; i += 1) {
+        const started = await click(form.fields);
+        assert.equal(started.status, 303, `click ${i + 1}`);
+        assert.match(started.headers.get('location') ?? '', /\/login\/oauth\/authorize\?/);
+      }
+      const limited = await click(form.fields);
+      assert.equal(limited.status, 429);
+      assert.match(limited.headers.get('content-type') ?? '', /text\/html/);
+      assert.ok(Number(limited.headers.get('retry-after')) > 0, 'Retry-After in seconds');
+      assert.equal(limited.headers.get('location'), null, 'not sent to GitHub');
+      assert.match(visibleText(await limited.text()), /Too many sign-ins were started from your address/);
+      await eventually(() => assert.match(server.output(), /upstream\.rate_limited.*ip=/), 5_000);
+    } finally {
+      await server.stop();
+      await github.close();
+    }
   });
 });
 
