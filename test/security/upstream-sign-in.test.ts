@@ -167,4 +167,48 @@ describe('security checklist: upstream sign-in', () => {
       assert.ok(!JSON.stringify(call.headers).includes(ours.access_token), 'no upstream ever sees an MCP token');
     }
   });
+
+  it('hostile or malformed input to the callbacks and the buttons\' POST gets a 4xx HTML page, never a 500 or a redirect', async () => {
+    // A real sign-in in flight, so some requests carry a valid binding cookie and state.
+    const client = await RawOAuthClient.registerLoopback(server);
+    const browser = new FormBrowser(server.url);
+    const login = asPage(await browser.open(client.authorizationRequest().url));
+    const button = formWithAction(login, '/upstream/github');
+    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
+    const state = authorizeUrl.searchParams.get('state')!;
+    const cookie = browser.cookieHeader(new URL('/github/callback', server.url));
+    const long = 'x'.repeat(5000);
+    const gets = [
+      '/github/callback', '/oidc/callback', '/github/callback?state=', '/github/callback?state[]=a&code=b', `/github/callback?state=${state}&state=${state}&code=c`,
+      `/github/callback?state=${long}&code=c`, '/github/callback?state=%ZZ%00&code=%E0%A4%A', '/oidc/callback?error=<script>alert(1)</script>&state=x',
+      `/github/callback?state=${state}&code=${long}`,
+    ];
+    const answers: { what: string; status: number; type: string; location: string | null }[] = [];
+    for (const path of gets) {
+      const answer = await fetch(new URL(path, server.url), { redirect: 'manual', headers: { cookie } });
+      await answer.arrayBuffer();
+      answers.push({ what: `GET ${path.slice(0, 80)}`, status: answer.status, type: answer.headers.get('content-type') ?? '', location: answer.headers.get('location') });
+    }
+    const uid = button.action.split('/')[2]!;
+    const interactionCookie = browser.cookieHeader(new URL(button.action, server.url));
+    const posts: [string, string, string][] = [
+      [`/interaction/${uid}/upstream/github`, 'application/json', JSON.stringify({ csrf: button.fields.csrf })],
+      [`/interaction/${uid}/upstream/github`, 'application/x-www-form-urlencoded', `csrf[]=${button.fields.csrf}&csrf=x`],
+      [`/interaction/${uid}/upstream/github`, 'application/x-www-form-urlencoded', `csrf=${'a'.repeat(20_000)}`],
+      [`/interaction/${uid}/upstream/github`, 'text/plain', 'csrf'],
+      [`/interaction/${uid}/upstream/nope`, 'application/x-www-form-urlencoded', `csrf=${button.fields.csrf}`],
+      [`/interaction/${uid}/upstream/__proto__`, 'application/x-www-form-urlencoded', `csrf=${button.fields.csrf}`],
+      ['/interaction/not-an-interaction/upstream/oidc', 'application/x-www-form-urlencoded', `csrf=${button.fields.csrf}`],
+      [`/interaction/${uid}/upstream/oidc`, 'application/x-www-form-urlencoded', '%%%=%%%&csrf'],
+    ];
+    for (const [path, type, body] of posts) {
+      const answer = await fetch(new URL(path, server.url), { method: 'POST', redirect: 'manual', headers: { 'content-type': type, origin: server.url, cookie: interactionCookie }, body });
+      await answer.arrayBuffer();
+      answers.push({ what: `POST ${path} (${type}) ${body.slice(0, 40)}`, status: answer.status, type: answer.headers.get('content-type') ?? '', location: answer.headers.get('location') });
+    }
+    const wrong = answers.filter((answer) => answer.status < 400 || answer.status >= 500 || !answer.type.startsWith('text/html') || answer.location !== null);
+    assert.deepEqual(wrong, [], JSON.stringify(wrong, null, 1));
+    assert.doesNotMatch(server.output(), /http\.unhandled_error/);
+  });
 });
+
