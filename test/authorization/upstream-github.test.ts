@@ -6,51 +6,36 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UPSTREAM_STARTS_PER_ADDRESS } from '../../src/authorization/interactions.js';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
-import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
-import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
+import type { FakeGitHub } from '../support/fake-github.js';
+import { asPage, FormBrowser, formWithAction, type Page } from '../support/form-browser.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf } from '../support/raw-oauth.js';
 import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { eventually } from '../support/time-limit.js';
-import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
+import { allow, atUpstream, backAtCallback, clickUpstreamButton, authorizeThroughUpstream, throughUpstream, userProfileFor } from '../support/upstream-flow.js';
+import { GITHUB_APP, withFakeGitHub } from '../support/upstream-servers.js';
 
-const CLIENT_ID = 'Iv1.test-github-app';
-const CLIENT_SECRET = 'github-app-secret-for-tests';
 const OCTOCAT = {
   login: 'Octocat', id: 583231, name: 'The Octocat', company: '@github', location: 'San Francisco', bio: 'A cat with eight arms',
   publicRepos: 8, followers: 9000, following: 9, createdAt: '2011-01-25T18:44:36Z',
 };
 
-/** A GitHub OAuth app on a fake GitHub, and our server signing people in with it. */
-async function start(env: Record<string, string> = {}, users = [OCTOCAT, { login: 'mona', orgs: ['Acme'] }, { login: 'hubot' }]): Promise<{ server: ServerProcess; github: FakeGitHub }> {
-  const port = await freePort();
-  const github = await startFakeGitHub({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, callbackUrl: `http://localhost:${port}/github/callback`, users });
-  const server = await startServerProcess({
-    port,
-    env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl, ...env },
-  });
-  return { server, github };
+/**
+ * A GitHub OAuth app on a fake GitHub, and our server signing people in with it; `env` (or, given
+ * GitHub's URLs, `adjust`) changes its settings. `env` is what to restart it with.
+ */
+async function start(env: Record<string, string> = {}, users = [OCTOCAT, { login: 'mona', orgs: ['Acme'] }, { login: 'hubot' }], adjust: (github: FakeGitHub) => Record<string, string> = () => ({})): Promise<{ server: ServerProcess; github: FakeGitHub; env: Record<string, string> }> {
+  const { upstream: github, options } = await withFakeGitHub(users, { env });
+  const fullEnv = { ...options.env, ...adjust(github) };
+  return { server: await startServerProcess({ ...options, env: fullEnv }), github, env: fullEnv };
 }
 
-/** get_user_profile's result for this token (a fresh session). */
-async function callProfile(server: ServerLike, accessToken: string): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text: string }[] }> {
-  const sessionId = await openSession(server, accessToken);
-  const reply = await mcpRequest(server, accessToken, toolsCallMessage(2, 'get_user_profile'), { sessionId });
-  assert.equal(reply.status, 200, reply.text);
-  return reply.message?.result as { isError?: boolean; structuredContent?: Record<string, unknown> };
-}
-
-/** Signs in as `login` at GitHub and allows; the MCP client's tokens. */
-async function authorizeAs(server: ServerProcess, github: FakeGitHub, login: string) {
+/** Signs in as `login` through GitHub from a fresh browser: the page our callback shows (consent when the sign-in worked). */
+async function callbackPage(server: ServerProcess, github: FakeGitHub, login = 'octocat'): Promise<Page> {
   github.signInAs(login);
   const client = await RawOAuthClient.registerLoopback(server);
-  const authRequest = client.authorizationRequest();
-  const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'github', server.url);
-  assert.equal(callback.searchParams.get('state'), authRequest.state);
-  const code = callback.searchParams.get('code');
-  assert.ok(code, `a code for the client: ${callback.href}`);
-  return { client, tokens: tokensOf(await client.exchange(code, authRequest.verifier)) };
+  return asPage(await throughUpstream(new FormBrowser(server.url), client.authorizationRequest().url, 'github', server.url));
 }
 
 describe('sign in with GitHub', () => {
@@ -85,7 +70,7 @@ describe('sign in with GitHub', () => {
     const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
     assert.equal(authorizeUrl.origin + authorizeUrl.pathname, `${github.baseUrl}/login/oauth/authorize`);
     const params = authorizeUrl.searchParams;
-    assert.equal(params.get('client_id'), CLIENT_ID);
+    assert.equal(params.get('client_id'), GITHUB_APP.clientId);
     assert.equal(params.get('redirect_uri'), `${server.url}/github/callback`);
     assert.equal(params.get('code_challenge_method'), 'S256');
     assert.match(params.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
@@ -108,9 +93,9 @@ describe('sign in with GitHub', () => {
   });
 
   it('get_user_profile returns the GitHub profile, fetched server-side with the stored GitHub token (never the client\'s)', async () => {
-    const { tokens } = await authorizeAs(server, github, 'octocat');
+    const { tokens } = await authorizeThroughUpstream(server, github, 'github', 'octocat');
     const before = github.requests.length;
-    const result = await callProfile(server, tokens.access_token);
+    const result = await userProfileFor(server, tokens.access_token);
     assert.notEqual(result.isError, true, JSON.stringify(result));
     const profile = result.structuredContent!;
     assert.equal(profile.signedInWith, 'github');
@@ -134,7 +119,7 @@ describe('sign in with GitHub', () => {
   });
 
   it('a GitHub token at /mcp gets 401 invalid_token: only this server\'s tokens are accepted', async () => {
-    await authorizeAs(server, github, 'hubot');
+    await authorizeThroughUpstream(server, github, 'github', 'hubot');
     const githubToken = github.tokensOf('hubot').at(-1)!;
     const reply = await mcpRequest(server, githubToken, toolsCallMessage(1, 'get_user_profile'));
     assert.equal(reply.status, 401);
@@ -249,9 +234,9 @@ describe('sign in with GitHub', () => {
   });
 
   it('a revoked GitHub token makes get_user_profile a tool error that says to sign in again; the MCP token itself still works', async () => {
-    const { tokens } = await authorizeAs(server, github, 'mona');
+    const { tokens } = await authorizeThroughUpstream(server, github, 'github', 'mona');
     github.revokeTokensOf('mona');
-    const result = await callProfile(server, tokens.access_token);
+    const result = await userProfileFor(server, tokens.access_token);
     assert.equal(result.isError, true);
     const text = result.content?.map((part) => part.text).join(' ') ?? '';
     assert.match(text, /GitHub no longer accepts/);
@@ -261,7 +246,7 @@ describe('sign in with GitHub', () => {
   });
 
   it('a password never signs in a GitHub user', async () => {
-    await authorizeAs(server, github, 'octocat');
+    await authorizeThroughUpstream(server, github, 'github', 'octocat');
     const client = await RawOAuthClient.registerLoopback(server);
     const browser = new FormBrowser(server.url);
     const login = asPage(await browser.open(client.authorizationRequest().url));
@@ -272,7 +257,7 @@ describe('sign in with GitHub', () => {
   });
 
   it('upstream tokens are in no log line and not in clear in the database', async () => {
-    await authorizeAs(server, github, 'octocat');
+    await authorizeThroughUpstream(server, github, 'github', 'octocat');
     const issued = github.tokensOf('octocat');
     assert.ok(issued.length > 0);
     const output = server.output();
@@ -291,33 +276,25 @@ describe('sign in with GitHub', () => {
 
 describe('GitHub identities over time', () => {
   it('a renamed GitHub login is the same user (renamed), and a restart keeps the link', async () => {
-    let { server, github } = await start();
+    const started = await start();
+    let { server } = started;
+    const { github, env } = started;
     try {
-      const first = await authorizeAs(server, github, 'hubot');
-      const id = (await callProfile(server, first.tokens.access_token)).structuredContent!.id;
+      const first = await authorizeThroughUpstream(server, github, 'github', 'hubot');
+      const id = (await userProfileFor(server, first.tokens.access_token)).structuredContent!.id;
       github.rename('hubot', 'HubotTwo');
-      server = await restartServer(server, { env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl } });
-      const second = await authorizeAs(server, github, 'HubotTwo');
-      const profile = (await callProfile(server, second.tokens.access_token)).structuredContent!;
+      server = await restartServer(server, { env });
+      const second = await authorizeThroughUpstream(server, github, 'github', 'HubotTwo');
+      const profile = (await userProfileFor(server, second.tokens.access_token)).structuredContent!;
       assert.equal(profile.id, id, 'same user id');
       assert.equal(profile.login, 'HubotTwo');
-      const consentNames = await asUsername(server, github, 'HubotTwo');
-      assert.match(consentNames, /github:hubottwo/);
+      assert.match(visibleText((await callbackPage(server, github, 'HubotTwo')).html), /github:hubottwo/, 'the consent page names the new username');
     } finally {
       await server.stop();
       await github.close();
     }
   });
 });
-
-/** The name the consent page shows for who signed in as `login`. */
-async function asUsername(server: ServerProcess, github: FakeGitHub, login: string): Promise<string> {
-  github.signInAs(login);
-  const browser = new FormBrowser(server.url);
-  const client = await RawOAuthClient.registerLoopback(server);
-  const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
-  return visibleText(asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url))).html);
-}
 
 describe('who may sign in with GitHub', () => {
   let server: ServerProcess;
@@ -337,8 +314,8 @@ describe('who may sign in with GitHub', () => {
   });
 
   it('lets in an allowed login (any case) and a member of an allowed organisation', async () => {
-    await authorizeAs(server, github, 'octocat');
-    await authorizeAs(server, github, 'mona');
+    await authorizeThroughUpstream(server, github, 'github', 'octocat');
+    await authorizeThroughUpstream(server, github, 'github', 'mona');
   });
 
   it('refuses anyone else with a 403 page saying who and why, whose "Back to the application" gives the client access_denied', async () => {
@@ -346,8 +323,7 @@ describe('who may sign in with GitHub', () => {
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);
     const authRequest = client.authorizationRequest();
-    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
-    const refused = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const refused = asPage(await throughUpstream(browser, authRequest.url, 'github', server.url));
     assert.equal(refused.status, 403);
     const text = visibleText(refused.html);
     assert.match(text, /GitHub user hubot may not sign in/);
@@ -403,11 +379,7 @@ describe('GitHub misbehaving', () => {
     const deadPort = await freePort();
     const { server, github } = await start({ GITHUB_API_URL: `http://127.0.0.1:${deadPort}/api/v3` });
     try {
-      github.signInAs('octocat');
-      const browser = new FormBrowser(server.url);
-      const client = await RawOAuthClient.registerLoopback(server);
-      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
-      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      const page = await callbackPage(server, github);
       assert.equal(page.status, 502);
       assert.match(visibleText(page.html), /GitHub could not complete the sign-in: 127\.0\.0\.1:\d+ could not be reached/);
     } finally {
@@ -416,19 +388,8 @@ describe('GitHub misbehaving', () => {
     }
   });
 
-  /** Our server's sign-in through `github` up to the page the callback shows. */
-  const callbackPage = async (server: ServerProcess, github: FakeGitHub) => {
-    github.signInAs('octocat');
-    const browser = new FormBrowser(server.url);
-    const client = await RawOAuthClient.registerLoopback(server);
-    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
-    return asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
-  };
-
   it('an API URL that answers something other than GitHub\'s API (here the web site\'s 404) gives a 502 page', async () => {
-    const port = await freePort();
-    const github = await startFakeGitHub({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, callbackUrl: `http://localhost:${port}/github/callback`, users: [OCTOCAT] });
-    const server = await startServerProcess({ port, env: { GITHUB_CLIENT_ID: CLIENT_ID, GITHUB_CLIENT_SECRET: CLIENT_SECRET, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.baseUrl } });
+    const { server, github } = await start({}, [OCTOCAT], (fake) => ({ GITHUB_API_URL: fake.baseUrl }));
     try {
       const page = await callbackPage(server, github);
       assert.equal(page.status, 502);
@@ -460,11 +421,7 @@ describe('GitHub misbehaving', () => {
   it('a wrong client secret (GitHub\'s HTTP-200 error body) gives a 502 page naming GitHub\'s error', async () => {
     const { server, github } = await start({ GITHUB_CLIENT_SECRET: 'not-the-secret' });
     try {
-      github.signInAs('octocat');
-      const browser = new FormBrowser(server.url);
-      const client = await RawOAuthClient.registerLoopback(server);
-      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'github');
-      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      const page = await callbackPage(server, github);
       assert.equal(page.status, 502);
       assert.match(visibleText(page.html), /incorrect_client_credentials/);
       assert.ok(!server.output().includes('not-the-secret'), 'the secret is not logged');

@@ -6,44 +6,24 @@ import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
 import { visibleText } from '../support/forms.js';
 import { freePort } from '../support/free-port.js';
-import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike } from '../support/raw-oauth.js';
+import { RawOAuthClient } from '../support/raw-oauth.js';
 import { restartServer, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { eventually } from '../support/time-limit.js';
 import { startMisbehavingOidc, type IdTokenFlaw } from '../support/misbehaving-oidc.js';
-import { startUpstreamOidc, type UpstreamOidc, type UpstreamOidcAccount } from '../support/upstream-oidc.js';
-import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
+import type { UpstreamOidc, UpstreamOidcAccount } from '../support/upstream-oidc.js';
+import { allow, atUpstream, backAtCallback, clickUpstreamButton, authorizeThroughUpstream, throughUpstream, userProfileFor } from '../support/upstream-flow.js';
+import { OIDC_CLIENT, withUpstreamOidc } from '../support/upstream-servers.js';
 
-const CLIENT_ID = 'uuid-mcp-server';
-const CLIENT_SECRET = 'oidc-client-secret-for-tests';
 const ACCOUNTS: UpstreamOidcAccount[] = [
   { sub: 'alice-sub', email: 'Alice@Example.com', email_verified: true, name: 'Alice Liddell', groups: ['mcp-users', 'staff'] },
   { sub: 'bob-sub', email: 'bob@example.com', email_verified: false, name: 'Bob', groups: ['mcp-users'] },
   { sub: 'carol-sub', email: 'carol@elsewhere.org', email_verified: true, name: 'Carol', groups: ['staff'] },
 ];
 
+/** The provider of ACCOUNTS, and our server signing people in with it (as "Test IdP"); `env` is what to restart it with. */
 async function start(env: Record<string, string> = {}): Promise<{ server: ServerProcess; upstream: UpstreamOidc; env: Record<string, string> }> {
-  const port = await freePort();
-  const upstream = await startUpstreamOidc({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`http://localhost:${port}/oidc/callback`], accounts: ACCOUNTS });
-  const fullEnv = { OIDC_ISSUER: upstream.issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET, OIDC_NAME: 'Test IdP', ...env };
-  const server = await startServerProcess({ port, env: fullEnv });
-  return { server, upstream, env: fullEnv };
-}
-
-async function callProfile(server: ServerLike, accessToken: string): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown> }> {
-  const sessionId = await openSession(server, accessToken);
-  const reply = await mcpRequest(server, accessToken, toolsCallMessage(2, 'get_user_profile'), { sessionId });
-  assert.equal(reply.status, 200, reply.text);
-  return reply.message?.result as { isError?: boolean; structuredContent?: Record<string, unknown> };
-}
-
-async function authorizeAs(server: ServerProcess, upstream: UpstreamOidc, sub: string) {
-  upstream.signInAs(sub);
-  const client = await RawOAuthClient.registerLoopback(server);
-  const authRequest = client.authorizationRequest();
-  const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'oidc', server.url);
-  const code = callback.searchParams.get('code');
-  assert.ok(code, `a code for the client: ${callback.href}`);
-  return tokensOf(await client.exchange(code, authRequest.verifier));
+  const { upstream, options } = await withUpstreamOidc(ACCOUNTS, { env: { OIDC_NAME: 'Test IdP', ...env } });
+  return { server: await startServerProcess(options), upstream, env: options.env };
 }
 
 describe('sign in with an OpenID Connect provider', () => {
@@ -65,7 +45,7 @@ describe('sign in with an OpenID Connect provider', () => {
     assert.match(login.html, />Sign in with Test IdP<\/button>/);
     assert.equal(authorizeUrl.origin, upstream.issuer);
     const params = authorizeUrl.searchParams;
-    assert.equal(params.get('client_id'), CLIENT_ID);
+    assert.equal(params.get('client_id'), OIDC_CLIENT.clientId);
     assert.equal(params.get('redirect_uri'), `${server.url}/oidc/callback`);
     assert.equal(params.get('response_type'), 'code');
     assert.equal(params.get('scope'), 'openid email profile');
@@ -75,8 +55,8 @@ describe('sign in with an OpenID Connect provider', () => {
   });
 
   it('signs in through the provider, then our consent, and get_user_profile returns the claims (iss and sub, e-mail, name, groups)', async () => {
-    const tokens = await authorizeAs(server, upstream, 'alice-sub');
-    const result = await callProfile(server, tokens.access_token);
+    const tokens = (await authorizeThroughUpstream(server, upstream, 'oidc', 'alice-sub')).tokens;
+    const result = await userProfileFor(server, tokens.access_token);
     assert.notEqual(result.isError, true, JSON.stringify(result));
     const profile = result.structuredContent!;
     assert.equal(profile.signedInWith, 'oidc');
@@ -95,10 +75,9 @@ describe('sign in with an OpenID Connect provider', () => {
     upstream.signInAs('bob-sub');
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);
-    const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
-    const consent = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const consent = asPage(await throughUpstream(browser, client.authorizationRequest().url, 'oidc', server.url));
     assert.match(visibleText(consent.html), /Bob \(oidc:bob-sub\)/);
-    const aliceTokens = await authorizeAs(server, upstream, 'alice-sub');
+    const aliceTokens = (await authorizeThroughUpstream(server, upstream, 'oidc', 'alice-sub')).tokens;
     assert.ok(aliceTokens.access_token);
   });
 
@@ -108,8 +87,7 @@ describe('sign in with an OpenID Connect provider', () => {
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);
     const authRequest = client.authorizationRequest();
-    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'oidc');
-    const visit = await backAtCallback(browser, await atUpstream(authorizeUrl, server.url));
+    const visit = await throughUpstream(browser, authRequest.url, 'oidc', server.url);
     assert.equal(visit.kind, 'left');
     if (visit.kind !== 'left') return;
     assert.equal(visit.location.origin + visit.location.pathname, client.redirectUri);
@@ -142,7 +120,7 @@ describe('sign in with an OpenID Connect provider', () => {
   });
 
   it('the provider\'s access token (seen at its userinfo endpoint) is in no log line and not in clear in the database', async () => {
-    await authorizeAs(server, upstream, 'alice-sub');
+    (await authorizeThroughUpstream(server, upstream, 'oidc', 'alice-sub')).tokens;
     const bearer = upstream.requests.filter((entry) => entry.url.pathname.includes('/me') || entry.url.pathname.includes('userinfo'))
       .map((entry) => /^Bearer (.+)$/i.exec(String(entry.headers.authorization ?? ''))?.[1])
       .filter((token): token is string => token !== undefined);
@@ -161,11 +139,11 @@ describe('sign in with an OpenID Connect provider', () => {
   });
 
   it('a restart keeps the link: the same person gets the same user id', async () => {
-    const first = await authorizeAs(server, upstream, 'carol-sub');
-    const id = (await callProfile(server, first.access_token)).structuredContent!.id;
+    const first = (await authorizeThroughUpstream(server, upstream, 'oidc', 'carol-sub')).tokens;
+    const id = (await userProfileFor(server, first.access_token)).structuredContent!.id;
     server = await restartServer(server, { env });
-    const second = await authorizeAs(server, upstream, 'carol-sub');
-    assert.equal((await callProfile(server, second.access_token)).structuredContent!.id, id);
+    const second = (await authorizeThroughUpstream(server, upstream, 'oidc', 'carol-sub')).tokens;
+    assert.equal((await userProfileFor(server, second.access_token)).structuredContent!.id, id);
   });
 });
 
@@ -185,8 +163,7 @@ describe('who may sign in with OIDC', () => {
     const browser = new FormBrowser(server.url);
     const client = await RawOAuthClient.registerLoopback(server);
     const authRequest = client.authorizationRequest();
-    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'oidc');
-    const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const page = asPage(await throughUpstream(browser, authRequest.url, 'oidc', server.url));
     const back = /href="([^"]+)"[^>]*>Back to the application/.exec(page.html)?.[1];
     assert.ok(back, 'a way back to the application');
     const visit = await browser.open(back.replace(/&amp;/g, '&'));
@@ -196,7 +173,7 @@ describe('who may sign in with OIDC', () => {
   };
 
   it('lets in a verified e-mail in an allowed domain with the required claim', async () => {
-    await authorizeAs(server, upstream, 'alice-sub');
+    (await authorizeThroughUpstream(server, upstream, 'oidc', 'alice-sub')).tokens;
   });
 
   it('refuses an unverified e-mail and one in another domain, each with a 403 page saying why', async () => {
@@ -229,8 +206,7 @@ describe('OIDC claim rule alone', () => {
       upstream.signInAs('carol-sub');
       const browser = new FormBrowser(server.url);
       const client = await RawOAuthClient.registerLoopback(server);
-      const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
-      const page = asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+      const page = asPage(await throughUpstream(browser, client.authorizationRequest().url, 'oidc', server.url));
       assert.equal(page.status, 403);
       assert.match(visibleText(page.html), /"groups" does not include "mcp-users"/);
     } finally {
@@ -243,7 +219,7 @@ describe('OIDC claim rule alone', () => {
 describe('OIDC provider unreachable', () => {
   it('the button gives a 502 page when discovery fails, never a 500', async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const server = await startServerProcess({ env: { OIDC_ISSUER: dead, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET } });
+    const server = await startServerProcess({ env: { OIDC_ISSUER: dead, OIDC_CLIENT_ID: OIDC_CLIENT.clientId, OIDC_CLIENT_SECRET: OIDC_CLIENT.clientSecret } });
     try {
       const browser = new FormBrowser(server.url);
       const client = await RawOAuthClient.registerLoopback(server);
@@ -260,16 +236,13 @@ describe('OIDC provider unreachable', () => {
 
 describe('an OIDC provider whose ID token is wrong', () => {
   it('is refused, whatever the flaw (nonce, issuer, audience, expiry, signature), with a 502 page saying why, never a 500 or a sign-in; a correct token from it signs in', async () => {
-    const port = await freePort();
-    const idp = await startMisbehavingOidc({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, sub: 'mallory', email: 'mallory@example.com' });
-    const server = await startServerProcess({ port, env: { OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET, OIDC_NAME: 'Odd IdP' } });
+    const idp = await startMisbehavingOidc({ ...OIDC_CLIENT, sub: 'mallory', email: 'mallory@example.com' });
+    const server = await startServerProcess({ env: { OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: OIDC_CLIENT.clientId, OIDC_CLIENT_SECRET: OIDC_CLIENT.clientSecret, OIDC_NAME: 'Odd IdP' } });
     try {
       const callbackPage = async (flaw: IdTokenFlaw | undefined) => {
         idp.flaw = flaw;
-        const browser = new FormBrowser(server.url);
         const client = await RawOAuthClient.registerLoopback(server);
-        const { authorizeUrl } = await clickUpstreamButton(browser, client.authorizationRequest().url, 'oidc');
-        return asPage(await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+        return asPage(await throughUpstream(new FormBrowser(server.url), client.authorizationRequest().url, 'oidc', server.url));
       };
       const expected: Record<IdTokenFlaw, RegExp> = { nonce: /"nonce"/, issuer: /"iss" \(issuer\)/, audience: /"aud" \(audience\)/, expired: /"exp" \(expiration time\)/, signature: /signature verification failed/ };
       for (const flaw of Object.keys(expected) as IdTokenFlaw[]) {

@@ -7,7 +7,7 @@ import type { FakeGitHub } from '../support/fake-github.js';
 import { assertStyled, assertVisible, authorizationRequest, CallbackServer, cardText, exchangeCode, register, type RegisteredClient, screenshot, SCREENSHOTS, STEP_TIMEOUT } from '../support/page-app.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import type { UpstreamOidc } from '../support/upstream-oidc.js';
-import { withFakeGitHub, withUpstreamOidc } from '../support/upstream-servers.js';
+import { withFakeGitHub, withGitHubAndOidc } from '../support/upstream-servers.js';
 
 /**
  * The login page with upstream sign-in, in real Chromium: the "Sign in with GitHub" and "Sign in
@@ -51,14 +51,13 @@ describe('login page with upstream sign-in in a real browser (Chromium)', () => 
   before(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     browser = await launchChromium();
-    const withGitHub = await withFakeGitHub([
-      { login: 'Octo-Cat', id: 583231, name: 'The Octocat' },
-      { login: 'hubot', id: 480938, name: 'Hubot' },
-    ], { env: { GITHUB_ALLOWED_USERS: 'octo-cat' } });
-    github = withGitHub.upstream;
-    const withOidc = await withUpstreamOidc([{ sub: 'alice-0001', email: 'alice@example.org', email_verified: true, name: 'Alice Example' }], { port: withGitHub.options.port, env: { OIDC_NAME: 'Example ID' } });
-    oidc = withOidc.upstream;
-    server = await startServerProcess({ port: withGitHub.options.port, env: { ...withGitHub.options.env, ...withOidc.options.env } });
+    const setup = await withGitHubAndOidc(
+      [{ login: 'Octo-Cat', id: 583231, name: 'The Octocat' }, { login: 'hubot', id: 480938, name: 'Hubot' }],
+      [{ sub: 'alice-0001', email: 'alice@example.org', email_verified: true, name: 'Alice Example' }],
+      { env: { GITHUB_ALLOWED_USERS: 'octo-cat', OIDC_NAME: 'Example ID' } },
+    );
+    ({ github, oidc } = setup);
+    server = await startServerProcess(setup.options);
     callbacks = await CallbackServer.start();
     app = await register(server, 'Upstream Screenshot App', callbacks.redirectUri);
   });

@@ -4,14 +4,15 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
+import type { FakeGitHub } from '../support/fake-github.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { freePort } from '../support/free-port.js';
 import { signInAndAllow } from '../support/person-at-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { startUpstreamOidc, type UpstreamOidc } from '../support/upstream-oidc.js';
+import type { UpstreamOidc } from '../support/upstream-oidc.js';
 import { signInThroughUpstream } from '../support/upstream-flow.js';
+import { withGitHubAndOidc } from '../support/upstream-servers.js';
 
 /**
  * get_user_profile through the official SDK client, which checks structuredContent against the
@@ -22,24 +23,14 @@ describe('get_user_profile for each way of signing in (SDK client)', () => {
   let github: FakeGitHub;
   let upstream: UpstreamOidc;
   before(async () => {
-    const port = await freePort();
-    github = await startFakeGitHub({
-      clientId: 'Iv1.profile', clientSecret: 'profile-github-secret', callbackUrl: `http://localhost:${port}/github/callback`,
-      users: [{ login: 'octocat', id: 583231, name: null, publicRepos: 3, followers: 1, following: 2, bio: null, company: null, location: null }],
-    });
-    upstream = await startUpstreamOidc({
-      clientId: 'profile-oidc', clientSecret: 'profile-oidc-secret', redirectUris: [`http://localhost:${port}/oidc/callback`],
-      accounts: [{ sub: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice', locale: 'en-GB', roles: ['reader'] }],
-    });
+    const setup = await withGitHubAndOidc(
+      [{ login: 'octocat', id: 583231, name: null, publicRepos: 3, followers: 1, following: 2, bio: null, company: null, location: null }],
+      [{ sub: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice', locale: 'en-GB', roles: ['reader'] }],
+    );
+    ({ github, oidc: upstream } = setup);
     github.signInAs('octocat');
     upstream.signInAs('alice');
-    server = await startServerProcess({
-      port,
-      env: {
-        GITHUB_CLIENT_ID: 'Iv1.profile', GITHUB_CLIENT_SECRET: 'profile-github-secret', GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl,
-        OIDC_ISSUER: upstream.issuer, OIDC_CLIENT_ID: 'profile-oidc', OIDC_CLIENT_SECRET: 'profile-oidc-secret',
-      },
-    });
+    server = await startServerProcess(setup.options);
   });
   after(async () => {
     await server?.stop();

@@ -3,22 +3,19 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
-import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
+import type { FakeGitHub } from '../support/fake-github.js';
 import { asPage, FormBrowser, formWithAction, type Page } from '../support/form-browser.js';
 import { parseForms } from '../support/forms.js';
-import { freePort } from '../support/free-port.js';
 import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf } from '../support/raw-oauth.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { startUpstreamOidc, type UpstreamOidc } from '../support/upstream-oidc.js';
-import { allow, atUpstream, backAtCallback, clickUpstreamButton } from '../support/upstream-flow.js';
+import type { UpstreamOidc } from '../support/upstream-oidc.js';
+import { allow, atUpstream, backAtCallback, clickUpstreamButton, signInThroughUpstream } from '../support/upstream-flow.js';
+import { withGitHubAndOidc } from '../support/upstream-servers.js';
 
 /**
  * The checklist items about an upstream identity provider (docs/security.md C1, C8, C9, T2, T3),
  * against a server with both GitHub and an OIDC provider configured, each a real local server.
  */
-
-const GITHUB = { clientId: 'Iv1.security-suite', clientSecret: 'security-suite-github-secret' };
-const OIDC = { clientId: 'security-suite', clientSecret: 'security-suite-oidc-secret' };
 
 describe('security checklist: upstream sign-in', () => {
   let server: ServerProcess;
@@ -26,16 +23,9 @@ describe('security checklist: upstream sign-in', () => {
   let upstream: UpstreamOidc;
   let db: Database.Database;
   before(async () => {
-    const port = await freePort();
-    github = await startFakeGitHub({ ...GITHUB, callbackUrl: `http://localhost:${port}/github/callback`, users: [{ login: 'octocat', name: 'The Octocat' }] });
-    upstream = await startUpstreamOidc({ ...OIDC, redirectUris: [`http://localhost:${port}/oidc/callback`], accounts: [{ sub: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice' }] });
-    server = await startServerProcess({
-      port,
-      env: {
-        GITHUB_CLIENT_ID: GITHUB.clientId, GITHUB_CLIENT_SECRET: GITHUB.clientSecret, GITHUB_BASE_URL: github.baseUrl, GITHUB_API_URL: github.apiUrl,
-        OIDC_ISSUER: upstream.issuer, OIDC_CLIENT_ID: OIDC.clientId, OIDC_CLIENT_SECRET: OIDC.clientSecret, OIDC_NAME: 'Test IdP',
-      },
-    });
+    const setup = await withGitHubAndOidc([{ login: 'octocat', name: 'The Octocat' }], [{ sub: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice' }], { env: { OIDC_NAME: 'Test IdP' } });
+    ({ github, oidc: upstream } = setup);
+    server = await startServerProcess(setup.options);
     db = new Database(path.join(server.dataDir, DATABASE_FILE), { readonly: true, fileMustExist: true });
     github.signInAs('octocat');
     upstream.signInAs('alice');
@@ -131,9 +121,7 @@ describe('security checklist: upstream sign-in', () => {
   it('[T2] a real GitHub access token, issued for this very sign-in, is refused at /mcp with 401 invalid_token', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
     const authRequest = client.authorizationRequest();
-    const browser = new FormBrowser(server.url);
-    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
-    const callback = await allow(browser, await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'github', server.url);
     const ours = tokensOf(await client.exchange(callback.searchParams.get('code')!, authRequest.verifier));
     const githubToken = github.tokensOf('octocat').at(-1)!;
     assert.notEqual(githubToken, ours.access_token);
@@ -148,9 +136,7 @@ describe('security checklist: upstream sign-in', () => {
   it('[T3] get_user_profile calls GitHub\'s API with the GitHub token this server holds, never with the MCP client\'s bearer token', async () => {
     const client = await RawOAuthClient.registerLoopback(server);
     const authRequest = client.authorizationRequest();
-    const browser = new FormBrowser(server.url);
-    const { authorizeUrl } = await clickUpstreamButton(browser, authRequest.url, 'github');
-    const callback = await allow(browser, await backAtCallback(browser, await atUpstream(authorizeUrl, server.url)));
+    const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, 'github', server.url);
     const ours = tokensOf(await client.exchange(callback.searchParams.get('code')!, authRequest.verifier));
     const from = github.requests.length;
     const sessionId = await openSession(server, ours.access_token);

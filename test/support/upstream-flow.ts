@@ -1,5 +1,8 @@
+import assert from 'node:assert/strict';
 import { asPage, FormBrowser, formWithAction, type Page, type Visit } from './form-browser.js';
 import { visibleText } from './forms.js';
+import { mcpRequest, openSession, RawOAuthClient, toolsCallMessage, tokensOf, type ServerLike, type Tokens } from './raw-oauth.js';
+import type { ServerProcess } from './server-process.js';
 
 /**
  * The person's steps in an upstream sign-in, each a real HTTP request: on our sign-in page they
@@ -38,6 +41,12 @@ export function backAtCallback(browser: FormBrowser, callbackUrl: URL): Promise<
   return browser.open(callbackUrl);
 }
 
+/** Button, upstream, and back at our callback: what the browser then gets (our consent page when the sign-in worked). */
+export async function throughUpstream(browser: FormBrowser, authorizationUrl: URL, provider: 'github' | 'oidc', ourOrigin: string): Promise<Visit> {
+  const { authorizeUrl } = await clickUpstreamButton(browser, authorizationUrl, provider);
+  return backAtCallback(browser, await atUpstream(authorizeUrl, ourOrigin));
+}
+
 /** Allows on our consent page; the redirect to the client (code, state, iss). */
 export async function allow(browser: FormBrowser, consent: Visit): Promise<URL> {
   const page = asPage(consent);
@@ -49,7 +58,33 @@ export async function allow(browser: FormBrowser, consent: Visit): Promise<URL> 
 
 /** The whole way: button, upstream, callback, consent, Allow; the redirect to the client. */
 export async function signInThroughUpstream(browser: FormBrowser, authorizationUrl: URL, provider: 'github' | 'oidc', ourOrigin: string): Promise<URL> {
-  const { authorizeUrl } = await clickUpstreamButton(browser, authorizationUrl, provider);
-  const callback = await atUpstream(authorizeUrl, ourOrigin);
-  return allow(browser, await backAtCallback(browser, callback));
+  return allow(browser, await throughUpstream(browser, authorizationUrl, provider, ourOrigin));
+}
+
+/** An upstream fixture (fake-github.ts, upstream-oidc.ts): who the person at it is. */
+interface SignsIn {
+  signInAs(who: string): void;
+}
+
+/**
+ * A fresh MCP client (registered, PKCE) whose person signs in as `who` at the upstream and allows:
+ * the client, and its tokens from this server. The redirect to it must carry its own state and a code.
+ */
+export async function authorizeThroughUpstream(server: ServerProcess, upstream: SignsIn, provider: 'github' | 'oidc', who: string): Promise<{ client: RawOAuthClient; tokens: Tokens }> {
+  upstream.signInAs(who);
+  const client = await RawOAuthClient.registerLoopback(server);
+  const authRequest = client.authorizationRequest();
+  const callback = await signInThroughUpstream(new FormBrowser(server.url), authRequest.url, provider, server.url);
+  assert.equal(callback.searchParams.get('state'), authRequest.state);
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `a code for the client: ${callback.href}`);
+  return { client, tokens: tokensOf(await client.exchange(code, authRequest.verifier)) };
+}
+
+/** get_user_profile's result for this token (a fresh session). */
+export async function userProfileFor(server: ServerLike, accessToken: string): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text: string }[] }> {
+  const sessionId = await openSession(server, accessToken);
+  const reply = await mcpRequest(server, accessToken, toolsCallMessage(2, 'get_user_profile'), { sessionId });
+  assert.equal(reply.status, 200, reply.text);
+  return reply.message?.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text: string }[] };
 }

@@ -65,3 +65,15 @@ export async function withUpstreamOidc(accounts: UpstreamOidcAccount[], { env = 
     },
   };
 }
+
+/** Both upstreams for one server (its port chosen once): GitHub's and the OIDC provider's settings together, plus `env`. */
+export async function withGitHubAndOidc(users: FakeGitHubUser[], accounts: UpstreamOidcAccount[], { env = {} }: Pick<UpstreamExtras, 'env'> = {}): Promise<{ github: FakeGitHub; oidc: UpstreamOidc; url: string; options: WithUpstream<unknown>['options'] }> {
+  const withGitHub = await withFakeGitHub(users);
+  const withOidc = await withUpstreamOidc(accounts, { port: withGitHub.options.port });
+  return {
+    github: withGitHub.upstream,
+    oidc: withOidc.upstream,
+    url: withGitHub.url,
+    options: { port: withGitHub.options.port, env: { ...withGitHub.options.env, ...withOidc.options.env, ...env } },
+  };
+}
