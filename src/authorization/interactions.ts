@@ -67,11 +67,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   // Each click on an upstream button stores a state row (and a binding value in the browser):
   // bounded per address over the states' own lifetime, so the rows one address can have alive at
   // once are bounded too. 60 in 10 minutes is far more than a person clicks, and leaves room for
-  // a few dozen people behind one NAT signing in at once. Only started sign-ins (303) count.
+  // a few dozen people behind one NAT signing in at once. What counts is a started sign-in (303)
+  // and a click that found the provider unreachable (502): each made requests to the provider.
   const upstreamLimit = perAddressLimit({
     windowMs: STATE_TTL_MS,
     limit: UPSTREAM_STARTS_PER_ADDRESS,
-    counts: (_req, res) => res.statusCode === 303,
+    counts: (_req, res) => res.statusCode === 303 || res.statusCode === 502,
     reject: (req, res, retryAfter) => {
       log.warn('upstream.rate_limited', { ip: req.ip });
       setPageHeaders(res);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { UPSTREAM_STARTS_PER_ADDRESS } from '../../src/authorization/interactions.js';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
 import { visibleText } from '../support/forms.js';
@@ -228,6 +229,10 @@ describe('OIDC provider unreachable', () => {
       const page = asPage(await browser.submit(login, formWithAction(login, '/upstream/oidc')));
       assert.equal(page.status, 502);
       assert.match(visibleText(page.html), /could not complete the sign-in: its discovery document could not be read/);
+      // Each such click tries the provider again: they count towards the address's limit.
+      const statuses: number[] = [];
+      for (let i = 1; i <= UPSTREAM_STARTS_PER_ADDRESS; i += 1) statuses.push(asPage(await browser.submit(login, formWithAction(login, '/upstream/oidc'))).status);
+      assert.deepEqual(statuses, [...Array(UPSTREAM_STARTS_PER_ADDRESS - 1).fill(502), 429]);
     } finally {
       await server.stop();
     }
