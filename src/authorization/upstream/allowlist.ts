@@ -13,7 +13,8 @@ export function githubVerdict(settings: Pick<GitHubSettings, 'allowedUsers' | 'a
     allowedUsers.length > 0 ? 'is not one of the GitHub accounts allowed' : undefined,
     allowedOrgs.length > 0 ? `is not a member of ${allowedOrgs.length === 1 ? 'the organisation' : 'any of the organisations'} ${allowedOrgs.join(', ')}` : undefined,
   ].filter(Boolean);
-  return { allowed: false, who: `GitHub user ${login}`, reason: `${rules.join(' and ')}.` };
+  // A whole sentence: the page reads "{who} may not sign in to this server: {reason}".
+  return { allowed: false, who: `GitHub user ${login}`, reason: `${login} ${rules.join(' and ')}.` };
 }
 
 /** OIDC: a verified e-mail in an allowed domain, and the required claim; each only when configured. */
