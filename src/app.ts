@@ -105,7 +105,7 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   };
   const guardFor = (resource: string): RequestHandler[] => [browserOrigins, benchOnlyFixedCaller
     ? (req, _res, next) => { req.auth = benchOnlyFixedCaller; next(); }
-    : bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
+    : bearerGuard(store.models, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
   const mcp = mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT });
 
   const app = express();
