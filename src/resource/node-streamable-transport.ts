@@ -134,6 +134,11 @@ export class NodeStreamableHttpTransport implements Transport {
     this.#keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
   }
 
+  /** Whether a request taken in has not been answered yet. */
+  get answering(): boolean {
+    return this.#streamOfRequest.size > 0;
+  }
+
   async start(): Promise<void> {
     if (this.#started) throw new Error('Transport already started');
     this.#started = true;
