@@ -50,6 +50,8 @@ export interface AppDeps {
 export interface App {
   app: Express;
   accounts: Accounts;
+  /** The first administrator, created on a first start (with the password to show once if it was generated). */
+  firstAdmin: ReturnType<Accounts['ensureFirstAdmin']>;
   /** Refuses every request from now on (503, Connection: close): the first step of stopping. */
   refuseNewRequests(): void;
   signInBackoff: SignInBackoff;
@@ -76,8 +78,12 @@ function tooManyRequests(log: Logger, event: string, what: string) {
 
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
 export async function createApp({ config, store, log, accessLogSink, benchOnlyFixedCaller }: AppDeps): Promise<App> {
-  const keys = await loadServerKeys(store.secrets);
   const accounts = new Accounts(store, config.passwordHashCost);
+  // A first start hashes the admin password and generates the signing key: both on libuv's thread
+  // pool, so they run at the same time rather than one after the other.
+  const firstAdmin = accounts.ensureFirstAdmin(config.adminPassword);
+  firstAdmin.catch(() => undefined);
+  const keys = await loadServerKeys(store.secrets);
   const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
   const signInBackoff = new SignInBackoff(store.signInFailures, { freeFailures: config.loginFailuresBeforeBackoff, maxWaitMs: config.loginBackoffMax * 1000 });
   const provider = createProvider({ config, store, accounts, consent, keys, log });
@@ -201,6 +207,7 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   return {
     app,
     accounts,
+    firstAdmin,
     refuseNewRequests: gate.shut,
     signInBackoff,
     close: async () => {

@@ -116,9 +116,9 @@ export interface ConsentStore {
 export interface SecretStore {
   /**
    * The stored value, or `create()`'s value stored now. When two instances race, both get the
-   * winner's value.
+   * winner's value. `create` may be asynchronous (a key pair generated off the event loop).
    */
-  getOrCreate(name: string, create: () => string): Promise<string>;
+  getOrCreate(name: string, create: () => string | Promise<string>): Promise<string>;
 }
 
 /** How failed sign-ins for one key (a username) turn into a wait, for `SignInFailureStore.beginAttempt`. */
