@@ -118,5 +118,11 @@ export function bearerGuard(tokens: AccessTokenLookup, options: { audiences: rea
 function withholdToken(req: Request): void {
   delete req.headers.authorization;
   const raw = req.rawHeaders;
-  req.rawHeaders = raw.filter((_value, index) => raw[index - (index % 2)]!.toLowerCase() !== 'authorization');
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') continue;
+    kept.push(name, raw[i + 1]!);
+  }
+  req.rawHeaders = kept;
 }
