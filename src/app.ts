@@ -57,6 +57,8 @@ export interface AppDeps {
 export interface App {
   app: Express;
   accounts: Accounts;
+  /** The first administrator, created on a first start (with the password to show once if it was generated). */
+  firstAdmin: ReturnType<Accounts['ensureFirstAdmin']>;
   /** Refuses every request from now on (503, Connection: close): the first step of stopping. */
   refuseNewRequests(): void;
   signInBackoff: SignInBackoff;
@@ -92,8 +94,13 @@ function upstreamTokenKey(config: Config): Buffer {
 
 /** Express assembly: every middleware, in the order a request meets it, in one place. */
 export async function createApp({ config, store, log, accessLogSink, benchOnlyFixedCaller }: AppDeps): Promise<App> {
-  const keys = await loadServerKeys(store.secrets);
   const accounts = new Accounts(store, config.passwordHashCost);
+  // A first start hashes the admin password and generates the signing key: both on libuv's thread
+  // pool, so they run at the same time rather than one after the other.
+  // Without local accounts a password could never be used: no admin account is made for one.
+  const firstAdmin: App['firstAdmin'] = config.localAccounts ? accounts.ensureFirstAdmin(config.adminPassword) : Promise.resolve({ created: false });
+  firstAdmin.catch(() => undefined);
+  const keys = await loadServerKeys(store.secrets);
   const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
   const signInBackoff = new SignInBackoff(store.signInFailures, { freeFailures: config.loginFailuresBeforeBackoff, maxWaitMs: config.loginBackoffMax * 1000 });
   const provider = createProvider({ config, store, accounts, consent, keys, log });
@@ -134,7 +141,7 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   };
   const guardFor = (resource: string): RequestHandler[] => [browserOrigins, benchOnlyFixedCaller
     ? (req, _res, next) => { req.auth = benchOnlyFixedCaller; next(); }
-    : bearerGuard(provider, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
+    : bearerGuard(store.models, { audiences: mcpResources(config), resourceMetadataUrl: resourceMetadataUrl(config, resource) })];
   const mcp = mcpEndpoint({ guards: guardFor(config.mcpUrl), createServer, sessions, log, maxBodyBytes: MCP_BODY_LIMIT });
 
   const app = express();
@@ -231,6 +238,7 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   return {
     app,
     accounts,
+    firstAdmin,
     refuseNewRequests: gate.shut,
     signInBackoff,
     close: async () => {

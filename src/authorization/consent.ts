@@ -65,6 +65,17 @@ export interface MissingConsent {
   missingResourceScopes?: Record<string, string[]>;
 }
 
+/** What a grant holds (oidc-provider's Grant payload fields), to tell whether approving changed it. */
+const grantContents = (grant: Grant): string => {
+  const { openid, resources, rejected, rar } = grant as unknown as Record<string, unknown>;
+  return JSON.stringify({ openid, resources, rejected, rar });
+};
+
+/** The same scopes (in any order), time and client fingerprint. */
+function sameConsent(a: Consent, b: Consent): boolean {
+  return a.grantedAt === b.grantedAt && a.scopes.length === b.scopes.length && a.scopes.every((scope) => b.scopes.includes(scope)) && isDeepStrictEqual(a.clientFingerprint, b.clientFingerprint);
+}
+
 export function missingScopes(missing: MissingConsent): string[] {
   return [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
 }
@@ -108,12 +119,15 @@ export class ConsentMemory {
 
   /** Adds what the user just approved of `client` to the grant (new or existing) and remembers it for next time. */
   async approve(grant: Grant, missing: MissingConsent, client: ConsentClient): Promise<string> {
+    const before = grantContents(grant);
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
-    const grantId = await grant.save();
+    // A re-authorization confirms a grant just saved from the remembered consent, with nothing to
+    // add: it is not written again.
+    const grantId = grant.jti && grantContents(grant) === before ? grant.jti : await grant.save();
     const { accountId } = grant;
     if (accountId && grant.clientId === client.clientId) {
       const previous = await this.#remembered(accountId, client);
@@ -121,7 +135,8 @@ export class ConsentMemory {
       const consent: Consent = { accountId, clientId: client.clientId, scopes, grantedAt: previous?.grantedAt ?? Date.now() };
       const fingerprint = fingerprintOf(client);
       if (fingerprint) consent.clientFingerprint = fingerprint;
-      await this.consents.save(consent);
+      // Nor is a consent that says what the stored one already says.
+      if (!previous || !sameConsent(previous, consent)) await this.consents.save(consent);
     }
     return grantId;
   }

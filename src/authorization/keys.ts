@@ -1,4 +1,5 @@
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { JWK } from 'oidc-provider';
 import type { SecretStore } from '../storage/store.js';
 
@@ -12,8 +13,15 @@ export interface ServerKeys {
   csrfKey: Buffer;
 }
 
-function newSigningKeys(): string {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateRsaKeyPair = promisify(generateKeyPair);
+
+/**
+ * The first signing key: RSA-2048 takes a fifth of a second or more to generate. It is generated
+ * on libuv's thread pool, so a first start goes on meanwhile (the admin password is hashed there
+ * too, at the same time: server.ts) instead of waiting for it on the event loop.
+ */
+async function newSigningKeys(): Promise<string> {
+  const { privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
   return JSON.stringify({ keys: [jwk] });
 }

@@ -50,8 +50,12 @@ export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   const stateless = async (req: Request, res: Response) => {
     const server = createServer();
     const transport = new NodeStreamableHttpTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    // A client that leaves before its answer: the server is closed, which aborts the tool's work.
+    // Answered, there is nothing left to end (no timer, no stream) and the server is simply dropped;
+    // closing it would cost more than the rest of its life (the SDK makes a "Connection closed"
+    // error, with its stack trace, for requests it has none of).
     res.once('close', () => {
-      void server.close().catch(() => undefined);
+      if (transport.answering) void server.close().catch(() => undefined);
     });
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);

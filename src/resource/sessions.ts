@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Caller } from './bearer.js';
+import type { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 
 /** Each kind of session and its transport: Streamable HTTP (/mcp), or the legacy HTTP+SSE one (/sse and /messages). */
 interface TransportOfKind {
-  streamable: StreamableHTTPServerTransport;
+  streamable: NodeStreamableHttpTransport;
   sse: SSEServerTransport;
 }
 export type SessionKind = keyof TransportOfKind;

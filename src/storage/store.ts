@@ -15,11 +15,32 @@ export interface StoredModel {
   consumedAt: number | undefined;
 }
 
+/** A value, or for a backend that cannot answer at once, its promise. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** What the bearer check needs of a stored access token (oidc-provider's AccessToken payload). */
+export interface AccessTokenFacts {
+  accountId: string | null;
+  clientId: string | null;
+  /** Space-separated scopes. */
+  scope: string | null;
+  /** The resource it was issued for; anything but a string (an array, say) is never an audience here. */
+  aud: unknown;
+  /** Expiry, epoch seconds. */
+  exp: unknown;
+}
+
 export interface ModelStore {
   /** Inserts or replaces. `expiresAt` undefined means it never expires (registered clients). */
   upsert(kind: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void>;
   /** Undefined when absent or expired. */
   find(kind: string, id: string): Promise<StoredModel | undefined>;
+  /**
+   * The bearer check, on every MCP request: the access token `id`, undefined when absent or
+   * expired. The one method that may answer synchronously (SQLite does, unless the database is
+   * busy): a promise per call is most of what a lookup costs there. A networked backend returns one.
+   */
+  findAccessToken(id: string): MaybePromise<AccessTokenFacts | undefined>;
   findByUid(kind: string, uid: string): Promise<StoredModel | undefined>;
   findByUserCode(kind: string, userCode: string): Promise<StoredModel | undefined>;
   /** Marks it consumed; a second call keeps the first time (the refresh grace window counts from it). */
@@ -160,9 +181,9 @@ export interface ConsentStore {
 export interface SecretStore {
   /**
    * The stored value, or `create()`'s value stored now. When two instances race, both get the
-   * winner's value.
+   * winner's value. `create` may be asynchronous (a key pair generated off the event loop).
    */
-  getOrCreate(name: string, create: () => string): Promise<string>;
+  getOrCreate(name: string, create: () => string | Promise<string>): Promise<string>;
 }
 
 /** How failed sign-ins for one key (a username) turn into a wait, for `SignInFailureStore.beginAttempt`. */

@@ -226,6 +226,48 @@ describe('ConsentMemory: remembered consent expires', () => {
     assert.equal(await memory.loadExistingGrant(fakeContext('bob', 'app-1')), undefined, 'another account has no consent');
   });
 
+  it('confirming a saved grant that already holds everything asked writes neither the grant nor the consent again (a re-authorization); something new writes both', async () => {
+    let consentSaves = 0;
+    const consents = { ...store.consents, save: async (consent: Parameters<Store['consents']['save']>[0]) => { consentSaves += 1; await store.consents.save(consent); } };
+    const memory = new ConsentMemory(consents, [RESOURCE], 60_000);
+    /** oidc-provider's Grant as far as approving goes: its scopes in `openid` and `resources`, and an id once saved. */
+    class SavedGrant {
+      jti: string | undefined;
+      openid: { scope?: string } | undefined;
+      resources: Record<string, string> | undefined;
+      saves = 0;
+      constructor(readonly accountId: string, readonly clientId: string) {}
+      addOIDCScope(scope: string) {
+        this.openid = { scope: [...new Set([...(this.openid?.scope?.split(' ') ?? []), ...scope.split(' ')])].join(' ') };
+      }
+      addResourceScope(resource: string, scope: string) {
+        this.resources = { ...this.resources, [resource]: [...new Set([...(this.resources?.[resource]?.split(' ') ?? []), ...scope.split(' ')])].join(' ') };
+      }
+      async save() {
+        this.saves += 1;
+        this.jti ??= 'grant-frank';
+        return this.jti;
+      }
+    }
+    const first = new SavedGrant('frank', 'app-3');
+    assert.equal(await memory.approve(first as never, { missingOIDCScope: ['openid'], missingResourceScopes: { [RESOURCE]: ['uuid:generate'] } }, { clientId: 'app-3' } as never), 'grant-frank');
+    assert.equal(first.saves, 1);
+    assert.equal(consentSaves, 1);
+
+    const again = new SavedGrant('frank', 'app-3');
+    again.jti = 'grant-rebuilt';
+    again.addOIDCScope('openid uuid:generate');
+    again.addResourceScope(RESOURCE, 'uuid:generate');
+    assert.equal(await memory.approve(again as never, {}, { clientId: 'app-3' } as never), 'grant-rebuilt', 'the saved grant\'s id');
+    assert.equal(again.saves, 0, 'the grant is not written again');
+    assert.equal(consentSaves, 1, 'nor is the consent');
+
+    assert.equal(await memory.approve(again as never, { missingOIDCScope: ['profile:read'], missingResourceScopes: { [RESOURCE]: ['profile:read'] } }, { clientId: 'app-3' } as never), 'grant-rebuilt');
+    assert.equal(again.saves, 1, 'a grant that gained a scope is written');
+    assert.equal(consentSaves, 2, 'and so is the consent');
+    assert.deepEqual((await store.consents.find('frank', 'app-3'))?.scopes.sort(), ['openid', 'profile:read', 'uuid:generate']);
+  });
+
   it('after its lifetime a remembered consent gives no grant, though the record is still stored', async () => {
     const memory = new ConsentMemory(store.consents, [RESOURCE], LIFETIME_MS);
     await store.consents.save({ accountId: 'carol', clientId: 'app-2', scopes: ['uuid:generate', 'profile:read'], grantedAt: Date.now() });

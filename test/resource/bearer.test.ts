@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import express from 'express';
-import type { Provider } from 'oidc-provider';
-import { TryLater } from '../../src/authorization/try-later.js';
 import { StorageBusyError } from '../../src/errors.js';
 import { errorHandler } from '../../src/http/error-response.js';
 import { silentLogger } from '../../src/log.js';
-import { bearerGuard } from '../../src/resource/bearer.js';
+import { bearerGuard, type AccessTokenLookup } from '../../src/resource/bearer.js';
 import { request, type RawResponse } from '../support/raw-oauth.js';
 
 const MCP_URL = 'http://localhost:8080/mcp';
@@ -23,20 +21,21 @@ interface FakeAccessToken {
 }
 
 /**
- * The one thing bearerGuard asks of oidc-provider: AccessToken.find. This fake answers from a table
- * and records every lookup, so a test can tell whether the store was consulted at all.
+ * The one thing bearerGuard asks of storage: findAccessToken. This fake answers from a table
+ * (synchronously, as SQLite does, or with a promise, as a networked backend would) and records
+ * every lookup, so a test can tell whether the store was consulted at all.
  */
-function fakeProvider(tokens: Map<string, FakeAccessToken>, lookups: string[]): Provider {
+function fakeStore(tokens: Map<string, FakeAccessToken>, lookups: string[]): AccessTokenLookup {
   return {
-    AccessToken: {
-      async find(token: string) {
-        lookups.push(token);
-        // What the storage adapter throws when another process holds the database past STORAGE_BUSY_TIMEOUT.
-        if (token === BUSY_TOKEN) throw new TryLater('the server is busy; try again shortly', 503, 2, { cause: new StorageBusyError(2000, 2) });
-        return tokens.get(token);
-      },
+    findAccessToken(token: string) {
+      lookups.push(token);
+      // What the store gives after its retries when another process holds the database past STORAGE_BUSY_TIMEOUT.
+      if (token === BUSY_TOKEN) return Promise.reject(new StorageBusyError(2000, 2));
+      const found = tokens.get(token);
+      const facts = found && { accountId: found.accountId ?? null, clientId: found.clientId ?? null, scope: found.scope ?? null, aud: found.aud, exp: found.exp };
+      return token.startsWith('async-') ? Promise.resolve(facts) : facts;
     },
-  } as unknown as Provider;
+  };
 }
 
 const BUSY_TOKEN = 'token-while-the-store-is-locked';
@@ -52,7 +51,7 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
 
   before(async () => {
     const app = express();
-    app.post('/mcp', bearerGuard(fakeProvider(tokens, lookups), { audiences: [MCP_URL, SSE_URL], resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
+    app.post('/mcp', bearerGuard(fakeStore(tokens, lookups), { audiences: [MCP_URL, SSE_URL], resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
       const auth = (req as express.Request & { auth?: { clientId: string; extra?: { subject?: unknown }; resource?: URL } }).auth!;
       reachedHandler.push({ clientId: auth.clientId, subject: auth.extra?.subject, resource: auth.resource?.href });
       res.json({ ok: true });
@@ -92,6 +91,21 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     assert.equal(answer.status, 200, answer.text);
     assert.deepEqual(reachedHandler, [{ clientId: 'app-1', subject: 'alice', resource: MCP_URL }]);
     assert.deepEqual(lookups, ['good-token']);
+  });
+
+  it('answers the same when the store answers with a promise (a networked backend) as when it answers at once (SQLite)', async () => {
+    tokens.set('async-good', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: MCP_URL });
+    const answer = await call('Bearer async-good');
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(reachedHandler, [{ clientId: 'app-1', subject: 'alice', resource: MCP_URL }]);
+    tokens.set('async-foreign', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: 'https://other.example/mcp' });
+    reachedHandler = [];
+    assertInvalidToken(await call('Bearer async-foreign'), 'a promised answer for another resource');
+  });
+
+  it('refuses a token past its expiry with 401 error="invalid_token"', async () => {
+    tokens.set('expired', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: Math.floor(Date.now() / 1000) - 1, aud: MCP_URL });
+    assertInvalidToken(await call('Bearer expired'), 'expired');
   });
 
   it('passes a token issued for the other door of the same server (aud /sse at /mcp): both serve the same tools and scopes', async () => {

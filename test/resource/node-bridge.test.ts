@@ -9,14 +9,13 @@ import { errorHandler } from '../../src/http/error-response.js';
 import { handlerChain } from '../../src/http/handler-chain.js';
 import { silentLogger } from '../../src/log.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
-import { requestView } from '../../src/resource/node-request-view.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
 import { initializeMessage, PROTOCOL_VERSION } from '../support/raw-oauth.js';
 import { within } from '../support/time-limit.js';
 
 /**
- * The shorter paths a `POST /mcp` takes (src/resource/node-streamable-transport.ts,
- * node-request-view.ts, src/http/json-body.ts, the dispatch in app.ts) answer exactly as the
+ * The shorter paths a `POST /mcp` takes (src/resource/node-streamable-transport.ts, which reads
+ * Node's request directly, src/http/json-body.ts, the dispatch in app.ts) answer exactly as the
  * general ones they stand in for: the SDK's web Headers, express.json, the router.
  */
 
@@ -86,50 +85,54 @@ function post(port: number, path: string, body: string | Buffer, options: { chun
   }));
 }
 
-describe('the request view the SDK transport reads', () => {
+describe('the headers the transport reads, as the SDK\'s web Headers would', () => {
   let server: Listening;
-  let seen: (req: http.IncomingMessage) => void = () => undefined;
   before(async () => {
-    server = await listen((req, res) => {
-      seen(req);
-      res.end();
-    });
+    server = await listen(mcpApp(undefined));
   });
   after(() => server.close());
 
-  /** The request as Node parsed it, from raw header lines (repeats included). */
-  function received(lines: string[]): Promise<http.IncomingMessage> {
-    return hangGuard(5_000, 'request', new Promise((resolve) => {
-      seen = resolve;
-      const socket = net.connect(server.port, '127.0.0.1', () => socket.write(`POST /mcp?x=1 HTTP/1.1\r\nHost: localhost:${server.port}\r\n${lines.join('\r\n')}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`));
-      socket.on('data', () => socket.end());
+  /** A POST /mcp from raw header lines (repeats included), as Node parses them. */
+  function rawPost(lines: string[], body: string): Promise<{ status: number; text: string }> {
+    return hangGuard(5_000, 'raw POST', new Promise((resolve, reject) => {
+      const socket = net.connect(server.port, '127.0.0.1', () =>
+        socket.write(`POST /mcp HTTP/1.1\r\nHost: localhost:${server.port}\r\n${lines.join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('error', reject);
+      socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), text: text.slice(text.indexOf('\r\n\r\n') + 4) }));
     }));
   }
 
-  it('reads every header as a web Headers built from the raw lines would: repeats joined with ", " (Content-Type too), names in any case, entries sorted', async () => {
-    const req = await received(['Content-Type: application/json', 'content-type: text/plain', 'Accept: application/json', 'ACCEPT: text/event-stream', 'Mcp-Session-Id: a', 'mcp-session-id: b', 'X-Empty: ', 'User-Agent: one', 'User-Agent: two']);
-    const web = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) web.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    const view = requestView(req);
-    for (const name of ['content-type', 'Content-Type', 'accept', 'mcp-session-id', 'x-empty', 'user-agent', 'host', 'content-length', 'last-event-id', 'authorization']) {
-      assert.equal(view.headers.get(name), web.get(name), name);
-      assert.equal(view.headers.has(name), web.has(name), name);
-    }
-    assert.deepEqual([...view.headers.entries()], [...web.entries()]);
-    assert.equal(view.method, 'POST');
-    assert.equal(view.url, `http://localhost:${server.port}/mcp?x=1`);
-    assert.equal(view.body, null);
+  const toolsList = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
+  const accept = 'Accept: application/json, text/event-stream';
+
+  it('two Content-Type lines are read joined, as a web Headers reads them, and are not JSON: 415 with a JSON-RPC error (Node keeps only the first)', async () => {
+    const answer = await rawPost([accept, 'Content-Type: application/json', 'content-type: text/plain'], toolsList);
+    assert.equal(answer.status, 415, answer.text);
+    assert.match(answer.text, /"error":\{"code":-32000,"message":"Unsupported Media Type: Content-Type must be application\/json"\},"id":null/);
+    const one = await rawPost([accept, 'Content-Type: application/json'], toolsList);
+    assert.equal(one.status, 200, one.text);
   });
 
-  it('sees what an earlier handler changed in req.headers: the Accept filled in for a client that sent */*, and no Authorization once the guard withheld it', async () => {
-    const req = await received(['Accept: */*', 'Authorization: Bearer secret']);
-    req.headers.accept = 'application/json, text/event-stream';
-    delete req.headers.authorization;
-    req.rawHeaders = req.rawHeaders.filter((_value, index, raw) => raw[index - (index % 2)]!.toLowerCase() !== 'authorization');
-    const view = requestView(req);
-    assert.equal(view.headers.get('accept'), 'application/json, text/event-stream');
-    assert.equal(view.headers.get('authorization'), null);
-    assert.ok(![...view.headers.entries()].some(([name]) => name === 'authorization'));
+  it('repeated Accept lines are joined: JSON in one and SSE in the other is both (200); neither is 406', async () => {
+    const split = await rawPost(['Accept: application/json', 'ACCEPT: text/event-stream', 'Content-Type: application/json'], toolsList);
+    assert.equal(split.status, 200, split.text);
+    const neither = await rawPost(['Accept: text/html', 'Content-Type: application/json'], toolsList);
+    assert.equal(neither.status, 406, neither.text);
+    assert.match(neither.text, /"code":-32000,"message":"Not Acceptable: Client must accept both application\/json and text\/event-stream"/);
+  });
+
+  it('sees what an earlier handler changed in req.headers: an Accept of */* filled in is accepted (200)', async () => {
+    const answer = await rawPost(['Accept: */*', 'Content-Type: application/json'], toolsList);
+    assert.equal(answer.status, 200, answer.text);
+  });
+
+  it('an unsupported MCP-Protocol-Version is 400 with the SDK\'s message', async () => {
+    const answer = await rawPost([accept, 'Content-Type: application/json', 'MCP-Protocol-Version: 1999-01-01'], toolsList);
+    assert.equal(answer.status, 400, answer.text);
+    assert.match(answer.text, /"message":"Bad Request: Unsupported protocol version: 1999-01-01 \(supported versions: [^)]+\)"/);
   });
 });
 

@@ -7,11 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import express, { type RequestHandler } from 'express';
-import type { Provider } from 'oidc-provider';
 import { createMcpServer } from '../../mcp.js';
 import { errorHandler } from '../../src/http/error-response.js';
 import { silentLogger } from '../../src/log.js';
-import { bearerGuard } from '../../src/resource/bearer.js';
+import { bearerGuard, type AccessTokenLookup } from '../../src/resource/bearer.js';
 import { legacySseEndpoint, WatchedSseTransport, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
@@ -32,16 +31,14 @@ const RESOURCE = 'http://localhost/mcp';
 const TOKEN = 'token-of-alice';
 const CALLER = { subject: 'alice', clientId: 'app' };
 
-/** The one call bearerGuard makes of oidc-provider, answering for a single valid token. */
-const provider = {
-  AccessToken: {
-    async find(token: string) {
-      if (token !== TOKEN) return undefined;
-      return { accountId: CALLER.subject, clientId: CALLER.clientId, scope: 'uuid:generate profile:read', exp: Math.floor(Date.now() / 1000) + 3600, aud: RESOURCE };
-    },
+/** The one call bearerGuard makes of storage, answering for a single valid token. */
+const store: AccessTokenLookup = {
+  findAccessToken(token: string) {
+    if (token !== TOKEN) return undefined;
+    return { accountId: CALLER.subject, clientId: CALLER.clientId, scope: 'uuid:generate profile:read', exp: Math.floor(Date.now() / 1000) + 3600, aud: RESOURCE };
   },
-} as unknown as Provider;
-const tokenCheck = bearerGuard(provider, { audiences: [RESOURCE], resourceMetadataUrl: 'http://localhost/.well-known/oauth-protected-resource/mcp' });
+};
+const tokenCheck = bearerGuard(store, { audiences: [RESOURCE], resourceMetadataUrl: 'http://localhost/.well-known/oauth-protected-resource/mcp' });
 
 interface Listening {
   url: string;

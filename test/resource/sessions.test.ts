@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { JsonRpcHttpError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import type { NodeStreamableHttpTransport } from '../../src/resource/node-streamable-transport.js';
 import { SessionRegistry, type McpSession } from '../../src/resource/sessions.js';
 
 const alice = { subject: 'alice', clientId: 'gemini' };
@@ -17,7 +17,7 @@ function session(id: string, lastSeen: number, owner = alice): McpSession<'strea
     lastSeen,
     inFlight: 0,
     closed: false,
-    transport: {} as StreamableHTTPServerTransport,
+    transport: {} as NodeStreamableHttpTransport,
     server: { close: async () => { entry.closed = true; } } as unknown as McpServer,
   };
   return entry;

@@ -3,9 +3,8 @@ import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import express from 'express';
-import type { Provider } from 'oidc-provider';
 import { createLogger } from '../../src/log.js';
-import { bearerGuard } from '../../src/resource/bearer.js';
+import { bearerGuard, type AccessTokenLookup } from '../../src/resource/bearer.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { mcpRequest, toolsCallMessage, type ServerLike } from '../support/raw-oauth.js';
 
@@ -23,11 +22,9 @@ describe('the bearer token stops at the bearer guard (T3)', () => {
   let target: ServerLike;
 
   before(async () => {
-    const provider = {
-      AccessToken: {
-        find: async (token: string) => (token === TOKEN ? { accountId: 'account-1', clientId: 'client-1', scope: 'uuid:generate', exp: Math.floor(Date.now() / 1000) + 3600, aud: 'http://localhost:8080/mcp' } : undefined),
-      },
-    } as unknown as Provider;
+    const store: AccessTokenLookup = {
+      findAccessToken: (token: string) => (token === TOKEN ? { accountId: 'account-1', clientId: 'client-1', scope: 'uuid:generate', exp: Math.floor(Date.now() / 1000) + 3600, aud: 'http://localhost:8080/mcp' } : undefined),
+    };
     const createServer = () => {
       const mcp = new McpServer({ name: 'T3 probe', version: '1.0.0' });
       mcp.registerTool('what_do_i_see', { description: 'Records what a tool is handed' }, async (extra) => {
@@ -37,7 +34,7 @@ describe('the bearer token stops at the bearer guard (T3)', () => {
       return mcp;
     };
     const app = express();
-    const guard = bearerGuard(provider, { audiences: ['http://localhost:8080/mcp'], resourceMetadataUrl: 'http://localhost:8080/.well-known/oauth-protected-resource/mcp' });
+    const guard = bearerGuard(store, { audiences: ['http://localhost:8080/mcp'], resourceMetadataUrl: 'http://localhost:8080/.well-known/oauth-protected-resource/mcp' });
     app.use(mcpEndpoint({ guards: [guard], createServer, sessions: undefined, log: createLogger({ write: () => undefined, flush: () => undefined }), maxBodyBytes: 1024 * 1024 }));
     server = await new Promise<Server>((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

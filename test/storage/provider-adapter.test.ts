@@ -70,6 +70,27 @@ describe('the oidc-provider adapter over the SQLite store', () => {
     assert.ok(await new Adapter('AccessToken').find('at3'));
   });
 
+  it('answers the bearer check\'s lookup at once (no promise) with the token\'s facts, and nothing once it is revoked, destroyed or expired', async () => {
+    const tokens = new Adapter('AccessToken');
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    await tokens.upsert('at1', { kind: 'AccessToken', jti: 'at1', accountId: 'alice', clientId: 'app', scope: 'uuid:generate profile:read', aud: 'http://localhost/mcp', exp, grantId: 'g-at' }, 60);
+    const found = store.models.findAccessToken('at1');
+    assert.ok(!(found instanceof Promise), 'SQLite answers synchronously');
+    assert.deepEqual(found, { accountId: 'alice', clientId: 'app', scope: 'uuid:generate profile:read', aud: 'http://localhost/mcp', exp });
+    assert.equal(store.models.findAccessToken('unknown'), undefined);
+    await new Adapter('RefreshToken').upsert('rt-same-id', { kind: 'RefreshToken', accountId: 'alice' }, 60);
+    assert.equal(store.models.findAccessToken('rt-same-id'), undefined, 'only access tokens');
+    await tokens.revokeByGrantId('g-at');
+    assert.equal(store.models.findAccessToken('at1'), undefined, 'revoked with its grant');
+    await tokens.upsert('at2', { kind: 'AccessToken', accountId: 'alice', aud: 'http://localhost/mcp', exp }, 60);
+    await tokens.destroy('at2');
+    assert.equal(store.models.findAccessToken('at2'), undefined, 'destroyed');
+    await tokens.upsert('at3', { kind: 'AccessToken', accountId: 'alice', aud: ['http://localhost/mcp'], exp }, 1);
+    assert.deepEqual((store.models.findAccessToken('at3') as { aud: unknown }).aud, '["http://localhost/mcp"]', 'an audience that is not a string never reads as one');
+    await sleep(1100);
+    assert.equal(store.models.findAccessToken('at3'), undefined, 'expired');
+  });
+
   it('keeps registered clients (no expiry) until destroyed', async () => {
     const clients = new Adapter('Client');
     await clients.upsert('client-1', { client_id: 'client-1' }, undefined as unknown as number);

@@ -41,13 +41,32 @@ export async function retryWhileBusy<T>(work: () => T | Promise<T>, boundMs: num
  * The same store with every method retried while busy. Each store method is one statement, one
  * transaction, or reads and a conflict-ignoring insert, so running it again after SQLITE_BUSY
  * repeats nothing that took effect.
+ *
+ * The first attempt runs at once and, when it is not refused, is the answer as the method gave it:
+ * no extra promise for a call that was not busy (almost every call), and a synchronous method
+ * (findAccessToken) stays synchronous. Only a refused one becomes a promise of the retries.
  */
 export function retryingWhileBusy<T extends object>(store: T, boundMs: number): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, member] of Object.entries(store)) {
-    wrapped[name] = typeof member === 'function'
-      ? (...args: unknown[]) => retryWhileBusy(() => (member as (...a: unknown[]) => unknown).apply(store, args), boundMs)
-      : member;
+    if (typeof member !== 'function') {
+      wrapped[name] = member;
+      continue;
+    }
+    wrapped[name] = (...args: unknown[]) => {
+      const attempt = () => (member as (...a: unknown[]) => unknown).apply(store, args);
+      const retry = (error: unknown) => {
+        if (!isBusy(error)) throw error;
+        return retryWhileBusy(attempt, boundMs);
+      };
+      let result: unknown;
+      try {
+        result = attempt();
+      } catch (error) {
+        return retry(error);
+      }
+      return result instanceof Promise ? result.catch(retry) : result;
+    };
   }
   return wrapped as T;
 }

@@ -1,4 +1,4 @@
-import type { ModelPayload, ModelStore, StoredModel } from '../store.js';
+import type { AccessTokenFacts, ModelPayload, ModelStore, StoredModel } from '../store.js';
 import type { Db } from './database.js';
 
 interface Row {
@@ -16,6 +16,11 @@ export function sqliteModelStore(db: Db): ModelStore {
       payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code,
       account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`);
   const byId = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND id = ?');
+  // The fields the bearer check reads, taken out of the payload by SQLite: no JSON parse of the whole payload in JavaScript.
+  const accessToken = db.prepare(`
+    SELECT account_id AS accountId, client_id AS clientId, json_extract(payload, '$.scope') AS scope,
+      json_extract(payload, '$.aud') AS aud, json_extract(payload, '$.exp') AS exp
+    FROM oidc_models WHERE kind = 'AccessToken' AND id = ? AND (expires_at IS NULL OR expires_at > ?)`);
   const byUid = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND uid = ?');
   const byUserCode = db.prepare('SELECT payload, expires_at, consumed_at FROM oidc_models WHERE kind = ? AND user_code = ?');
   const consume = db.prepare('UPDATE oidc_models SET consumed_at = COALESCE(consumed_at, ?) WHERE kind = ? AND id = ?');
@@ -65,6 +70,9 @@ export function sqliteModelStore(db: Db): ModelStore {
     },
     async find(kind, id) {
       return read(byId.get(kind, id) as Row | undefined);
+    },
+    findAccessToken(id) {
+      return accessToken.get(id, Date.now()) as AccessTokenFacts | undefined;
     },
     async findByUid(kind, uid) {
       return read(byUid.get(kind, uid) as Row | undefined);

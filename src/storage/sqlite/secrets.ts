@@ -9,7 +9,7 @@ export function sqliteSecretStore(db: Db): SecretStore {
     async getOrCreate(name, create) {
       const existing = select.get(name) as { value: string } | undefined;
       if (existing) return existing.value;
-      insert.run(name, create(), Date.now());
+      insert.run(name, await create(), Date.now());
       return (select.get(name) as { value: string }).value;
     },
   };
