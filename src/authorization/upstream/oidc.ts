@@ -1,8 +1,13 @@
-import * as client from 'openid-client';
+import type { Configuration } from 'openid-client';
 import type { OidcSettings } from '../../config.js';
 import { UpstreamError } from '../../errors.js';
 import { isLoopbackUrl } from '../../loopback.js';
 import { UPSTREAM_TIMEOUT_MS } from './upstream-fetch.js';
+
+// Loaded on the first OIDC sign-in (or discovery), not at start-up: most servers configure no OIDC
+// provider, and openid-client with its dependencies is a noticeable part of starting.
+let openidClient: Promise<typeof import('openid-client')> | undefined;
+const loadClient = () => (openidClient ??= import('openid-client'));
 
 /** Claims that describe the token rather than the person: left out of the stored profile. */
 const TOKEN_CLAIMS = new Set(['iat', 'exp', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'aud', 'azp', 'auth_time', 'jti', 'sid']);
@@ -23,7 +28,7 @@ export interface OidcSignIn {
  */
 export class OidcUpstream {
   readonly name: string;
-  #configuration: Promise<client.Configuration> | undefined;
+  #configuration: Promise<Configuration> | undefined;
   #authorizeOrigin: string | undefined;
 
   constructor(private readonly settings: OidcSettings, private readonly callbackUrl: string) {
@@ -40,7 +45,7 @@ export class OidcUpstream {
   }
 
   async authorizeUrl(state: string, nonce: string, codeChallenge: string): Promise<string> {
-    const configuration = await this.configuration();
+    const [client, configuration] = await Promise.all([loadClient(), this.configuration()]);
     return client.buildAuthorizationUrl(configuration, {
       redirect_uri: this.callbackUrl,
       scope: this.settings.scopes,
@@ -53,7 +58,7 @@ export class OidcUpstream {
 
   /** Exchanges the code at `callbackUrl` (the full URL the browser came back to) and reads who signed in. */
   async complete(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<OidcSignIn> {
-    const configuration = await this.configuration();
+    const [client, configuration] = await Promise.all([loadClient(), this.configuration()]);
     try {
       const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
         pkceCodeVerifier: checks.codeVerifier,
@@ -85,7 +90,7 @@ export class OidcUpstream {
   }
 
   /** Discovery once, retried on the next sign-in if it failed (the provider was down at start-up). */
-  private configuration(): Promise<client.Configuration> {
+  private configuration(): Promise<Configuration> {
     this.#configuration ??= this.discover().catch((error: unknown) => {
       this.#configuration = undefined;
       throw error;
@@ -93,8 +98,9 @@ export class OidcUpstream {
     return this.#configuration;
   }
 
-  private async discover(): Promise<client.Configuration> {
+  private async discover(): Promise<Configuration> {
     const issuer = new URL(this.settings.issuer);
+    const client = await loadClient();
     try {
       const configuration = await client.discovery(issuer, this.settings.clientId, this.settings.clientSecret, undefined, {
         execute: isLoopbackUrl(issuer) && issuer.protocol === 'http:' ? [client.allowInsecureRequests] : [],

@@ -1,6 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import * as client from 'openid-client';
 import type { UpstreamProvider, UpstreamState, UpstreamStateStore } from '../../storage/store.js';
 
 /** How long a person has at the upstream (signing in, approving the app) before coming back. */
@@ -45,7 +44,7 @@ export class UpstreamStates {
     const state = random();
     const binding = random();
     const nonce = random();
-    const codeVerifier = client.randomPKCECodeVerifier();
+    const codeVerifier = random();
     await this.store.save({
       stateHash: sha256(state),
       bindingHash: sha256(binding),
@@ -56,7 +55,8 @@ export class UpstreamStates {
       expiresAt: now + STATE_TTL_MS,
     });
     this.setBindings(res, [...bindingsOf(req, this.cookieName).slice(-(MAX_BINDINGS - 1)), binding]);
-    return { state, nonce, codeChallenge: await client.calculatePKCECodeChallenge(codeVerifier) };
+    // RFC 7636 S256: BASE64URL(SHA256(verifier)); the verifier is 43 base64url characters, as the RFC recommends.
+    return { state, nonce, codeChallenge: sha256(codeVerifier) };
   }
 
   /**
