@@ -3,14 +3,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { atExit } from '../test/support/at-exit.js';
 import { freePort } from '../test/support/free-port.js';
-import { ADMIN } from '../test/support/server-process.js';
+import { ADMIN, SERVER_ENTRY } from '../test/support/server-process.js';
 import { tempDir } from '../test/support/temp-dir.js';
 import { ABUSE_LIMITS_RAISED, ROOT, SERVER_CORE } from './processes.js';
 import { median, round } from './stats.js';
 
 /**
- * Start-up time to the first served request: `node dist/index.js` (what `npm start` runs after
- * building) pinned to the server core, from spawning the process to the answer to its first
+ * Start-up time to the first served request: `node dist/server.bundle.mjs` (what `npm start` runs
+ * after building) pinned to the server core, from spawning the process to the answer to its first
  * request (GET /healthz, which reads the store), on a fresh data directory (database created,
  * keys generated, the admin password hashed) and on a restart with the same directory.
  */
@@ -20,10 +20,10 @@ export interface StartupResult {
   restartMs: number;
 }
 
-async function startAndServeOnce(dataDir: string): Promise<number> {
+async function startAndServeOnce(dataDir: string, entry: string): Promise<number> {
   const port = await freePort();
   const start = performance.now();
-  const child = spawn('taskset', ['-c', String(SERVER_CORE), process.execPath, path.join(ROOT, 'dist', 'index.js')], {
+  const child = spawn('taskset', ['-c', String(SERVER_CORE), process.execPath, entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), DATA_DIR: dataDir, ADMIN_PASSWORD: ADMIN.password, ...ABUSE_LIMITS_RAISED },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,13 +57,15 @@ async function startAndServeOnce(dataDir: string): Promise<number> {
   }
 }
 
-export async function measureStartup(options: { runs: number; log: (line: string) => void }): Promise<StartupResult> {
+/** `entry`: the script to start, relative to the root; what `npm start` runs unless another is given to compare. */
+export async function measureStartup(options: { runs: number; log: (line: string) => void; entry?: string }): Promise<StartupResult> {
+  const entry = path.join(ROOT, options.entry ?? SERVER_ENTRY);
   const fresh: number[] = [];
   const restart: number[] = [];
   for (let index = 0; index < options.runs; index += 1) {
     const dataDir = tempDir('bench-startup');
-    fresh.push(await startAndServeOnce(dataDir));
-    restart.push(await startAndServeOnce(dataDir));
+    fresh.push(await startAndServeOnce(dataDir, entry));
+    restart.push(await startAndServeOnce(dataDir, entry));
   }
   const result = { runs: options.runs, freshMs: round(median(fresh), 0), restartMs: round(median(restart), 0) };
   options.log(`  start-up to the first served request: fresh ${result.freshMs} ms, restart ${result.restartMs} ms`);

@@ -2,8 +2,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The project root, whether running from source (src/paths.ts, under tsx) or compiled
- * (dist/src/paths.js), so `public/` is found either way.
+ * The project root, whether running from source (src/paths.ts, under tsx), compiled
+ * (dist/src/paths.js) or bundled (dist/server.bundle.mjs, one level under the root, what
+ * `npm start` runs), so `public/` and package.json are found either way.
  */
 function projectRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));

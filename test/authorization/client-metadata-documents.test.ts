@@ -22,7 +22,7 @@ import { codeFrom, consentPage, signInPage } from '../support/page-steps.js';
 import { RawOAuthClient, registerRaw, request, tokensOf, type RawResponse, type ServerLike } from '../support/raw-oauth.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { ADMIN, restartServer, ROOT, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { ADMIN, restartServer, ROOT, SERVER_ENTRY, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 import { dependencyVersion } from '../support/third-party.js';
 import { eventually } from '../support/time-limit.js';
@@ -640,7 +640,7 @@ describe('client ID metadata documents (a client_id that is the https URL of the
       const env = { TEST_ONLY_CIMD_ALLOW_LOOPBACK: 'true', PUBLIC_URL: 'https://mcp.example.com', TRUST_PROXY: '1' };
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && error.setting === 'TEST_ONLY_CIMD_ALLOW_LOOPBACK');
       const dataDir = tempDir('refused');
-      const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'index.js')], {
+      const result = spawnSync(process.execPath, [path.join(ROOT, SERVER_ENTRY)], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...env },
         encoding: 'utf8',

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../support/server-process.js';
+import { ROOT, SERVER_ENTRY } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /** The real server refusing to start: its exit code and what it printed on stderr. */
 function startExpectingFailure(env: Record<string, string>): { status: number | null; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'index.js')], {
+  const result = spawnSync(process.execPath, [path.join(ROOT, SERVER_ENTRY)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, DATA_DIR: tempDir('upstream-refused'), ...env },
     encoding: 'utf8',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runInMountNamespace, type ScriptResult } from '../support/mount-namespace.js';
-import { ROOT } from '../support/server-process.js';
+import { ROOT, SERVER_ENTRY } from '../support/server-process.js';
 import { recordRunSummary } from '../support/run-summary.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -12,7 +12,7 @@ import { tempDir } from '../support/temp-dir.js';
  * and one line on stderr naming DATA_DIR and what to do, and no stack trace.
  */
 
-const SERVER = path.join(ROOT, 'dist', 'index.js');
+const SERVER = path.join(ROOT, SERVER_ENTRY);
 const USER_COMMAND = path.join(ROOT, 'dist', 'scripts', 'user.js');
 const PUBLIC_URL = 'http://localhost:1';
 

@@ -9,12 +9,12 @@ import { freePort } from '../support/free-port.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { InMemoryOAuthClient, loopbackRedirect, sdkClientMetadata } from '../support/sdk-oauth-client.js';
 import { authorizeSdkClient, connectSdkClient, generateUuids } from '../support/sdk-flow.js';
-import { ADMIN, ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { ADMIN, ROOT, SERVER_ENTRY, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /** Runs the server expecting it to refuse to start; returns exit code and what it printed. */
 function startExpectingFailure(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'index.js')], {
+  const result = spawnSync(process.execPath, [path.join(ROOT, SERVER_ENTRY)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, DATA_DIR: tempDir('refused'), ...env },
     encoding: 'utf8',

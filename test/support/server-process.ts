@@ -9,6 +9,9 @@ import { tempDir } from './temp-dir.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** What `npm start` runs: the server bundled into one file by `npm run build` (scripts/bundle.mjs). */
+export const SERVER_ENTRY = path.join('dist', 'server.bundle.mjs');
+
 export const ADMIN: Person = { username: 'admin', password: 'test-admin-password-1' };
 
 export interface ServerProcess {
@@ -38,10 +41,10 @@ export interface StartOptions {
   root?: string;
 }
 
-/** Starts the real server (the built `dist/index.js`, as `npm start` does) on a free port. */
+/** Starts the real server (the built SERVER_ENTRY, as `npm start` does) on a free port. */
 export async function startServerProcess(options: StartOptions = {}): Promise<ServerProcess> {
   const root = options.root ?? ROOT;
-  const entry = path.join(root, 'dist', 'index.js');
+  const entry = path.join(root, SERVER_ENTRY);
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm test does it first)`);
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir('data');
