@@ -64,8 +64,13 @@ export interface BenchServer extends BenchProcess {
   dataDir: string;
 }
 
+/** The server under test, bundled by `npm run build` like the server `npm start` runs. */
+const BENCH_SERVER = path.join('dist', 'bench-server.bundle.mjs');
+
+/** `script`: a file under the root, run with plain node if it is JavaScript, with tsx if TypeScript. */
 function startChild(script: string, args: string[], env: Record<string, string>, pin: boolean): Promise<{ child: ChildProcess; port: number; errors: () => string }> {
-  const node = [process.execPath, '--expose-gc', '--import', 'tsx', path.join(ROOT, 'bench', script), ...args];
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const node = [process.execPath, '--expose-gc', ...loader, path.join(ROOT, script), ...args];
   const [command, ...commandArgs] = pin ? ['taskset', '-c', String(SERVER_CORE), ...node] : node;
   // stdout (the access log) goes nowhere, as cheaply as a production log pipe that keeps up.
   const child = spawn(command!, commandArgs, { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -135,18 +140,18 @@ export interface ServerOptions {
   pin?: boolean;
 }
 
-/** Starts bench/server-under-test.ts: the built server, with a memory/gc channel. */
+/** Starts bench/server-under-test.ts (bundled, BENCH_SERVER): the built server, with a memory/gc channel. */
 export async function startBenchServer(options: ServerOptions = {}): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = tempDir('bench');
   const env = { PORT: String(port), DATA_DIR: dataDir, ADMIN_PASSWORD: ADMIN.password, ...ABUSE_LIMITS_RAISED, ...options.env };
-  const started = await startChild('server-under-test.ts', options.authOff ? ['--auth-off'] : [], env, options.pin ?? true);
+  const started = await startChild(BENCH_SERVER, options.authOff ? ['--auth-off'] : [], env, options.pin ?? true);
   const url = `http://localhost:${started.port}`;
   return { ...controls(started.child, started.port, started.errors), url, mcpUrl: `${url}/mcp`, dataDir };
 }
 
 /** Starts bench/raw-echo.ts, the ceiling. */
 export async function startRawEcho(): Promise<BenchProcess> {
-  const started = await startChild('raw-echo.ts', [], {}, true);
+  const started = await startChild(path.join('bench', 'raw-echo.ts'), [], {}, true);
   return controls(started.child, started.port, started.errors);
 }

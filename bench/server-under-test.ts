@@ -1,6 +1,7 @@
 /**
- * BENCHMARK ONLY. The server under test, started by bench/processes.ts: the built server (dist/, as
- * `npm start` runs it) configured from the environment like index.ts, plus an IPC channel the
+ * BENCHMARK ONLY. The server under test, started by bench/processes.ts: bundled by `npm run build`
+ * (scripts/bundle.mjs) into dist/bench-server.bundle.mjs the same way as the server `npm start`
+ * runs (dist/server.bundle.mjs), configured from the environment like index.ts, plus an IPC channel the
  * benchmark uses to read this process's memory and force a garbage collection (run with
  * --expose-gc), so no endpoint has to expose either. `--auth-off` replaces the bearer check with a
  * fixed caller (createApp's benchOnlyFixedCaller) to measure what the check costs.
@@ -9,11 +10,10 @@
  * Messages out: {type: 'ready', port} once listening, or {type: 'failed', message}.
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-
-type ServerModule = typeof import('../src/server.js');
-type ConfigModule = typeof import('../src/config.js');
-type LogModule = typeof import('../src/log.js');
-type ScopesModule = typeof import('../src/authorization/scopes.js');
+import { mcpScopeNames } from '../src/authorization/scopes.js';
+import { loadConfig } from '../src/config.js';
+import { batchedSink, createLogger } from '../src/log.js';
+import { startServer } from '../src/server.js';
 
 export type ToServer = { type: 'memory'; gc: boolean } | { type: 'stop' };
 export type FromServer =
@@ -21,18 +21,10 @@ export type FromServer =
   | { type: 'failed'; message: string }
   | { type: 'memory'; heapUsed: number; heapTotal: number; rss: number; external: number };
 
-const dist = new URL('../dist/', import.meta.url);
-const load = <T>(module: string) => import(new URL(module, dist).href) as Promise<T>;
-
 const send = (message: FromServer) => process.send?.(message);
 
 async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server-under-test.ts is started by the benchmark, with an IPC channel');
-  const { startServer } = await load<ServerModule>('src/server.js');
-  const { loadConfig } = await load<ConfigModule>('src/config.js');
-  const { batchedSink, createLogger } = await load<LogModule>('src/log.js');
-  const { mcpScopeNames } = await load<ScopesModule>('src/authorization/scopes.js');
-
   const config = loadConfig();
   const sink = batchedSink();
   const fixedCaller: AuthInfo | undefined = process.argv.includes('--auth-off')

@@ -1,24 +1,31 @@
 #!/usr/bin/env node
-// `npm run build`, second step: the compiled server (dist/index.js, from tsc) bundled into one file,
-// dist/server.bundle.mjs, which `npm start` runs. Node's ES module loader reading ~700 module files
-// (oidc-provider, the MCP SDK, zod, express) was most of the start-up time; one file reads once.
+// `npm run build`, second step after `tsc`: the server bundled into one file, dist/server.bundle.mjs,
+// which `npm start` runs. Node's ES module loader reading ~700 module files (oidc-provider, the MCP
+// SDK, zod, express) was most of the start-up time; one file is read and compiled once.
+// The benchmark's server under test (bench/server-under-test.ts: the same server plus a memory
+// channel) is bundled the same way, so the benchmark measures what `npm start` runs.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-await build({
-  entryPoints: [path.join(root, 'dist', 'index.js')],
-  outfile: path.join(root, 'dist', 'server.bundle.mjs'),
+const bundles = [
+  { entry: path.join(root, 'dist', 'index.js'), outfile: path.join(root, 'dist', 'server.bundle.mjs') },
+  { entry: path.join(root, 'bench', 'server-under-test.ts'), outfile: path.join(root, 'dist', 'bench-server.bundle.mjs') },
+];
+
+await Promise.all(bundles.map(({ entry, outfile }) => build({
+  entryPoints: [entry],
+  outfile,
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20.18',
   sourcemap: true,
-  // Native addon: loaded by its own package from node_modules at run time (bindings resolves the .node file).
+  // A native addon: loaded by its own package from node_modules at run time, where it finds its .node file.
   external: ['better-sqlite3'],
-  // CommonJS dependencies bundled into ESM still call require() and read __filename/__dirname.
+  // CommonJS dependencies bundled into an ES module still call require() and read __filename/__dirname.
   banner: {
     js: [
       "import { createRequire as __bundleCreateRequire } from 'node:module';",
@@ -30,4 +37,4 @@ await build({
     ].join('\n'),
   },
   logLevel: 'warning',
-});
+})));
