@@ -240,19 +240,8 @@ export class NodeStreamableHttpTransport implements Transport {
       return undefined;
     }
 
-    const sse = new SseResponse(res, this.#headersWithSession(SSE_HEADERS), this.#keepAliveMs);
-    const stream: Stream = {
-      sse,
-      cleanup: () => {
-        if (this.#streams.get(streamId) === stream) this.#streams.delete(streamId);
-        sse.end();
-      },
-    };
-    // A client that leaves: forget the stream unless a resume has already replaced it.
-    sse.onClientLeft = () => {
-      if (this.#streams.get(streamId) === stream) this.#streams.delete(streamId);
-    };
-    this.#streams.set(streamId, stream);
+    const stream = this.#openStream(res, streamId);
+    const { sse } = stream;
     for (const message of messages) if (isRequest(message)) this.#streamOfRequest.set(message.id, streamId);
     const resumable = this.#eventStore !== undefined && clientProtocolVersion >= RESUMABLE_FROM;
     try {
@@ -285,20 +274,25 @@ export class NodeStreamableHttpTransport implements Transport {
       if (lastEventId) return this.#replay(this.#eventStore, lastEventId, res);
     }
     if (this.#streams.has(STANDALONE_STREAM)) return this.#refuse(409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+    this.#openStream(res, STANDALONE_STREAM).sse.start();
+    return undefined;
+  }
+
+  /** A new SSE stream registered as `streamId` (not yet started); the client leaving forgets it, unless a resume has already replaced it. */
+  #openStream(res: ServerResponse, streamId: StreamId): Stream & { sse: SseResponse } {
     const sse = new SseResponse(res, this.#headersWithSession(SSE_HEADERS), this.#keepAliveMs);
-    const stream: Stream = {
+    const stream: Stream & { sse: SseResponse } = {
       sse,
       cleanup: () => {
-        if (this.#streams.get(STANDALONE_STREAM) === stream) this.#streams.delete(STANDALONE_STREAM);
+        if (this.#streams.get(streamId) === stream) this.#streams.delete(streamId);
         sse.end();
       },
     };
     sse.onClientLeft = () => {
-      if (this.#streams.get(STANDALONE_STREAM) === stream) this.#streams.delete(STANDALONE_STREAM);
+      if (this.#streams.get(streamId) === stream) this.#streams.delete(streamId);
     };
-    this.#streams.set(STANDALONE_STREAM, stream);
-    sse.start();
-    return undefined;
+    this.#streams.set(streamId, stream);
+    return stream;
   }
 
   /** A resume (GET with Last-Event-ID): the stream's missed events, then the stream itself, live again. */
