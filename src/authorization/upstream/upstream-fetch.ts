@@ -18,18 +18,34 @@ export async function upstreamJson(provider: string, url: string, init: RequestI
     const timedOut = (error as { name?: string }).name === 'TimeoutError';
     throw new UpstreamError(provider, timedOut ? `${hostOf(url)} did not answer within ${UPSTREAM_TIMEOUT_MS / 1000} s` : `${hostOf(url)} could not be reached`, { cause: error });
   }
-  let text: string;
-  try {
-    text = await response.text();
-  } catch (error) {
-    throw new UpstreamError(provider, `${hostOf(url)} broke off its answer`, { cause: error });
-  }
-  if (text.length > MAX_BODY_BYTES) throw new UpstreamError(provider, `${hostOf(url)} sent an answer too large to be one`);
+  const text = await boundedText(provider, url, response);
   try {
     return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
   } catch {
     throw new UpstreamError(provider, `${hostOf(url)} answered HTTP ${response.status} with something that is not JSON`);
   }
+}
+
+/** The body as text, read only up to MAX_BODY_BYTES: an endless or huge answer is cut off there, not held in memory. */
+async function boundedText(provider: string, url: string, response: Response): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  const reader = response.body.getReader();
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      received += read.value.byteLength;
+      if (received > MAX_BODY_BYTES) {
+        void reader.cancel().catch(() => undefined);
+        throw new UpstreamError(provider, `${hostOf(url)} sent an answer too large to be one`);
+      }
+      chunks.push(read.value);
+    }
+  } catch (error) {
+    if (error instanceof UpstreamError) throw error;
+    throw new UpstreamError(provider, `${hostOf(url)} broke off its answer`, { cause: error });
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function hostOf(url: string): string {
