@@ -20,7 +20,7 @@ export interface RunningServer {
 
 /** config → storage → app → listen. The process-level parts (signals, exit codes) are index.ts's. */
 export async function startServer(config: Config, log: Logger, accessLogSink: LineSink, bench: Pick<AppDeps, 'benchOnlyFixedCaller'> = {}): Promise<RunningServer> {
-  const store = openStore(config);
+  const store = openStore(config, log);
   let housekeeping: { stop(): void } | undefined;
   try {
     const app = await createApp({ config, store, log, accessLogSink, ...bench });
