@@ -6,7 +6,7 @@ import { atExit } from '../test/support/at-exit.js';
 import { freePort } from '../test/support/free-port.js';
 import { ADMIN } from '../test/support/server-process.js';
 import { tempDir } from '../test/support/temp-dir.js';
-import type { FromServer } from './server-under-test.js';
+import type { FromServer, ToServer } from './server-under-test.js';
 
 /**
  * The processes the benchmark measures, each pinned to SERVER_CORE with `taskset` while the
@@ -59,6 +59,8 @@ export interface BenchProcess {
 }
 
 export interface BenchServer extends BenchProcess {
+  /** One scrypt verification at the server's own cost, timed inside the server process (ms). */
+  verifyPasswordMs(): Promise<number>;
   url: string;
   mcpUrl: string;
   dataDir: string;
@@ -97,30 +99,35 @@ function startChild(script: string, args: string[], env: Record<string, string>,
   });
 }
 
-function controls(child: ChildProcess, port: number, errors: () => string): BenchProcess {
+function controls(child: ChildProcess, port: number, errors: () => string): BenchProcess & Pick<BenchServer, 'verifyPasswordMs'> {
   let queue: Promise<unknown> = Promise.resolve();
+  /** One question at a time: answers come back in order on the one channel. */
+  const ask = <K extends FromServer['type'], T>(question: ToServer, kind: K, answerOf: (message: Extract<FromServer, { type: K }>) => T): Promise<T> => {
+    const answer = queue.then(() => new Promise<T>((resolve, reject) => {
+      const onMessage = (message: FromServer) => {
+        if (message.type !== kind) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(answerOf(message as Extract<FromServer, { type: K }>));
+      };
+      const onExit = () => reject(new Error(`the process exited while asked for ${kind}:\n${errors()}`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send(question);
+    }));
+    queue = answer.catch(() => undefined);
+    return answer;
+  };
   const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
   return {
     pid: child.pid!,
     port,
     errors,
     memory(gc) {
-      // One question at a time: answers come back in order on the one channel.
-      const answer = queue.then(() => new Promise<Memory>((resolve, reject) => {
-        const onMessage = (message: FromServer) => {
-          if (message.type !== 'memory') return;
-          child.off('message', onMessage);
-          child.off('exit', onExit);
-          const { heapUsed, heapTotal, rss, external } = message;
-          resolve({ heapUsed, heapTotal, rss, external });
-        };
-        const onExit = () => reject(new Error(`the process exited while asked for its memory:\n${errors()}`));
-        child.on('message', onMessage);
-        child.once('exit', onExit);
-        child.send({ type: 'memory', gc });
-      }));
-      queue = answer.catch(() => undefined);
-      return answer;
+      return ask({ type: 'memory', gc }, 'memory', ({ heapUsed, heapTotal, rss, external }) => ({ heapUsed, heapTotal, rss, external }));
+    },
+    verifyPasswordMs() {
+      return ask({ type: 'verify-password' }, 'verify-password', ({ ms }) => ms);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null && child.connected) child.send({ type: 'stop' });

@@ -6,20 +6,26 @@
  * --expose-gc), so no endpoint has to expose either. `--auth-off` replaces the bearer check with a
  * fixed caller (createApp's benchOnlyFixedCaller) to measure what the check costs.
  *
- * Messages in: {type: 'memory', gc: boolean} → {type: 'memory', heapUsed, rss, …}; {type: 'stop'}.
+ * Messages in: {type: 'memory', gc: boolean} → {type: 'memory', heapUsed, rss, …};
+ * {type: 'verify-password'} → {type: 'verify-password', ms} (one scrypt verification at the server's
+ * own PASSWORD_HASH_COST, timed here: what sign-in spends on it in this process, on this core);
+ * {type: 'stop'}.
  * Messages out: {type: 'ready', port} once listening, or {type: 'failed', message}.
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { performance } from 'node:perf_hooks';
+import { hashPassword, verifyPassword } from '../src/authorization/passwords.js';
 import { mcpScopeNames } from '../src/authorization/scopes.js';
 import { loadConfig } from '../src/config.js';
 import { batchedSink, createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 
-export type ToServer = { type: 'memory'; gc: boolean } | { type: 'stop' };
+export type ToServer = { type: 'memory'; gc: boolean } | { type: 'verify-password' } | { type: 'stop' };
 export type FromServer =
   | { type: 'ready'; port: number }
   | { type: 'failed'; message: string }
-  | { type: 'memory'; heapUsed: number; heapTotal: number; rss: number; external: number };
+  | { type: 'memory'; heapUsed: number; heapTotal: number; rss: number; external: number }
+  | { type: 'verify-password'; ms: number };
 
 const send = (message: FromServer) => process.send?.(message);
 
@@ -33,6 +39,15 @@ async function main(): Promise<void> {
   const server = await startServer(config, createLogger(sink), sink, { benchOnlyFixedCaller: fixedCaller });
 
   const gc = (globalThis as { gc?: () => void }).gc;
+  const PASSWORD = 'bench-password-timing';
+  let hash: Promise<string> | undefined;
+  const timeVerification = async () => {
+    hash ??= hashPassword(PASSWORD, config.passwordHashCost);
+    const stored = await hash;
+    const start = performance.now();
+    if (!(await verifyPassword(PASSWORD, stored))) throw new Error('the password did not verify');
+    return performance.now() - start;
+  };
   process.on('message', (message: ToServer) => {
     if (message.type === 'memory') {
       // Twice: the first pass can leave what finalizers released for the next.
@@ -42,6 +57,8 @@ async function main(): Promise<void> {
       }
       const usage = process.memoryUsage();
       send({ type: 'memory', heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, rss: usage.rss, external: usage.external });
+    } else if (message.type === 'verify-password') {
+      void timeVerification().then((ms) => send({ type: 'verify-password', ms }));
     } else if (message.type === 'stop') {
       void server.stop(2_000).finally(() => process.exit(0));
     }
