@@ -9,8 +9,10 @@ import { VERSION } from './src/version.js';
 /**
  * The MCP server and its tools. This is the file to extend: add a tool with one `registerTool` call
  * in `createMcpServer` (start its handler with `missingScope(extra, …)` if it needs a scope).
- * A new server is made per MCP session (or per request in stateless mode), so keep expensive setup
- * outside this function.
+ * A new server is made per MCP session, again whenever an idle session's dropped server is rebuilt
+ * (after replaying what its client negotiated), and per request in stateless mode, so keep
+ * expensive setup outside this function, and keep no state a session needs in the server alone:
+ * what is not in the client's initialize or logging level is lost when an idle server is dropped.
  */
 export const SERVER_INFO = { name: 'UUID MCP Server', version: VERSION };
 

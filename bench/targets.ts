@@ -1,3 +1,4 @@
+import { SHED_AFTER_MS } from '../src/resource/sessions.js';
 import type { DanceResult } from './dance.js';
 import type { IdleSessionsResult } from './idle-sessions.js';
 import type { SoakReport } from './soak.js';
@@ -56,7 +57,7 @@ export function verdicts(results: BenchResults): Verdict[] {
     },
     { measure: 'stateless ÷ sessions, req/s', value: `${fixed(throughput.statelessVsSessions, 3)}×`, target: '≥ 0.9×', met: atLeast(throughput.statelessVsSessions, 0.9) },
     {
-      measure: `idle session (${idle.sessions.toLocaleString('en')} sessions): RSS, heap per session`,
+      measure: `idle session (${idle.sessions.toLocaleString('en')} sessions, quiet past the ${SHED_AFTER_MS / 1000} s grace that sheds their servers): RSS, heap per session`,
       value: `${fixed(idle.rssKiBPerSession, 1)} KiB, ${fixed(idle.heapKiBPerSession, 1)} KiB${idle.allOpenWhenMeasured ? '' : ' (INVALID: some were closed before the measurement)'}`,
       target: '≤ 10 KiB',
       met: idle.allOpenWhenMeasured && atMost(idle.rssKiBPerSession, 10) && atMost(idle.heapKiBPerSession, 10),

@@ -118,6 +118,11 @@ export class SessionEventStore implements EventStore {
     }
   }
 
+  /** Whether nothing is held (and no timer runs): a shed session can do without the store. */
+  get empty(): boolean {
+    return this.#events.length === 0 && this.#holds.size === 0;
+  }
+
   /** Drops every event and the expiry timer: the session is gone. */
   clear(): void {
     clearTimeout(this.#expiry);

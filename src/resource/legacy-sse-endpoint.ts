@@ -122,7 +122,7 @@ export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
     sessions.admit(caller);
     const server = createServer();
     const transport = new WatchedSseTransport(messages, res, limits);
-    const session: McpSession<'sse'> = { id: transport.sessionId, kind: 'sse', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
+    const session: McpSession<'sse'> = { id: transport.sessionId, kind: 'sse', live: { server, transport }, owner: caller, lastSeen: Date.now(), inFlight: 0 };
     transport.onclose = () => sessions.forget(session.id, transport.endedBecause ?? 'stream_closed');
     sessions.add(session);
     sessions.track(session, res);
@@ -142,7 +142,7 @@ export function legacySseEndpoint(deps: LegacySseEndpointDeps): Router {
     // The transport's handleMessage validates the message, once; its handlePostMessage would
     // answer an invalid one with a plain-text 400 echoing the body.
     try {
-      await session.transport.handleMessage(req.body, { authInfo: req.auth, requestInfo: { headers: req.headers, url: requestUrl(req) } });
+      await session.live.transport.handleMessage(req.body, { authInfo: req.auth, requestInfo: { headers: req.headers, url: requestUrl(req) } });
     } catch {
       throw new JsonRpcHttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: the body is not a JSON-RPC message');
     }

@@ -1,15 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { JsonRpcCode, JsonRpcHttpError } from '../errors.js';
 import { jsonBody } from '../http/json-body.js';
 import type { Logger } from '../log.js';
-import { callerOf, type Caller } from './bearer.js';
-import { RESUME_RETRY_MS, SessionEventStore } from './event-store.js';
+import { callerOf } from './bearer.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
-import { clientLeft, type McpSession, type SessionRegistry } from './sessions.js';
+import { clientLeft, type SessionRegistry } from './sessions.js';
+import { StreamableSessions } from './streamable-sessions.js';
 
 export interface McpEndpointDeps {
   /** Runs first on every method but OPTIONS: the bearer check (and anything else that must precede routing). */
@@ -61,14 +60,18 @@ export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     await transport.handleRequest(req, res, req.body);
   };
 
-  const stateful = async (req: Request, res: Response, registry: SessionRegistry) => {
+  const streamable = sessions && new StreamableSessions(sessions, createServer, log);
+
+  const stateful = async (req: Request, res: Response, registry: SessionRegistry, opener: StreamableSessions) => {
     const caller = callerOf(req);
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId) {
       const session = registry.sessionOf(sessionId, 'streamable', caller);
+      // Counted before a rebuild, so the session is neither shed nor evicted while it waits.
       registry.track(session, res);
-      await session.transport.handleRequest(req, res, req.body);
+      const { transport } = session.live ?? (await opener.liveOf(session));
+      await transport.handleRequest(req, res, req.body);
       return;
     }
     if (req.method !== 'POST' || !containsInitialize(req.body)) {
@@ -76,47 +79,13 @@ export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     }
     if (clientLeft(req, res)) return;
     registry.admit(caller);
-    const { server, transport } = openSession(registry, caller, res);
-    await server.connect(transport);
+    const { transport } = await opener.open(caller, res);
     await transport.handleRequest(req, res, req.body);
-  };
-
-  /**
-   * A new session's server and transport. Its own function, away from the request: the transport
-   * keeps its callbacks for the whole session, and what they capture lives as long (the initialize
-   * request and response would, a few KiB per idle session); the response is only borrowed until
-   * the session is registered.
-   */
-  const openSession = (registry: SessionRegistry, caller: Caller, initializeResponse: Response) => {
-    const opening: { response?: Response } = { response: initializeResponse };
-    const server = createServer();
-    // Resumable streams (SEP-1699): a client at protocol 2025-11-25 or later gets a priming event
-    // id and a retry interval on each SSE stream, and after a broken stream resumes with
-    // Last-Event-ID from this small per-session store.
-    const events = new SessionEventStore();
-    const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
-      sessionIdGenerator: () => randomUUID(),
-      eventStore: events,
-      retryInterval: RESUME_RETRY_MS,
-      onsessioninitialized: (id) => {
-        const session: McpSession<'streamable'> = { id, kind: 'streamable', server, transport, owner: caller, lastSeen: Date.now(), inFlight: 0 };
-        registry.add(session);
-        if (opening.response) registry.track(session, opening.response);
-        opening.response = undefined;
-        log.info('mcp.session_opened', { session: id.slice(0, 8), account: caller.subject, client: caller.clientId });
-      },
-    });
-    transport.onclose = () => {
-      events.clear();
-      // The one way a client ends a Streamable HTTP session itself.
-      registry.forget(transport.sessionId, 'deleted');
-    };
-    return { server, transport };
   };
 
   const handle: RequestHandler = async (req, res) => {
     tolerateAccept(req);
-    if (sessions) await stateful(req, res, sessions);
+    if (sessions && streamable) await stateful(req, res, sessions, streamable);
     else await stateless(req, res);
   };
 

@@ -11,6 +11,12 @@ import { SSE_HEADERS, SseResponse } from './sse-response.js';
 export interface NodeStreamableHttpTransportOptions {
   /** Makes the id of a new session; undefined for stateless mode (one transport per request, no session). */
   sessionIdGenerator: (() => string) | undefined;
+  /**
+   * An existing session's id: the transport starts out initialized as that session (its server was
+   * dropped while the session was idle and is being rebuilt), so it accepts that session's requests
+   * at once and refuses another initialize.
+   */
+  initializedSessionId?: string;
   /** Answer requests with one JSON body instead of an SSE stream. */
   enableJsonResponse?: boolean;
   /** Keeps outgoing messages so a client can resume a broken stream with Last-Event-ID. */
@@ -110,6 +116,8 @@ export class NodeStreamableHttpTransport implements Transport {
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
 
   readonly #sessionIdGenerator: (() => string) | undefined;
+  /** Sessions (a generator, or an initialized session id), as opposed to stateless mode. */
+  readonly #stateful: boolean;
   readonly #jsonResponse: boolean;
   readonly #eventStore: EventStore | undefined;
   readonly #retryInterval: number | undefined;
@@ -124,9 +132,17 @@ export class NodeStreamableHttpTransport implements Transport {
   readonly #responses = new Map<RequestId, JSONRPCMessage>();
   /** Streams whose client holds a Last-Event-ID cursor, so a stored response can be replayed on resume. */
   readonly #resumable = new Set<StreamId>();
+  /** Requests handed to the server by replay(), each with what settles its wait: their answers go nowhere. */
+  readonly #replaying = new Map<RequestId, () => void>();
+  #lastActive = Date.now();
 
   constructor(options: NodeStreamableHttpTransportOptions) {
     this.#sessionIdGenerator = options.sessionIdGenerator;
+    this.#stateful = options.sessionIdGenerator !== undefined || options.initializedSessionId !== undefined;
+    if (options.initializedSessionId !== undefined) {
+      this.sessionId = options.initializedSessionId;
+      this.#initialized = true;
+    }
     this.#jsonResponse = options.enableJsonResponse ?? false;
     this.#eventStore = options.eventStore;
     this.#retryInterval = options.retryInterval;
@@ -139,6 +155,30 @@ export class NodeStreamableHttpTransport implements Transport {
     return this.#streamOfRequest.size > 0;
   }
 
+  /**
+   * Since when (ms since the epoch) nothing is under way: no request waiting for its answer (a
+   * tool still running after its client's stream broke, or waiting on the client's answer to an
+   * elicitation, counts), no stream open (the standalone GET stream, a resumed one); undefined
+   * while something is. What a session's server could be dropped after.
+   */
+  get quietSince(): number | undefined {
+    return this.#streamOfRequest.size === 0 && this.#streams.size === 0 && this.#replaying.size === 0 ? this.#lastActive : undefined;
+  }
+
+  /**
+   * Hands the server messages its session's client sent to an earlier server (initialize and
+   * what else must be restored), as if they had just arrived; their answers are dropped. Resolves
+   * once every request among them is answered, so the server's state is what the client set up.
+   */
+  async replay(messages: readonly JSONRPCMessage[]): Promise<void> {
+    const answered: Promise<void>[] = [];
+    for (const message of messages) {
+      if (isRequest(message)) answered.push(new Promise((resolve) => this.#replaying.set(message.id, resolve)));
+    }
+    for (const message of messages) this.onmessage?.(message, {});
+    await Promise.all(answered);
+  }
+
   async start(): Promise<void> {
     if (this.#started) throw new Error('Transport already started');
     this.#started = true;
@@ -148,8 +188,9 @@ export class NodeStreamableHttpTransport implements Transport {
   async handleRequest(req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, parsedBody?: unknown): Promise<void> {
     if (this.#closed) return writeRefusal(res, new Refusal(404, -32001, 'Session not found'));
     // A stateless transport serves one request: request ids from different clients would collide.
-    if (!this.#sessionIdGenerator && this.#handledRequest) throw new Error('Stateless transport cannot be reused across requests. Create a new transport per request.');
+    if (!this.#stateful && this.#handledRequest) throw new Error('Stateless transport cannot be reused across requests. Create a new transport per request.');
     this.#handledRequest = true;
+    this.#lastActive = Date.now();
     let refusal: Refusal | undefined;
     switch (req.method) {
       case 'POST':
@@ -358,7 +399,7 @@ export class NodeStreamableHttpTransport implements Transport {
 
   #validateSession(req: IncomingMessage): Refusal | undefined {
     // Stateless: there is no session to check.
-    if (this.#sessionIdGenerator === undefined) return undefined;
+    if (!this.#stateful) return undefined;
     if (!this.#initialized) return this.#refuse(400, -32000, 'Bad Request: Server not initialized');
     const sessionId = headerOf(req, 'mcp-session-id');
     if (!sessionId) return this.#refuse(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
@@ -396,8 +437,16 @@ export class NodeStreamableHttpTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: { relatedRequestId?: RequestId }): Promise<void> {
+    this.#lastActive = Date.now();
     const response = isResponse(message);
     const requestId = response ? (message as { id?: RequestId }).id : options?.relatedRequestId;
+    if (requestId !== undefined && this.#replaying.has(requestId)) {
+      if (response) {
+        this.#replaying.get(requestId)!();
+        this.#replaying.delete(requestId);
+      }
+      return;
+    }
 
     if (requestId === undefined) {
       // Neither a response nor related to a request: the server's own message, for the GET stream.

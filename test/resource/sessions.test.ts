@@ -17,8 +17,13 @@ function session(id: string, lastSeen: number, owner = alice): McpSession<'strea
     lastSeen,
     inFlight: 0,
     closed: false,
-    transport: {} as NodeStreamableHttpTransport,
-    server: { close: async () => { entry.closed = true; } } as unknown as McpServer,
+    live: {
+      transport: {} as NodeStreamableHttpTransport,
+      server: { close: async () => { entry.closed = true; } } as unknown as McpServer,
+    },
+    negotiated: undefined,
+    events: undefined,
+    rebuilding: undefined,
   };
   return entry;
 }
