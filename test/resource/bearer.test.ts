@@ -193,6 +193,8 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     const [seen] = headersBehind;
     assert.ok(seen, 'the handler ran');
     assert.equal('authorization' in seen.headers, false, `no authorization key: ${JSON.stringify(seen.headers)}`);
+    assert.ok(!Object.values(seen.headers).some((value) => String(value).includes('good-token')), `the token is in no header: ${JSON.stringify(seen.headers)}`);
+    assert.doesNotMatch(JSON.stringify(seen.headers), /authorization/i, 'serialized (as a tool would log or forward them), the headers name no Authorization');
     assert.equal(seen.headers['x-probe'], 'kept');
     assert.equal(seen.headers.accept, 'application/json');
     assert.ok(seen.rawHeaders.includes('x-probe') || seen.rawHeaders.includes('X-Probe'), JSON.stringify(seen.rawHeaders));
