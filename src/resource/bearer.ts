@@ -99,8 +99,8 @@ export function bearerGuard(tokens: AccessTokenLookup, options: { audiences: rea
       refuse(res, auth);
       return;
     }
-    // Before `req.auth` is added: every access to `req` after that new property was measured several
-    // times slower (its shape has just changed), and withholding reads and writes `req` three times.
+    // Before `req.auth` is added: in CPU profiles of the bench server, reading `req.headers` right
+    // after that store took about eight times the samples it takes before it.
     withholdToken(req);
     req.auth = auth;
     next();
@@ -148,9 +148,9 @@ export function bearerGuard(tokens: AccessTokenLookup, options: { audiences: rea
  *
  * `req.headers` is replaced by a copy without `authorization` rather than the header deleted:
  * `delete` of a property that was not the last one added turns the headers object into a
- * dictionary, slower to read for everything after the guard, and the delete alone cost more than
- * the rest of the check (CPU profiles of the bench server, auth on against off). `rawHeaders` loses
- * the header's name and value in place.
+ * dictionary, slower to read for everything after the guard, and the delete itself was about a
+ * quarter of the check's samples in CPU profiles of the bench server. `rawHeaders` loses the
+ * header's name and value in place (no new array stored on `req`).
  */
 function withholdToken(req: Request): void {
   const headers = req.headers;
