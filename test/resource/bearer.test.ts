@@ -46,6 +46,8 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
   const tokens = new Map<string, FakeAccessToken>();
   const lookups: string[] = [];
   let reachedHandler: Array<{ clientId: string; subject: unknown; resource: string | undefined }> = [];
+  /** The request headers the handler behind the guard could read. */
+  let headersBehind: Array<{ headers: Record<string, unknown>; rawHeaders: string[] }> = [];
   let server: Server;
   let url: string;
 
@@ -54,6 +56,7 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     app.post('/mcp', bearerGuard(fakeStore(tokens, lookups), { audiences: [MCP_URL, SSE_URL], resourceMetadataUrl: RESOURCE_METADATA_URL }), (req, res) => {
       const auth = (req as express.Request & { auth?: { clientId: string; extra?: { subject?: unknown }; resource?: URL } }).auth!;
       reachedHandler.push({ clientId: auth.clientId, subject: auth.extra?.subject, resource: auth.resource?.href });
+      headersBehind.push({ headers: { ...req.headers }, rawHeaders: [...req.rawHeaders] });
       res.json({ ok: true });
     });
     app.use(errorHandler(silentLogger));
@@ -71,9 +74,11 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     tokens.clear();
     lookups.length = 0;
     reachedHandler = [];
+    headersBehind = [];
   });
 
-  const call = (authorization?: string): Promise<RawResponse> => request(url, { method: 'POST', headers: authorization === undefined ? {} : { authorization } });
+  const call = (authorization?: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+    request(url, { method: 'POST', headers: authorization === undefined ? headers : { ...headers, authorization } });
 
   function assertInvalidToken(answer: RawResponse, label: string): void {
     assert.equal(answer.status, 401, `${label}: ${answer.status} ${answer.text}`);
@@ -160,5 +165,80 @@ describe('bearerGuard: the /mcp bearer check as Express middleware', () => {
     assert.equal(challenge, `Bearer resource_metadata="${RESOURCE_METADATA_URL}"`);
     assert.equal(reachedHandler.length, 0);
     assert.deepEqual(lookups, []);
+  });
+
+  it('reads the scheme case-insensitively and the token up to the next space, and refuses any other shape without looking it up', async () => {
+    tokens.set('good-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: MCP_URL });
+    for (const header of ['bearer good-token', 'BEARER good-token', 'Bearer good-token and-more']) {
+      const answer = await call(header);
+      assert.equal(answer.status, 200, `${header}: ${answer.text}`);
+    }
+    assert.deepEqual(lookups, ['good-token', 'good-token', 'good-token']);
+    reachedHandler = [];
+    lookups.length = 0;
+    for (const header of ['Bearer', 'Bearer ', 'Bearer  good-token', 'Bearergood-token', 'Basic good-token', 'good-token']) {
+      const answer = await call(header);
+      assert.equal(answer.status, 401, `${JSON.stringify(header)}: ${answer.text}`);
+      assert.match(answer.headers.get('www-authenticate') ?? '', /error="invalid_token"/, JSON.stringify(header));
+      assert.match(String(answer.json?.error_description), /Invalid Authorization header format/, JSON.stringify(header));
+    }
+    assert.deepEqual(lookups, [], 'no malformed header reached the store');
+    assert.equal(reachedHandler.length, 0);
+  });
+
+  it('withholds the Authorization header from the handler behind it (neither in headers nor in rawHeaders) and keeps every other header', async () => {
+    tokens.set('good-token', { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', exp: inAnHour(), aud: MCP_URL });
+    const answer = await call('Bearer good-token', { 'x-probe': 'kept', accept: 'application/json' });
+    assert.equal(answer.status, 200, answer.text);
+    const [seen] = headersBehind;
+    assert.ok(seen, 'the handler ran');
+    assert.equal('authorization' in seen.headers, false, `no authorization key: ${JSON.stringify(seen.headers)}`);
+    assert.ok(!Object.values(seen.headers).some((value) => String(value).includes('good-token')), `the token is in no header: ${JSON.stringify(seen.headers)}`);
+    assert.doesNotMatch(JSON.stringify(seen.headers), /authorization/i, 'serialized (as a tool would log or forward them), the headers name no Authorization');
+    assert.equal(seen.headers['x-probe'], 'kept');
+    assert.equal(seen.headers.accept, 'application/json');
+    assert.ok(seen.rawHeaders.includes('x-probe') || seen.rawHeaders.includes('X-Probe'), JSON.stringify(seen.rawHeaders));
+    assert.ok(!seen.rawHeaders.some((value) => /authorization|good-token/i.test(value)), `nothing of the token in rawHeaders: ${JSON.stringify(seen.rawHeaders)}`);
+  });
+});
+
+describe('bearerGuard: one caller per remembered token', () => {
+  it('hands every request made with a remembered token the same caller, which no handler can change', async () => {
+    // What the access-token cache does: the same facts object for as long as it remembers the token.
+    const facts = { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate profile:read', aud: MCP_URL, exp: inAnHour() };
+    const guard = bearerGuard({ findAccessToken: (token) => (token === 'good-token' ? facts : undefined) }, { audiences: [MCP_URL], resourceMetadataUrl: RESOURCE_METADATA_URL });
+    const seen: unknown[] = [];
+    const pass = () => {
+      const req = { headers: { authorization: 'Bearer good-token' }, rawHeaders: ['Authorization', 'Bearer good-token'] } as unknown as express.Request & { auth?: { scopes: string[]; extra?: Record<string, unknown>; clientId: string } };
+      let passed = false;
+      guard(req, {} as express.Response, () => (passed = true));
+      assert.ok(passed, 'the guard let the request through');
+      seen.push(req.auth);
+      return req.auth!;
+    };
+    const first = pass();
+    assert.throws(() => first.scopes.push('admin'), TypeError, 'the scopes cannot be added to');
+    assert.throws(() => { first.extra!.subject = 'mallory'; }, TypeError, 'the subject cannot be changed');
+    assert.throws(() => { first.clientId = 'other'; }, TypeError, 'the client cannot be changed');
+    const second = pass();
+    assert.equal(second, first, 'the same caller, not a new one per request');
+    assert.deepEqual([...second.scopes], ['uuid:generate', 'profile:read']);
+    assert.equal(second.extra?.subject, 'alice');
+  });
+
+  it('still refuses a remembered token once it has expired', () => {
+    const facts = { accountId: 'alice', clientId: 'app-1', scope: 'uuid:generate', aud: MCP_URL, exp: inAnHour() };
+    const guard = bearerGuard({ findAccessToken: () => facts }, { audiences: [MCP_URL], resourceMetadataUrl: RESOURCE_METADATA_URL });
+    const attempt = () => {
+      const req = { headers: { authorization: 'Bearer good-token' }, rawHeaders: [] } as unknown as express.Request;
+      let status = 0;
+      const res = { status(code: number) { status = code; return this; }, set() { return this; }, json() { return this; } } as unknown as express.Response;
+      let passed = false;
+      guard(req, res, () => (passed = true));
+      return passed ? 'passed' : status;
+    };
+    assert.equal(attempt(), 'passed');
+    facts.exp = Math.floor(Date.now() / 1000) - 1;
+    assert.equal(attempt(), 401, 'the caller made for it is not reused past the expiry');
   });
 });
