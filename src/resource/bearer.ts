@@ -157,9 +157,17 @@ function withholdToken(req: Request): void {
   const kept: IncomingHttpHeaders = {};
   for (const name in headers) if (name !== 'authorization') kept[name] = headers[name];
   req.headers = kept;
+  // Overwritten in place, not cut out: Node reads `headersDistinct` from rawHeaders up to the
+  // count it parsed, and a shorter array makes that getter throw.
   const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) {
+  for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 13 && name.toLowerCase() === 'authorization') raw.splice(i, 2);
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      raw[i] = WITHHELD_HEADER;
+      raw[i + 1] = '';
+    }
   }
 }
+
+/** What stands in rawHeaders where the Authorization header was (it names no credential). */
+export const WITHHELD_HEADER = 'X-Credentials-Withheld';
