@@ -20,7 +20,7 @@ import { measureThroughput } from './throughput.js';
 const quick = process.env.BENCH_QUICK === '1';
 const plan = quick
   ? { rounds: 2, seconds: 3, danceRuns: 5, sessions: 1_000, minIdleTtlSeconds: 10, startupRuns: 2, soakSeconds: 15, soakWorkers: 4 }
-  : { rounds: 5, seconds: 8, danceRuns: 20, sessions: 10_000, minIdleTtlSeconds: 20, startupRuns: 5, soakSeconds: 60, soakWorkers: 8 };
+  : { rounds: 8, seconds: 5, danceRuns: 20, sessions: 10_000, minIdleTtlSeconds: 20, startupRuns: 5, soakSeconds: 60, soakWorkers: 8 };
 const log = (line: string) => console.log(line);
 
 if (!fs.existsSync(path.join(ROOT, SERVER_ENTRY))) throw new Error('dist/ is missing: `npm run bench` builds it first (npm run build)');
@@ -29,7 +29,7 @@ const started = Date.now();
 const loadAverageAtStart = os.loadavg()[0]!;
 const cpus = os.cpus();
 
-log(`throughput: ${plan.rounds} alternating rounds of ${plan.seconds} s per target, 32 connections`);
+log(`throughput: ${plan.rounds} rounds of ${plan.seconds} s per target, forwards and backwards in turn, 32 connections`);
 const throughput = await measureThroughput({ rounds: plan.rounds, seconds: plan.seconds, connections: 32, log });
 log(`OAuth dance: ${plan.danceRuns} runs`);
 const dance = await measureDance({ runs: plan.danceRuns, log });

@@ -6,8 +6,13 @@ import { startBenchServer, startRawEcho, type BenchProcess } from './processes.j
 import { median, round } from './stats.js';
 
 /**
- * `tools/call generate_uuid` on four targets, side by side in the same run, rounds alternating
- * (each round starts with the next target), each pinned to the server core:
+ * `tools/call generate_uuid` on four targets, side by side in the same run, each pinned to the
+ * server core, in rounds whose order alternates forwards and backwards (ABBA):
+ * echo → sessions → authOff → stateless, then stateless → authOff → sessions → echo. The machine's
+ * speed drifts with whatever else runs on it; the pairs compared within a round (sessions with
+ * auth off, with stateless, with the echo) are then always measured next to each other, each side
+ * first in half the rounds, so drift falls on both sides alike instead of on one.
+ *
  *   echo       a raw node:http JSON echo, the ceiling;
  *   sessions   the server with a real token (from the real OAuth flow), one session shared by all connections;
  *   stateless  the same with STATELESS=true (no session), its own real token;
@@ -16,6 +21,8 @@ import { median, round } from './stats.js';
  */
 export const TARGETS = ['echo', 'sessions', 'stateless', 'authOff'] as const;
 export type TargetName = (typeof TARGETS)[number];
+/** The forward order of a round; every other round runs it backwards. */
+const ORDER: readonly TargetName[] = ['echo', 'sessions', 'authOff', 'stateless'];
 
 export interface ThroughputOptions {
   rounds: number;
@@ -93,7 +100,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
 
     const rounds: LoadRound[][] = [];
     for (let index = 0; index < options.rounds; index += 1) {
-      const order = TARGETS.map((_, offset) => TARGETS[(index + offset) % TARGETS.length]!);
+      const order = index % 2 === 0 ? ORDER : [...ORDER].reverse();
       const byName = {} as Record<TargetName, LoadRound>;
       for (const name of order) {
         byName[name] = await loadRound(targets[name], options.seconds, options.connections);
