@@ -18,10 +18,10 @@ export interface BareProvider {
   errors(): string;
 }
 
-export function startBareProvider(person: Person, options: { pin?: boolean } = {}): Promise<BareProvider> {
+export function startBareProvider(person: Person, options: { pin?: boolean; env?: Record<string, string> } = {}): Promise<BareProvider> {
   const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'bare-provider.ts')];
   const [command, ...args] = (options.pin ?? true) ? ['taskset', '-c', String(SERVER_CORE), ...node] : node;
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BARE_USERNAME: person.username, BARE_PASSWORD: person.password };
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BARE_USERNAME: person.username, BARE_PASSWORD: person.password, ...options.env };
   const child = spawn(command!, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const forget = atExit('processes', () => child.kill('SIGKILL'));
   let stderr = '';
