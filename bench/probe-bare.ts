@@ -6,15 +6,16 @@
  * and the HTTP requests one dance makes at each. Also each server's CPU time per dance pair (its
  * main thread, i.e. the event loop, from /proc/<pid>/task/<pid>/stat, and the whole process), which
  * a busy machine inflates far less than wall time. PROFILE=<preload.mjs>: both servers run
- * with that file preloaded (a CPU profiler; not part of the project).
+ * with that file preloaded (a CPU profiler; not part of the project). Runs the bundled server
+ * under test, dist/bench-server.bundle.mjs: `npm run build` first.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { ADMIN } from '../test/support/server-process.js';
 import { startBareProvider } from './bare-provider-process.js';
 import { withLeanFetch } from './lean-fetch.js';
 import { firstTimeDance, reauthorization, type DanceRun, type DanceStep } from './oauth-dance.js';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { cpuMicros, pinThisProcess, startBenchServer } from './processes.js';
 import { median, round } from './stats.js';
 
