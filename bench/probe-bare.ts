@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { ADMIN } from '../test/support/server-process.js';
 import { startBareProvider } from './bare-provider-process.js';
 import { withLeanFetch } from './lean-fetch.js';
@@ -42,13 +43,31 @@ function mainThreadCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Counts the requests `work` makes through whichever fetch is installed. */
-async function counted<T>(work: () => Promise<T>): Promise<{ value: T; requests: number }> {
+/** What a request was, ids left out: `POST /interaction/:uid/login`. */
+function requestLabel(input: Parameters<typeof fetch>[0], init: RequestInit | undefined): string {
+  const url = new URL(input instanceof Request ? input.url : input);
+  const path = url.pathname.replace(/^\/(interaction|auth)\/[^/]+/, '/$1/:uid');
+  const rpc = path === '/mcp' && typeof init?.body === 'string' ? ` ${(JSON.parse(init.body) as { method?: string }).method}` : '';
+  return `${init?.method ?? 'GET'} ${path}${rpc}`;
+}
+
+/**
+ * Milliseconds per request label, while the lean client is installed (its promise settles with the
+ * whole body read, so the time is the whole request; Node's fetch settles at the headers).
+ */
+const perRequest = { ours: new Map<string, number[]>(), bare: new Map<string, number[]>() };
+
+/** Counts the requests `work` makes through whichever fetch is installed, and times them into `timings`. */
+async function counted<T>(work: () => Promise<T>, timings?: Map<string, number[]>): Promise<{ value: T; requests: number }> {
   const inner = globalThis.fetch;
   let requests = 0;
-  globalThis.fetch = ((...args: Parameters<typeof fetch>) => {
+  globalThis.fetch = (async (...args: Parameters<typeof fetch>) => {
     requests += 1;
-    return inner(...args);
+    const start = performance.now();
+    const response = await inner(...args);
+    const label = requestLabel(args[0], args[1]);
+    timings?.set(label, [...(timings.get(label) ?? []), performance.now() - start]);
+    return response;
   }) as typeof fetch;
   try {
     return { value: await work(), requests };
@@ -75,8 +94,9 @@ async function pair(server: 'ours' | 'bare', client: 'lean' | 'fetch', into: Ser
   const target = server === 'ours' ? ours : bare;
   const cpuBefore = { main: mainThreadCpuMs(target.pid), process: cpuMicros(target.pid) / 1000 };
   const run = async () => {
-    const first = await counted(() => firstTimeDance(target, ADMIN));
-    const again = await counted(() => reauthorization(target, ADMIN, first.value));
+    const timings = into && client === 'lean' ? perRequest[server] : undefined;
+    const first = await counted(() => firstTimeDance(target, ADMIN), timings);
+    const again = await counted(() => reauthorization(target, ADMIN, first.value), timings);
     return { first, again };
   };
   const { first, again } = client === 'lean' ? await withLeanFetch(run) : await run();
@@ -117,7 +137,11 @@ try {
       requests: { firstTime: [...new Set(s.requestsFirst)], reauthorization: [...new Set(s.requestsAgain)] },
     }];
   })));
-  console.log(JSON.stringify({ runs: RUNS, pinned, passwordHashCost: hashCost.PASSWORD_HASH_COST ?? 'default', passwordVerifyMs: round(median(verifications), 1), report }, null, 2));
+  const requestMedians = Object.fromEntries([...perRequest.ours.keys()].map((label) => {
+    const of = (timings: Map<string, number[]>) => round(median(timings.get(label) ?? []), 2);
+    return [label, { ours: of(perRequest.ours), bare: of(perRequest.bare), perDancePair: round((perRequest.ours.get(label)?.length ?? 0) / RUNS, 1) }];
+  }));
+  console.log(JSON.stringify({ runs: RUNS, pinned, passwordHashCost: hashCost.PASSWORD_HASH_COST ?? 'default', passwordVerifyMs: round(median(verifications), 1), report, leanRequestMedians: requestMedians }, null, 2));
   const errors = bare.errors().trim();
   if (errors) console.error(`bare provider stderr:\n${errors}`);
 } finally {
