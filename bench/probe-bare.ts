@@ -5,14 +5,15 @@
  * within each run, so both see the same moments of a shared machine. Medians per step and in all,
  * and the HTTP requests one dance makes at each. Also each server's CPU time per dance pair (its
  * main thread, i.e. the event loop, from /proc/<pid>/task/<pid>/stat, and the whole process), which
- * a busy machine inflates far less than wall time. PROFILE=<preload.mjs>: both servers run
- * with that file preloaded (a CPU profiler; not part of the project). Runs the bundled server
+ * a busy machine inflates far less than wall time. PROFILE=<folder>: both servers profiled
+ * (bench/cpu-profile-preload.mjs) into <folder>/ours.cpuprofile and bare.cpuprofile. Runs the bundled server
  * under test, dist/bench-server.bundle.mjs: `npm run build` first.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { ADMIN } from '../test/support/server-process.js';
 import { startBareProvider } from './bare-provider-process.js';
 import { withLeanFetch } from './lean-fetch.js';
@@ -78,9 +79,8 @@ async function counted<T>(work: () => Promise<T>, timings?: Map<string, number[]
 
 const pinned = pinThisProcess();
 const profile = process.env.PROFILE;
-// Node 20 refuses --cpu-prof in NODE_OPTIONS: PROFILE names a preload that starts the profiler through
-// the inspector and writes the profile on exit, next to itself.
-const profiled = (name: string): Record<string, string> => (profile ? { NODE_OPTIONS: `--import ${profile}`, CPU_PROFILE_OUT: path.join(path.dirname(profile), `${name}.cpuprofile`) } : {});
+const preload = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cpu-profile-preload.mjs');
+const profiled = (name: string): Record<string, string> => (profile ? { NODE_OPTIONS: `--import ${preload}`, CPU_PROFILE_OUT: path.resolve(profile, `${name}.cpuprofile`) } : {});
 // PASSWORD_HASH_COST=10 (the lowest allowed): scrypt in about a millisecond, so our sign-in step is
 // measured nearly without it instead of less a verification timed apart, whose own spread on a busy
 // machine (~175 ms at the default cost) is larger than the whole gap being looked for.
