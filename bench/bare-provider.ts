@@ -9,7 +9,7 @@
  * call needs (bench/bare-mcp.ts). What the dance costs here is what oidc-provider's redirect-based
  * flow costs on this machine; what our server spends above it is ours.
  *
- * Started by bench/bare-provider-process.ts with an IPC channel; says {type:'ready', port}.
+ * Started by bench/processes.ts (startBareProvider) with an IPC channel; says {type:'ready', port}.
  * Environment: BARE_USERNAME, BARE_PASSWORD (the one account that can sign in).
  */
 import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ADMIN } from '../test/support/server-process.js';
-import { startBareProvider } from './bare-provider-process.js';
+import { startBareProvider } from './processes.js';
 import { withLeanFetch } from './lean-fetch.js';
 import { firstTimeDance, reauthorization, type DanceRun, type DanceStep } from './oauth-dance.js';
 import { cpuMicros, pinThisProcess, startBenchServer } from './processes.js';
@@ -102,7 +102,7 @@ async function pair(server: 'ours' | 'bare', client: 'lean' | 'fetch', into: Ser
   const { first, again } = client === 'lean' ? await withLeanFetch(run) : await run();
   const cpuAfter = { main: mainThreadCpuMs(target.pid), process: cpuMicros(target.pid) / 1000 };
   // Our sign-in runs scrypt; the server times one verification right after, as bench/dance.ts does.
-  const verifyMs = server === 'ours' ? await ours.verifyPasswordMs() : 0;
+  const verifyMs = server === 'ours' ? await ours.verifyPasswordMs(Number(hashCost.PASSWORD_HASH_COST ?? 15)) : 0;
   if (!into) return;
   if (server === 'ours') verifications.push(verifyMs);
   const withoutPassword = { ...first.value, totalMs: first.value.totalMs - verifyMs, steps: { ...first.value.steps, signIn: (first.value.steps.signIn ?? Number.NaN) - verifyMs } };

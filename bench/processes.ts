@@ -6,6 +6,7 @@ import { atExit } from '../test/support/at-exit.js';
 import { freePort } from '../test/support/free-port.js';
 import { ADMIN } from '../test/support/server-process.js';
 import { tempDir } from '../test/support/temp-dir.js';
+import type { Person } from '../test/support/person-at-browser.js';
 import type { FromServer, ToServer } from './server-under-test.js';
 
 /**
@@ -59,8 +60,8 @@ export interface BenchProcess {
 }
 
 export interface BenchServer extends BenchProcess {
-  /** One scrypt verification at the server's own cost, timed inside the server process (ms). */
-  verifyPasswordMs(): Promise<number>;
+  /** One scrypt verification at `cost` (log2 N), timed inside the server process (ms). */
+  verifyPasswordMs(cost: number): Promise<number>;
   url: string;
   mcpUrl: string;
   dataDir: string;
@@ -126,8 +127,8 @@ function controls(child: ChildProcess, port: number, errors: () => string): Benc
     memory(gc) {
       return ask({ type: 'memory', gc }, 'memory', ({ heapUsed, heapTotal, rss, external }) => ({ heapUsed, heapTotal, rss, external }));
     },
-    verifyPasswordMs() {
-      return ask({ type: 'verify-password' }, 'verify-password', ({ ms }) => ms);
+    verifyPasswordMs(cost) {
+      return ask({ type: 'verify-password', cost }, 'verify-password', ({ ms }) => ms);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null && child.connected) child.send({ type: 'stop' });
@@ -155,6 +156,17 @@ export async function startBenchServer(options: ServerOptions = {}): Promise<Ben
   const started = await startChild(BENCH_SERVER, options.authOff ? ['--auth-off'] : [], env, options.pin ?? true);
   const url = `http://localhost:${started.port}`;
   return { ...controls(started.child, started.port, started.errors), url, mcpUrl: `${url}/mcp`, dataDir };
+}
+
+/**
+ * Starts bench/bare-provider.ts, the floor for the OAuth dance: the same oidc-provider with an
+ * in-memory adapter, minimal pages for `person` and no Express, SQLite or security layers of ours.
+ */
+export async function startBareProvider(person: Person, options: Pick<ServerOptions, 'env' | 'pin'> = {}): Promise<BenchProcess & { url: string; mcpUrl: string }> {
+  const env = { BARE_USERNAME: person.username, BARE_PASSWORD: person.password, ...options.env };
+  const started = await startChild(path.join('bench', 'bare-provider.ts'), [], env, options.pin ?? true);
+  const url = `http://localhost:${started.port}`;
+  return { ...controls(started.child, started.port, started.errors), url, mcpUrl: `${url}/mcp` };
 }
 
 /** Starts bench/raw-echo.ts, the ceiling. */

@@ -7,8 +7,8 @@
  * fixed caller (createApp's benchOnlyFixedCaller) to measure what the check costs.
  *
  * Messages in: {type: 'memory', gc: boolean} → {type: 'memory', heapUsed, rss, …};
- * {type: 'verify-password'} → {type: 'verify-password', ms} (one scrypt verification at the server's
- * own PASSWORD_HASH_COST, timed here: what sign-in spends on it in this process, on this core);
+ * {type: 'verify-password', cost} → {type: 'verify-password', ms} (one scrypt verification at that
+ * cost, timed here: what sign-in spends on it in this process, on this core);
  * {type: 'stop'}.
  * Messages out: {type: 'ready', port} once listening, or {type: 'failed', message}.
  */
@@ -20,7 +20,7 @@ import { loadConfig } from '../src/config.js';
 import { batchedSink, createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 
-export type ToServer = { type: 'memory'; gc: boolean } | { type: 'verify-password' } | { type: 'stop' };
+export type ToServer = { type: 'memory'; gc: boolean } | { type: 'verify-password'; cost: number } | { type: 'stop' };
 export type FromServer =
   | { type: 'ready'; port: number }
   | { type: 'failed'; message: string }
@@ -40,10 +40,10 @@ async function main(): Promise<void> {
 
   const gc = (globalThis as { gc?: () => void }).gc;
   const PASSWORD = 'bench-password-timing';
-  let hash: Promise<string> | undefined;
-  const timeVerification = async () => {
-    hash ??= hashPassword(PASSWORD, config.passwordHashCost);
-    const stored = await hash;
+  const hashes = new Map<number, Promise<string>>();
+  const timeVerification = async (cost: number) => {
+    if (!hashes.has(cost)) hashes.set(cost, hashPassword(PASSWORD, cost));
+    const stored = await hashes.get(cost)!;
     const start = performance.now();
     if (!(await verifyPassword(PASSWORD, stored))) throw new Error('the password did not verify');
     return performance.now() - start;
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       const usage = process.memoryUsage();
       send({ type: 'memory', heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, rss: usage.rss, external: usage.external });
     } else if (message.type === 'verify-password') {
-      void timeVerification().then((ms) => send({ type: 'verify-password', ms }));
+      void timeVerification(message.cost).then((ms) => send({ type: 'verify-password', ms }));
     } else if (message.type === 'stop') {
       void server.stop(2_000).finally(() => process.exit(0));
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startBareProvider, type BareProvider } from '../../bench/bare-provider-process.js';
+import { startBareProvider } from '../../bench/processes.js';
 import { firstTimeDance, reauthorization } from '../../bench/oauth-dance.js';
 import { asPage, FormBrowser, formWithAction } from '../support/form-browser.js';
 import { initializeMessage, mcpRequest, RawOAuthClient } from '../support/raw-oauth.js';
@@ -12,7 +12,7 @@ import { ADMIN } from '../support/server-process.js';
  * re-authorization; and its shortcuts must not make it accept what ours refuses.
  */
 describe('bench: the bare oidc-provider walks the same OAuth dance', () => {
-  let bare: BareProvider;
+  let bare: Awaited<ReturnType<typeof startBareProvider>>;
 
   before(async () => {
     bare = await startBareProvider(ADMIN, { pin: false });
