@@ -17,6 +17,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import Provider, { interactionPolicy, type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import { AS_ROUTES } from '../src/authorization/provider.js';
 import { resourceServer } from './bare-mcp.js';
 import { memoryAdapter } from './bare-memory-adapter.js';
 import { interactionPages, type BenchUser } from './bare-pages.js';
@@ -49,7 +50,7 @@ function configuration(mcpUrl: string, user: BenchUser, jwks: { keys: JWK[] }): 
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
-    routes: { authorization: '/auth', token: '/token', registration: '/register', revocation: '/revoke', introspection: '/introspect', jwks: '/jwks', end_session: '/session/end' },
+    routes: AS_ROUTES,
     scopes: ['openid', 'offline_access', ...MCP_SCOPES],
     responseTypes: ['code'],
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
