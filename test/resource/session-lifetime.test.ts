@@ -4,8 +4,6 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import express, { type RequestHandler } from 'express';
 import { createMcpServer } from '../../mcp.js';
 import { errorHandler } from '../../src/http/error-response.js';
@@ -14,6 +12,7 @@ import { bearerGuard, type AccessTokenLookup } from '../../src/resource/bearer.j
 import { legacySseEndpoint, WatchedSseTransport, type StreamLimits } from '../../src/resource/legacy-sse-endpoint.js';
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry } from '../../src/resource/sessions.js';
+import { collectGarbage } from '../support/collect-garbage.js';
 import { FormBrowser } from '../support/form-browser.js';
 import { initializeMessage, openSession, RawOAuthClient, request } from '../support/raw-oauth.js';
 import { ADMIN, startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -128,15 +127,6 @@ describe('a client that leaves while its token is being checked', () => {
   });
 });
 
-/** Full garbage collections, each followed by a turn of the event loop (a WeakRef is kept until its turn ends). */
-async function collectGarbage(): Promise<void> {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  for (let round = 0; round < 3; round += 1) {
-    gc();
-    await nextTurn();
-  }
-}
 
 describe('what an idle /mcp session holds', () => {
   it('nothing of the requests that opened it: their request and response objects can be collected while the session stays open', async () => {

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import express from 'express';
 import { createMcpServer } from '../../mcp.js';
 import { errorHandler } from '../../src/http/error-response.js';
@@ -14,6 +11,7 @@ import { addConformanceFixtures } from '../../src/resource/conformance-fixtures.
 import { mcpEndpoint } from '../../src/resource/mcp-endpoint.js';
 import { SessionRegistry, type StreamableSession } from '../../src/resource/sessions.js';
 import { StreamableSessions } from '../../src/resource/streamable-sessions.js';
+import { collectGarbage } from '../support/collect-garbage.js';
 import { eventually } from '../support/time-limit.js';
 
 /**
@@ -358,16 +356,11 @@ describe('an idle Streamable HTTP session is shed and rebuilt', () => {
   });
 });
 
-/** Full garbage collections, each followed by a turn of the event loop. */
-async function heapAfterGc(): Promise<number> {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  for (let round = 0; round < 3; round += 1) {
-    gc();
-    await nextTurn();
-  }
+
+const heapAfterGc = async () => {
+  await collectGarbage();
   return process.memoryUsage().heapUsed;
-}
+};
 
 describe('what a shed session holds', () => {
   let endpoint: Endpoint;
