@@ -1,26 +1,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { BackgroundCheckpointer, type CheckpointReport } from '../../src/storage/sqlite/checkpointer.js';
 import { DATABASE_FILE } from '../../src/storage/sqlite/database.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { tempDir } from '../support/temp-dir.js';
+import { eventually, sleep } from '../support/time-limit.js';
 
 const FAST = { startDelayMs: 0, pollMs: 20 };
 
 /** A session-like model, as oidc-provider stores them (indexed columns filled). */
 const payload = (index: number) => ({ accountId: `account-${index}`, uid: `uid-${index}`, grantId: `grant-${index}`, clientId: 'client', exp: 4_000_000_000, blob: 'x'.repeat(300) });
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const walBytes = (dir: string) => {
   try {
@@ -30,39 +23,48 @@ const walBytes = (dir: string) => {
   }
 };
 
+/** A store whose checkpoint thread runs fast, and every report it makes. */
+function storeWithReports(dir: string, options: Parameters<typeof createSqliteStore>[1] = { checkpointer: FAST }) {
+  const store = createSqliteStore(dir, options);
+  const reports: CheckpointReport[] = [];
+  store.checkpointer!.onCheckpoint((report) => reports.push(report));
+  return { store, reports };
+}
+
+/** Sessions in the database file itself, read from a copy without its WAL: only what checkpoints copied there. */
+function sessionsInDatabaseFile(dir: string): number {
+  const copy = path.join(tempDir('checkpointer-copy'), DATABASE_FILE);
+  fs.copyFileSync(path.join(dir, DATABASE_FILE), copy);
+  const db = new Database(copy, { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM oidc_models WHERE kind = 'Session'").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 describe('WAL checkpoints on a thread of their own', () => {
-  it('copies the server\'s commits into the database file from the thread', async () => {
+  it('copies the server\'s commits into the database file from the thread (the server\'s connection never does)', async () => {
     const dir = tempDir('checkpointer');
-    const store = createSqliteStore(dir, { checkpointer: FAST });
-    const reports: CheckpointReport[] = [];
-    store.checkpointer!.onCheckpoint((report) => reports.push(report));
+    const { store } = storeWithReports(dir);
     try {
       for (let index = 0; index < 200; index += 1) await store.models.upsert('Session', `s${index}`, payload(index), undefined);
-      await until('a checkpoint that copied every frame', () => reports.some((r) => r.kind === 'passive' && r.busy === 0 && r.log > 0 && r.checkpointed === r.log));
-      const probe = new Database(path.join(dir, DATABASE_FILE), { readonly: true });
-      try {
-        assert.equal((probe.prepare("SELECT count(*) AS n FROM oidc_models WHERE kind = 'Session'").get() as { n: number }).n, 200);
-      } finally {
-        probe.close();
-      }
+      await eventually(() => assert.equal(sessionsInDatabaseFile(dir), 200), 10_000, 20);
     } finally {
       await store.close();
     }
   });
 
   it('looks again only when something was committed', async () => {
-    const dir = tempDir('checkpointer');
-    const store = createSqliteStore(dir, { checkpointer: FAST });
-    const reports: CheckpointReport[] = [];
-    store.checkpointer!.onCheckpoint((report) => reports.push(report));
+    const { store, reports } = storeWithReports(tempDir('checkpointer'));
     try {
       await store.models.upsert('Session', 'one', payload(1), undefined);
-      await until('the first checkpoint', () => reports.length > 0);
+      await eventually(() => assert.ok(reports.length > 0, 'no checkpoint after the first commit'), 10_000, 10);
       const seen = reports.length;
       await sleep(200); // ten looks, no commit
       assert.equal(reports.length, seen, 'an idle server gets no checkpoints');
       await store.models.upsert('Session', 'two', payload(2), undefined);
-      await until('a checkpoint after the second commit', () => reports.length > seen);
+      await eventually(() => assert.ok(reports.length > seen, 'no checkpoint after the second commit'), 10_000, 10);
     } finally {
       await store.close();
     }
@@ -70,20 +72,18 @@ describe('WAL checkpoints on a thread of their own', () => {
 
   it('starts an endlessly growing WAL over past its limit, and no acknowledged write is lost', async () => {
     const dir = tempDir('checkpointer');
-    const limit = 256 * 1024;
-    const store = createSqliteStore(dir, { checkpointer: { ...FAST, walLimitBytes: limit } });
-    const restarts: CheckpointReport[] = [];
-    store.checkpointer!.onCheckpoint((report) => report.kind === 'restart' && restarts.push(report));
+    const { store, reports } = storeWithReports(dir, { checkpointer: { ...FAST, walLimitBytes: 256 * 1024 } });
+    const restarts = () => reports.filter((report) => report.kind === 'restart').length;
     let written = 0;
     try {
       // Unbroken writes: a passive checkpoint never finds the WAL idle, so only the limit starts it over.
-      const until_ = Date.now() + 3_000;
-      while (Date.now() < until_ && restarts.length < 2) {
+      const stopAt = Date.now() + 3_000;
+      while (Date.now() < stopAt && restarts() < 2) {
         await store.models.upsert('Session', `s${written}`, payload(written), undefined);
         written += 1;
         if (written % 20 === 0) await sleep(1);
       }
-      assert.ok(restarts.length >= 1, `the WAL (${walBytes(dir)} bytes) was never started over`);
+      assert.ok(restarts() >= 1, `the WAL (${walBytes(dir)} bytes) was never started over`);
     } finally {
       await store.close();
     }
@@ -97,12 +97,13 @@ describe('WAL checkpoints on a thread of their own', () => {
     }
   });
 
-  it('gives checkpoints back to the server connection when the thread cannot do them', async () => {
+  it('reports once, with why, when the thread cannot open the database', async () => {
     const failures: string[] = [];
     const checkpointer = new BackgroundCheckpointer(path.join(tempDir('checkpointer'), 'no-such.sqlite'), (message) => failures.push(message), FAST);
     try {
-      await until('the failure to be reported', () => failures.length > 0);
+      await eventually(() => assert.equal(failures.length, 1), 10_000, 10);
       assert.match(failures[0]!, /unable to open|no such|not exist/i);
+      await sleep(100); // five more looks' worth: still one report
       assert.equal(failures.length, 1);
     } finally {
       await checkpointer.close();
@@ -117,7 +118,7 @@ describe('WAL checkpoints on a thread of their own', () => {
       // The thread opens the file by name when it starts; moved away (the server keeps its open
       // descriptor), it cannot.
       fs.renameSync(path.join(dir, DATABASE_FILE), path.join(dir, 'moved.sqlite'));
-      await until('the failure to be reported', () => failures.length > 0);
+      await eventually(() => assert.equal(failures.length, 1), 10_000, 10);
       // ~16,000 WAL pages of writes: with SQLite's checkpoints back on, the WAL starts over every
       // 1,000 pages and stays near 4 MiB; left off, it would pass 50 MiB.
       for (let index = 0; index < 2_000; index += 1) await store.models.upsert('Session', `s${index}`, payload(index), undefined);
