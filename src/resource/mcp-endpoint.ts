@@ -60,9 +60,8 @@ export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     await transport.handleRequest(req, res, req.body);
   };
 
-  const streamable = sessions && new StreamableSessions(sessions, createServer, log);
-
-  const stateful = async (req: Request, res: Response, registry: SessionRegistry, opener: StreamableSessions) => {
+  const stateful = async (req: Request, res: Response, opener: StreamableSessions) => {
+    const { registry } = opener;
     const caller = callerOf(req);
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
@@ -83,9 +82,10 @@ export function mcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     await transport.handleRequest(req, res, req.body);
   };
 
+  const streamable = sessions && new StreamableSessions(sessions, createServer, log);
   const handle: RequestHandler = async (req, res) => {
     tolerateAccept(req);
-    if (sessions && streamable) await stateful(req, res, sessions, streamable);
+    if (streamable) await stateful(req, res, streamable);
     else await stateless(req, res);
   };
 

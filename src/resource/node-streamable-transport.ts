@@ -5,6 +5,7 @@ import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/se
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type MessageExtraInfo, type RequestId, type RequestInfo } from '@modelcontextprotocol/sdk/types.js';
+import { JsonRpcCode, JsonRpcHttpError, type JsonRpcErrorCode } from '../errors.js';
 import { isInitialize, isRequest, isResponse, parseMessage } from './jsonrpc-messages.js';
 import { SSE_HEADERS, SseResponse } from './sse-response.js';
 
@@ -25,13 +26,10 @@ export interface NodeStreamableHttpTransportOptions {
   retryInterval?: number;
   /** Called with the new session's id while the initialize request is handled. */
   onsessioninitialized?: (sessionId: string) => void | Promise<void>;
-  /** Between SSE keep-alive comments on an open stream. */
-  keepAliveMs?: number;
 }
 
 /** As many messages as the SDK accepts in one batch. */
 const MAX_BATCH_SIZE = 100;
-const DEFAULT_KEEP_ALIVE_MS = 15_000;
 const STANDALONE_STREAM: StreamId = '_GET_stream';
 /** Protocol versions from which a client understands an SSE event with no data (the priming event) and can resume. */
 const RESUMABLE_FROM = '2025-11-25';
@@ -48,20 +46,16 @@ interface Stream {
 }
 
 /** A refusal, before any message reaches the server: a JSON-RPC error with `id: null`. */
-class Refusal {
-  constructor(
-    readonly status: number,
-    readonly code: number,
-    readonly message: string,
-    readonly extra: { data?: unknown; headers?: OutgoingHttpHeaders } = {},
-  ) {}
+class Refusal extends JsonRpcHttpError {
+  constructor(status: number, code: JsonRpcErrorCode, message: string, readonly extra: { data?: unknown; headers?: OutgoingHttpHeaders } = {}) {
+    super(status, code, message);
+  }
 }
 
 function writeRefusal(res: ServerResponse, refusal: Refusal): void {
   if (res.headersSent || res.destroyed) return;
-  const error: { code: number; message: string; data?: unknown } = { code: refusal.code, message: refusal.message };
-  if (refusal.extra.data !== undefined) error.data = refusal.extra.data;
-  const body = JSON.stringify({ jsonrpc: '2.0', error, id: null });
+  const answer = refusal.body();
+  const body = JSON.stringify(refusal.extra.data === undefined ? answer : { ...answer, error: { ...answer.error, data: refusal.extra.data } });
   res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.extra.headers, 'content-length': Buffer.byteLength(body) }).end(body);
 }
 
@@ -121,7 +115,6 @@ export class NodeStreamableHttpTransport implements Transport {
   readonly #jsonResponse: boolean;
   readonly #eventStore: EventStore | undefined;
   readonly #retryInterval: number | undefined;
-  readonly #keepAliveMs: number;
   #onsessioninitialized: ((sessionId: string) => void | Promise<void>) | undefined;
   #started = false;
   #handledRequest = false;
@@ -147,7 +140,6 @@ export class NodeStreamableHttpTransport implements Transport {
     this.#eventStore = options.eventStore;
     this.#retryInterval = options.retryInterval;
     this.#onsessioninitialized = options.onsessioninitialized;
-    this.#keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
   }
 
   /** Whether a request taken in has not been answered yet. */
@@ -186,11 +178,10 @@ export class NodeStreamableHttpTransport implements Transport {
 
   /** Answers one request to the MCP endpoint; `parsedBody` is the POST body as the body parser read it. */
   async handleRequest(req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, parsedBody?: unknown): Promise<void> {
-    if (this.#closed) return writeRefusal(res, new Refusal(404, -32001, 'Session not found'));
+    if (this.#closed) return writeRefusal(res, new Refusal(404, JsonRpcCode.SessionNotFound, 'Session not found'));
     // A stateless transport serves one request: request ids from different clients would collide.
     if (!this.#stateful && this.#handledRequest) throw new Error('Stateless transport cannot be reused across requests. Create a new transport per request.');
     this.#handledRequest = true;
-    this.#lastActive = Date.now();
     let refusal: Refusal | undefined;
     switch (req.method) {
       case 'POST':
@@ -200,7 +191,7 @@ export class NodeStreamableHttpTransport implements Transport {
           // What fails while the messages are taken in (a session that cannot be registered, a
           // handler that throws at once) is answered as the SDK's transport answers it.
           this.onerror?.(error as Error);
-          refusal = new Refusal(400, -32700, 'Parse error', { data: String(error) });
+          refusal = new Refusal(400, JsonRpcCode.ParseError, 'Parse error', { data: String(error) });
         }
         break;
       case 'GET':
@@ -214,13 +205,13 @@ export class NodeStreamableHttpTransport implements Transport {
         }
         break;
       default:
-        refusal = this.#refuse(405, -32000, 'Method not allowed.', { headers: { allow: 'GET, POST, DELETE' } });
+        refusal = this.#refuse(405, JsonRpcCode.ServerError, 'Method not allowed.', { headers: { allow: 'GET, POST, DELETE' } });
     }
     if (refusal) writeRefusal(res, refusal);
   }
 
   /** A refusal, reported to `onerror` as the SDK's transport does. */
-  #refuse(status: number, code: number, message: string, extra?: Refusal['extra']): Refusal {
+  #refuse(status: number, code: JsonRpcErrorCode, message: string, extra?: Refusal['extra']): Refusal {
     this.onerror?.(new Error(message));
     return new Refusal(status, code, message, extra);
   }
@@ -229,26 +220,26 @@ export class NodeStreamableHttpTransport implements Transport {
     // Accept is a comma-separated list: a substring check is what the SDK does. Content-Type is a parsed media type.
     const accept = headerOf(req, 'accept');
     if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
-      return this.#refuse(406, -32000, 'Not Acceptable: Client must accept both application/json and text/event-stream');
+      return this.#refuse(406, JsonRpcCode.ServerError, 'Not Acceptable: Client must accept both application/json and text/event-stream');
     }
-    if (!isJsonContentType(contentTypeOf(req))) return this.#refuse(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
-    if (parsedBody === undefined) return this.#refuse(400, -32700, 'Parse error: Invalid JSON');
+    if (!isJsonContentType(contentTypeOf(req))) return this.#refuse(415, JsonRpcCode.ServerError, 'Unsupported Media Type: Content-Type must be application/json');
+    if (parsedBody === undefined) return this.#refuse(400, JsonRpcCode.ParseError, 'Parse error: Invalid JSON');
     if (Array.isArray(parsedBody) && parsedBody.length > MAX_BATCH_SIZE) {
-      return this.#refuse(400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`);
+      return this.#refuse(400, JsonRpcCode.InvalidRequest, `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`);
     }
     let messages: JSONRPCMessage[];
     try {
       messages = Array.isArray(parsedBody) ? parsedBody.map(parseMessage) : [parseMessage(parsedBody)];
     } catch {
-      return this.#refuse(400, -32700, 'Parse error: Invalid JSON-RPC message');
+      return this.#refuse(400, JsonRpcCode.ParseError, 'Parse error: Invalid JSON-RPC message');
     }
     const authInfo = req.auth;
     const requestInfo = requestInfoOf(req);
 
     const initialize = messages.find(isInitialize);
     if (initialize) {
-      if (this.#initialized && this.sessionId !== undefined) return this.#refuse(400, -32600, 'Invalid Request: Server already initialized');
-      if (messages.length > 1) return this.#refuse(400, -32600, 'Invalid Request: Only one initialization request is allowed');
+      if (this.#initialized && this.sessionId !== undefined) return this.#refuse(400, JsonRpcCode.InvalidRequest, 'Invalid Request: Server already initialized');
+      if (messages.length > 1) return this.#refuse(400, JsonRpcCode.InvalidRequest, 'Invalid Request: Only one initialization request is allowed');
       this.sessionId = this.#sessionIdGenerator?.();
       this.#initialized = true;
       const onsessioninitialized = this.#onsessioninitialized;
@@ -260,7 +251,7 @@ export class NodeStreamableHttpTransport implements Transport {
       if (refusal) return refusal;
     }
     // close() may have run while the session was being registered.
-    if (this.#closed) return new Refusal(404, -32001, 'Session not found');
+    if (this.#closed) return new Refusal(404, JsonRpcCode.SessionNotFound, 'Session not found');
 
     if (!messages.some(isRequest)) {
       // Only notifications and responses: nothing to answer but 202.
@@ -307,21 +298,21 @@ export class NodeStreamableHttpTransport implements Transport {
   }
 
   async #get(req: IncomingMessage, res: ServerResponse): Promise<Refusal | undefined> {
-    if (!headerOf(req, 'accept')?.includes('text/event-stream')) return this.#refuse(406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+    if (!headerOf(req, 'accept')?.includes('text/event-stream')) return this.#refuse(406, JsonRpcCode.ServerError, 'Not Acceptable: Client must accept text/event-stream');
     const refusal = this.#validateSession(req) ?? this.#validateProtocolVersion(req);
     if (refusal) return refusal;
     if (this.#eventStore) {
       const lastEventId = headerOf(req, 'last-event-id');
       if (lastEventId) return this.#replay(this.#eventStore, lastEventId, res);
     }
-    if (this.#streams.has(STANDALONE_STREAM)) return this.#refuse(409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+    if (this.#streams.has(STANDALONE_STREAM)) return this.#refuse(409, JsonRpcCode.ServerError, 'Conflict: Only one SSE stream is allowed per session');
     this.#openStream(res, STANDALONE_STREAM).sse.start();
     return undefined;
   }
 
   /** A new SSE stream registered as `streamId` (not yet started); the client leaving forgets it, unless a resume has already replaced it. */
   #openStream(res: ServerResponse, streamId: StreamId): Stream & { sse: SseResponse } {
-    const sse = new SseResponse(res, this.#headersWithSession(SSE_HEADERS), this.#keepAliveMs);
+    const sse = new SseResponse(res, this.#headersWithSession(SSE_HEADERS));
     const stream: Stream & { sse: SseResponse } = {
       sse,
       cleanup: () => {
@@ -343,10 +334,10 @@ export class NodeStreamableHttpTransport implements Transport {
       let streamId: StreamId | undefined;
       if (store.getStreamIdForEventId) {
         streamId = await store.getStreamIdForEventId(lastEventId);
-        if (!streamId) return this.#refuse(400, -32000, 'Invalid event ID format');
-        if (this.#streams.has(streamId)) return this.#refuse(409, -32000, 'Conflict: Stream already has an active connection');
+        if (!streamId) return this.#refuse(400, JsonRpcCode.ServerError, 'Invalid event ID format');
+        if (this.#streams.has(streamId)) return this.#refuse(409, JsonRpcCode.ServerError, 'Conflict: Stream already has an active connection');
       }
-      const writer = new SseResponse(res, this.#headersWithSession(SSE_HEADERS), this.#keepAliveMs);
+      const writer = new SseResponse(res, this.#headersWithSession(SSE_HEADERS));
       sse = writer;
       let cancelled = false;
       let replayed: StreamId | undefined;
@@ -371,7 +362,7 @@ export class NodeStreamableHttpTransport implements Transport {
       // close() may have run, or the client left, while the store was replaying: hand out nothing.
       if (this.#closed || cancelled) {
         writer.discard();
-        return new Refusal(404, -32001, 'Session not found');
+        return new Refusal(404, JsonRpcCode.SessionNotFound, 'Session not found');
       }
       // A reconnect re-registers the stream id: the predecessor's stream ends cleanly.
       this.#streams.get(replayed)?.cleanup();
@@ -383,7 +374,7 @@ export class NodeStreamableHttpTransport implements Transport {
     } catch (error) {
       sse?.discard();
       this.onerror?.(error as Error);
-      return new Refusal(500, -32000, 'Error replaying events');
+      return new Refusal(500, JsonRpcCode.ServerError, 'Error replaying events');
     }
   }
 
@@ -400,10 +391,10 @@ export class NodeStreamableHttpTransport implements Transport {
   #validateSession(req: IncomingMessage): Refusal | undefined {
     // Stateless: there is no session to check.
     if (!this.#stateful) return undefined;
-    if (!this.#initialized) return this.#refuse(400, -32000, 'Bad Request: Server not initialized');
+    if (!this.#initialized) return this.#refuse(400, JsonRpcCode.ServerError, 'Bad Request: Server not initialized');
     const sessionId = headerOf(req, 'mcp-session-id');
-    if (!sessionId) return this.#refuse(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-    if (sessionId !== this.sessionId) return this.#refuse(404, -32001, 'Session not found');
+    if (!sessionId) return this.#refuse(400, JsonRpcCode.ServerError, 'Bad Request: Mcp-Session-Id header is required');
+    if (sessionId !== this.sessionId) return this.#refuse(404, JsonRpcCode.SessionNotFound, 'Session not found');
     return undefined;
   }
 
@@ -411,7 +402,7 @@ export class NodeStreamableHttpTransport implements Transport {
   #validateProtocolVersion(req: IncomingMessage): Refusal | undefined {
     const version = headerOf(req, 'mcp-protocol-version');
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      return this.#refuse(400, -32000, `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
+      return this.#refuse(400, JsonRpcCode.ServerError, `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
     }
     return undefined;
   }

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { armSseKeepAlive, DEFAULT_SSE_KEEP_ALIVE_MS } from '@modelcontextprotocol/sdk/server/sseKeepAlive.js';
 
 /** The headers of every SSE answer on /mcp, as the SDK's transport sends them. */
 export const SSE_HEADERS: Readonly<OutgoingHttpHeaders> = {
@@ -37,7 +38,7 @@ export class SseResponse {
   #state: 'held' | 'gathering' | 'streaming' | 'ended' = 'held';
   #endRequested = false;
   #chunks: string[] = [];
-  #keepAlive: NodeJS.Timeout | undefined;
+  #keepAlive: ReturnType<typeof armSseKeepAlive>;
   readonly #onClose = () => {
     if (this.#state === 'ended') return;
     this.#state = 'ended';
@@ -52,7 +53,7 @@ export class SseResponse {
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: OutgoingHttpHeaders,
-    private readonly keepAliveMs: number,
+    private readonly keepAliveMs = DEFAULT_SSE_KEEP_ALIVE_MS,
   ) {
     if (res.closed) this.#state = 'ended';
     else res.once('close', this.#onClose);
@@ -110,10 +111,7 @@ export class SseResponse {
     if (this.#chunks.length === 0) res.flushHeaders();
     else res.write(this.#chunks.length === 1 ? this.#chunks[0]! : this.#chunks.join(''));
     this.#chunks = [];
-    if (Number.isFinite(this.keepAliveMs) && this.keepAliveMs >= 1) {
-      this.#keepAlive = setInterval(() => this.write(KEEP_ALIVE_FRAME), Math.min(this.keepAliveMs, 2 ** 31 - 1));
-      this.#keepAlive.unref();
-    }
+    this.#keepAlive = armSseKeepAlive(this.keepAliveMs, () => this.write(KEEP_ALIVE_FRAME));
   }
 
   #sendWhole(): void {

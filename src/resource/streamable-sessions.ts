@@ -43,7 +43,7 @@ function replayOf(negotiated: Negotiated): JSONRPCMessage[] {
  */
 export class StreamableSessions {
   constructor(
-    private readonly registry: SessionRegistry,
+    readonly registry: SessionRegistry,
     private readonly createServer: () => McpServer,
     private readonly log: Logger,
   ) {}
