@@ -58,7 +58,7 @@ export interface App {
   app: Express;
   accounts: Accounts;
   /** The first administrator, created on a first start (with the password to show once if it was generated). */
-  firstAdmin: ReturnType<Accounts['ensureFirstAdmin']>;
+  firstAdmin: Awaited<ReturnType<Accounts['ensureFirstAdmin']>>;
   /** Refuses every request from now on (503, Connection: close): the first step of stopping. */
   refuseNewRequests(): void;
   signInBackoff: SignInBackoff;
@@ -98,9 +98,10 @@ export async function createApp({ config, store, log, accessLogSink, benchOnlyFi
   // A first start hashes the admin password and generates the signing key: both on libuv's thread
   // pool, so they run at the same time rather than one after the other.
   // Without local accounts a password could never be used: no admin account is made for one.
-  const firstAdmin: App['firstAdmin'] = config.localAccounts ? accounts.ensureFirstAdmin(config.adminPassword) : Promise.resolve({ created: false });
-  firstAdmin.catch(() => undefined);
-  const keys = await loadServerKeys(store.secrets);
+  const [firstAdmin, keys] = await Promise.all([
+    config.localAccounts ? accounts.ensureFirstAdmin(config.adminPassword) : { created: false },
+    loadServerKeys(store.secrets),
+  ]);
   const consent = new ConsentMemory(store.consents, mcpResources(config), config.grantTtl * 1000);
   const signInBackoff = new SignInBackoff(store.signInFailures, { freeFailures: config.loginFailuresBeforeBackoff, maxWaitMs: config.loginBackoffMax * 1000 });
   const provider = createProvider({ config, store, accounts, consent, keys, log });

@@ -24,7 +24,7 @@ export async function startServer(config: Config, log: Logger, accessLogSink: Li
   let housekeeping: { stop(): void } | undefined;
   try {
     const app = await createApp({ config, store, log, accessLogSink, ...bench });
-    const admin = await app.firstAdmin;
+    const admin = app.firstAdmin;
     if (admin.created) log.info('accounts.admin_created', { user: 'admin', password: admin.generatedPassword ? 'generated' : 'ADMIN_PASSWORD' });
 
     housekeeping = await startHousekeeping({ store, signInBackoff: app.signInBackoff, log, unusedRegistrationTtlMs: config.unusedRegistrationTtl * 1000 });

@@ -18,7 +18,7 @@ const generateRsaKeyPair = promisify(generateKeyPair);
 /**
  * The first signing key: RSA-2048 takes a fifth of a second or more to generate. It is generated
  * on libuv's thread pool, so a first start goes on meanwhile (the admin password is hashed there
- * too, at the same time: server.ts) instead of waiting for it on the event loop.
+ * too, at the same time: app.ts) instead of waiting for it on the event loop.
  */
 async function newSigningKeys(): Promise<string> {
   const { privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
