@@ -65,12 +65,6 @@ export interface MissingConsent {
   missingResourceScopes?: Record<string, string[]>;
 }
 
-/** What a grant holds (oidc-provider's Grant payload fields), to tell whether approving changed it. */
-const grantContents = (grant: Grant): string => {
-  const { openid, resources, rejected, rar } = grant as unknown as Record<string, unknown>;
-  return JSON.stringify({ openid, resources, rejected, rar });
-};
-
 /** The same scopes (in any order), time and client fingerprint. */
 function sameConsent(a: Consent, b: Consent): boolean {
   return a.grantedAt === b.grantedAt && a.scopes.length === b.scopes.length && a.scopes.every((scope) => b.scopes.includes(scope)) && isDeepStrictEqual(a.clientFingerprint, b.clientFingerprint);
@@ -119,15 +113,15 @@ export class ConsentMemory {
 
   /** Adds what the user just approved of `client` to the grant (new or existing) and remembers it for next time. */
   async approve(grant: Grant, missing: MissingConsent, client: ConsentClient): Promise<string> {
-    const before = grantContents(grant);
+    const adds = missingScopes(missing).length > 0 || (missing.missingOIDCClaims?.length ?? 0) > 0;
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
-    // A re-authorization confirms a grant just saved from the remembered consent, with nothing to
-    // add: it is not written again.
-    const grantId = grant.jti && grantContents(grant) === before ? grant.jti : await grant.save();
+    // A re-authorization confirms a grant just saved from the remembered consent, with nothing
+    // missing from it: it is not written again.
+    const grantId = grant.jti && !adds ? grant.jti : await grant.save();
     const { accountId } = grant;
     if (accountId && grant.clientId === client.clientId) {
       const previous = await this.#remembered(accountId, client);
