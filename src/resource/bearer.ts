@@ -67,7 +67,9 @@ export function bearerGuard(tokens: AccessTokenLookup, options: { audiences: rea
    * The caller each token's facts name, made once per facts object: the access-token cache hands
    * back the same object for as long as it remembers a token, so a request costs a lookup here
    * instead of a new AuthInfo, scope list and subject (what a fixed caller costs). Frozen, as it is
-   * shared by every request made with that token: no handler can change what the next one sees.
+   * shared by every request made with that token, so no handler can change its client, scopes or
+   * subject for the next one (its `resource` URL, shared by every token for that audience, is the
+   * one guard's own and cannot be frozen).
    */
   const callers = new WeakMap<AccessTokenFacts, AuthInfo>();
   /** The caller a token's facts name, or why the token is refused. */
@@ -170,4 +172,4 @@ function withholdToken(req: Request): void {
 }
 
 /** What stands in rawHeaders where the Authorization header was (it names no credential). */
-export const WITHHELD_HEADER = 'X-Credentials-Withheld';
+const WITHHELD_HEADER = 'X-Credentials-Withheld';

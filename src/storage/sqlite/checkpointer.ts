@@ -29,7 +29,7 @@ import { Worker } from 'node:worker_threads';
 const POLL_MS = 100;
 /** Checkpoints can wait; start-up cannot: the thread (its own V8 isolate) starts this long after. */
 const START_DELAY_MS = 1_000;
-export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
+const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 /** How long a RESTART checkpoint may wait for readers to move on (in the thread, not the event loop). */
 const RESTART_BUSY_TIMEOUT_MS = 2_000;
 
@@ -50,6 +50,9 @@ let seen;
 const look = () => {
   try {
     const version = db.pragma('data_version', { simple: true });
+    // Nothing committed since the last look: nothing to copy, and the WAL has not grown (after a
+    // RESTART it stays long until the server's next commit starts it over and trims it).
+    if (version === seen) return;
     let size = 0;
     try { size = fs.statSync(wal).size; } catch {}
     if (size > workerData.walLimitBytes) {
@@ -60,7 +63,7 @@ const look = () => {
       } finally {
         db.pragma('busy_timeout = 0');
       }
-    } else if (version !== seen) {
+    } else {
       const [result] = db.pragma('wal_checkpoint(PASSIVE)');
       parentPort.postMessage({ kind: 'passive', ...result });
     }
