@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     return values.help ? 0 : 2;
   }
   const config = loadConfig();
-  const store = openStore(config);
+  const store = openStore(config, undefined, { checkpointer: false });
   try {
     const accounts = new Accounts(store, config.passwordHashCost);
     const password = async () => (values['password-stdin'] ? readStdin() : generatePassword());

@@ -2,7 +2,9 @@
  * What the rest of the server may ask of storage. Every backend (SQLite now, PostgreSQL next)
  * implements exactly this; nothing outside `src/storage/<backend>/` knows which one is in use.
  *
- * All methods are async even where SQLite answers synchronously, so a networked backend fits.
+ * Methods are async even where SQLite answers synchronously, so a networked backend fits; the one
+ * exception, `ModelStore.findAccessToken`, may answer either way (MaybePromise), so the bearer
+ * check on every MCP request needs no promise when the answer is at hand.
  * Times are epoch milliseconds.
  */
 

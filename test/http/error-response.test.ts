@@ -9,8 +9,8 @@ import type { Logger } from '../../src/log.js';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** An app whose `path` fails with `error`, behind the server's error handler; the answer. */
-async function failing(path: string, error: unknown): Promise<Response> {
+/** An app whose `path` fails with `error`, behind the server's error handler; the answer, read whole before the server closes. */
+async function failing(path: string, error: unknown): Promise<{ status: number; headers: Headers; text: string }> {
   const app = express();
   app.get(path, () => {
     throw error;
@@ -19,7 +19,8 @@ async function failing(path: string, error: unknown): Promise<Response> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   try {
-    return await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`);
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`);
+    return { status: response.status, headers: response.headers, text: await response.text() };
   } finally {
     server.closeAllConnections();
     server.close();
@@ -32,7 +33,7 @@ describe('error answers', () => {
       for (const error of [new Error('boom'), new StorageBusyError(100, 1)]) {
         const answer = await failing(path, error);
         assert.match(answer.headers.get('content-type') ?? '', /^text\/html/, `${error.constructor.name}: ${answer.status}`);
-        assert.match(await answer.text(), /<!DOCTYPE html>/);
+        assert.match(answer.text, /<!DOCTYPE html>/);
       }
     });
   }
@@ -40,6 +41,6 @@ describe('error answers', () => {
   it('/token still answers in OAuth JSON', async () => {
     const answer = await failing('/token', new Error('boom'));
     assert.equal(answer.status, 500);
-    assert.equal((await answer.json() as { error: string }).error, 'server_error');
+    assert.equal((JSON.parse(answer.text) as { error: string }).error, 'server_error');
   });
 });

@@ -102,7 +102,8 @@ describe('usernames of upstream users', () => {
     try {
       const identities = new UpstreamIdentities(store, new TokenCipher(randomBytes(32)));
       const oidc = (sub: string, email: string) => identities.signInWithOidc({ issuer: 'https://idp', sub, claims: { sub, email, email_verified: true }, tokens: { access_token: 'a' } });
-      assert.equal((await oidc('mallory', 'github:octocat')).user.username, 'oidc:mallory');
+      assert.equal((await oidc('mallory', 'github:octocat@example.com')).user.username, 'oidc:mallory');
+      assert.equal((await oidc('trent', 'github:octocat')).user.username, 'oidc:trent');
       assert.equal((await oidc('eve', 'eve @example.com')).user.username, 'oidc:eve');
       assert.equal((await oidc('alice', 'Alice@Example.com')).user.username, 'alice@example.com');
     } finally {
