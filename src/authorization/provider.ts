@@ -44,6 +44,44 @@ export function isAuthorizationServerPath(path: string): boolean {
 }
 
 /**
+ * What clients see of the protocol: the endpoints, the one response type, client authentication,
+ * PKCE, dynamic registration and refresh tokens. Shared with the benchmark's floor
+ * (bench/bare-provider.ts), so that both speak exactly the same protocol.
+ */
+export const PROTOCOL_SETTINGS = {
+  routes: AS_ROUTES,
+  responseTypes: ['code'],
+  clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+  pkce: { required: () => true },
+  // Gemini CLI, mcp-remote and SDK v1 clients never ask for offline_access; any client registered
+  // for the refresh_token grant gets one.
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
+  // Tokens outlive the browser sign-in session; the grant's own lifetime caps them.
+  expiresWithSession: async () => false,
+} satisfies Configuration;
+
+/** Open dynamic registration (RFC 7591) with its management (RFC 7592); no development pages. */
+export const REGISTRATION_FEATURES = {
+  devInteractions: { enabled: false },
+  registration: { enabled: true, initialAccessToken: false },
+  registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+} satisfies Configuration['features'];
+
+/** How long each model lives, from the server's settings. */
+export function modelLifetimes(config: Pick<Config, 'accessTokenTtl' | 'refreshTokenTtl' | 'grantTtl' | 'loginSessionTtl'>): Configuration['ttl'] {
+  return {
+    AccessToken: config.accessTokenTtl,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: config.refreshTokenTtl,
+    Grant: config.grantTtl,
+    Session: config.loginSessionTtl,
+    Interaction: 3600,
+  };
+}
+
+/**
  * The OAuth 2.1 authorization server: oidc-provider, configured for what MCP clients need (see
  * ../shared notes): loopback redirects on any port, refresh tokens without `offline_access`,
  * rotation with a reuse grace window, opaque access tokens bound to the MCP resource, S256 PKCE
@@ -70,18 +108,13 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
       long: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
       short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
     },
-    routes: AS_ROUTES,
+    ...PROTOCOL_SETTINGS,
     // MCP scopes are listed with the OpenID ones: clients register and request them by name, and
     // Gemini CLI requests exactly this list (scopes_supported) since it ignores the PRM's.
     scopes: advertisedScopes,
     claims: { openid: ['sub', 'name', 'preferred_username'] },
-    responseTypes: ['code'],
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
-    pkce: { required: () => true },
     features: {
-      devInteractions: { enabled: false },
-      registration: { enabled: true, initialAccessToken: false },
-      registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      ...REGISTRATION_FEATURES,
       // A client_id that is an https URL names the client's metadata document (client-metadata-documents.ts).
       clientIdMetadataDocument: documents.feature,
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
@@ -133,21 +166,7 @@ export function createProvider(deps: AuthorizationServerDeps): Provider {
     fetch: documents.fetch,
     fetchResponseBodyLimits: documents.fetchResponseBodyLimits,
     sectorIdentifierUriValidate: documents.sectorIdentifierUriValidate,
-    // Gemini CLI, mcp-remote and SDK v1 clients never ask for offline_access; any client registered
-    // for the refresh_token grant gets one.
-    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: true,
-    // Tokens outlive the browser sign-in session; the grant's own lifetime caps them.
-    expiresWithSession: async () => false,
-    ttl: {
-      AccessToken: config.accessTokenTtl,
-      AuthorizationCode: 60,
-      IdToken: 3600,
-      RefreshToken: config.refreshTokenTtl,
-      Grant: config.grantTtl,
-      Session: config.loginSessionTtl,
-      Interaction: 3600,
-    },
+    ttl: modelLifetimes(config),
     loadExistingGrant: consent.loadExistingGrant,
     interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: consentPolicy() },
     extraParams: {
