@@ -67,13 +67,26 @@ export interface BenchServer extends BenchProcess {
   dataDir: string;
 }
 
-/** The server under test, bundled by `npm run build` like the server `npm start` runs. */
+/** The server under test, bundled by `npm run build:bench` like the server `npm start` runs. */
 const BENCH_SERVER = path.join('dist', 'bench-server.bundle.mjs');
+
+/**
+ * BENCH_CPU_PROF=<folder>: every process the benchmark starts writes a CPU profile there when it
+ * exits (one file per process, named by the script and the order it was started in), to see where
+ * a figure's time goes.
+ */
+let profiled = 0;
+function profiling(script: string): string[] {
+  const folder = process.env.BENCH_CPU_PROF;
+  if (!folder) return [];
+  profiled += 1;
+  return ['--cpu-prof', `--cpu-prof-dir=${path.resolve(folder)}`, `--cpu-prof-name=${String(profiled).padStart(2, '0')}-${path.basename(script).replace(/\..*$/, '')}.cpuprofile`, '--cpu-prof-interval=200'];
+}
 
 /** `script`: a file under the root, run with plain node if it is JavaScript, with tsx if TypeScript. */
 function startChild(script: string, args: string[], env: Record<string, string>, pin: boolean): Promise<{ child: ChildProcess; port: number; errors: () => string }> {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const node = [process.execPath, '--expose-gc', ...loader, path.join(ROOT, script), ...args];
+  const node = [process.execPath, '--expose-gc', ...profiling(script), ...loader, path.join(ROOT, script), ...args];
   const [command, ...commandArgs] = pin ? ['taskset', '-c', String(SERVER_CORE), ...node] : node;
   // stdout (the access log) goes nowhere, as cheaply as a production log pipe that keeps up.
   const child = spawn(command!, commandArgs, { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -162,8 +175,8 @@ export async function startBenchServer(options: ServerOptions = {}): Promise<Ben
  * Starts bench/bare-provider.ts, the floor for the OAuth dance: the same oidc-provider with an
  * in-memory adapter, minimal pages for `person` and no Express, SQLite or security layers of ours.
  */
-export async function startBareProvider(person: Person, options: Pick<ServerOptions, 'env' | 'pin'> = {}): Promise<BenchProcess & { url: string; mcpUrl: string }> {
-  const env = { BARE_USERNAME: person.username, BARE_PASSWORD: person.password, ...options.env };
+export async function startBareProvider(person: Person, options: Pick<ServerOptions, 'pin'> = {}): Promise<BenchProcess & { url: string; mcpUrl: string }> {
+  const env = { BARE_USERNAME: person.username, BARE_PASSWORD: person.password };
   const started = await startChild(path.join('bench', 'bare-provider.ts'), [], env, options.pin ?? true);
   const url = `http://localhost:${started.port}`;
   return { ...controls(started.child, started.port, started.errors), url, mcpUrl: `${url}/mcp` };
