@@ -54,6 +54,10 @@ function retained(before: number, growth: number, after: number): number {
   return growth > 0 ? round(Math.max(0, after - before) / growth, 3) : 0;
 }
 
+/** After the last session opened: the shedding grace and one shedding pass (every half grace), and a margin. */
+const SHED_WAIT_MS = SHED_AFTER_MS * 1.5 + 500;
+const SETTLE_MS = 1_000;
+
 /**
  * Memory after a full GC, read a second after it: V8 gives the pages it freed back to the system
  * a little later, on a thread of its own, so RSS read at once still counts them (10,000 idle
@@ -61,7 +65,7 @@ function retained(before: number, growth: number, after: number): number {
  */
 async function settledMemory(server: { memory(gc: boolean): Promise<Memory> }): Promise<Memory> {
   await server.memory(true);
-  await sleep(1_000);
+  await sleep(SETTLE_MS);
   return server.memory(true);
 }
 
@@ -99,7 +103,8 @@ async function estimateOpeningSeconds(count: number): Promise<number> {
 
 export async function measureIdleSessions(options: IdleSessionsOptions): Promise<IdleSessionsResult> {
   const estimate = await estimateOpeningSeconds(options.count);
-  const idleTtlSeconds = Math.max(options.minIdleTtlSeconds, Math.ceil(estimate * 1.5 + 5));
+  // Opening (with a margin for a slower moment), then the wait for them to be shed and the reading.
+  const idleTtlSeconds = Math.max(options.minIdleTtlSeconds, Math.ceil(estimate * 1.5 + (SHED_WAIT_MS + SETTLE_MS) / 1000 + 5));
   options.log(`  opening them should take about ${estimate.toFixed(0)} s: idle TTL ${idleTtlSeconds} s`);
   const server = await sessionServer(options.count, idleTtlSeconds);
   try {
@@ -112,7 +117,7 @@ export async function measureIdleSessions(options: IdleSessionsOptions): Promise
     const ids = await inPool(options.count, OPEN_CONCURRENCY, () => openSession(server, token));
     const openingSeconds = (Date.now() - started) / 1000;
     // Sessions used within the grace still hold their servers: idle ones do not.
-    await sleep(SHED_AFTER_MS * 1.5 + 500);
+    await sleep(SHED_WAIT_MS);
     const open = await settledMemory(server);
     const measuredAfterSeconds = (Date.now() - started) / 1000;
     // The oldest session decides: if it is still open, none has been evicted yet.

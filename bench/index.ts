@@ -23,7 +23,7 @@ const plan = quick
   : { rounds: 8, seconds: 5, danceRuns: 20, sessions: 10_000, minIdleTtlSeconds: 20, startupRuns: 5, soakSeconds: 60, soakWorkers: 8 };
 const log = (line: string) => console.log(line);
 
-if (!fs.existsSync(path.join(ROOT, SERVER_ENTRY))) throw new Error('dist/ is missing: `npm run bench` builds it first (npm run build)');
+if (!fs.existsSync(path.join(ROOT, SERVER_ENTRY))) throw new Error('dist/ is missing: `npm run bench` builds it first (npm run build:bench)');
 if (!pinThisProcess()) throw new Error('npm run bench pins the servers and itself to cores with `taskset` (util-linux), which is missing or failed');
 const started = Date.now();
 const loadAverageAtStart = os.loadavg()[0]!;

@@ -1,5 +1,5 @@
 /**
- * BENCHMARK ONLY. The server under test, started by bench/processes.ts: bundled by `npm run build`
+ * BENCHMARK ONLY. The server under test, started by bench/processes.ts: bundled by `npm run build:bench`
  * (scripts/bundle.mjs) into dist/bench-server.bundle.mjs the same way as the server `npm start`
  * runs (dist/server.bundle.mjs), configured from the environment like index.ts, plus an IPC channel the
  * benchmark uses to read this process's memory and force a garbage collection (run with

@@ -57,9 +57,8 @@ async function startAndServeOnce(dataDir: string, entry: string): Promise<number
   }
 }
 
-/** `entry`: the script to start, relative to the root; what `npm start` runs unless another is given to compare. */
-export async function measureStartup(options: { runs: number; log: (line: string) => void; entry?: string }): Promise<StartupResult> {
-  const entry = path.join(ROOT, options.entry ?? SERVER_ENTRY);
+export async function measureStartup(options: { runs: number; log: (line: string) => void }): Promise<StartupResult> {
+  const entry = path.join(ROOT, SERVER_ENTRY);
   const fresh: number[] = [];
   const restart: number[] = [];
   for (let index = 0; index < options.runs; index += 1) {

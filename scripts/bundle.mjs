@@ -2,8 +2,9 @@
 // `npm run build`, second step after `tsc`: the server bundled into one file, dist/server.bundle.mjs,
 // which `npm start` runs. Node's ES module loader reading ~700 module files (oidc-provider, the MCP
 // SDK, zod, express) was most of the start-up time; one file is read and compiled once.
-// The benchmark's server under test (bench/server-under-test.ts: the same server plus a memory
-// channel) is bundled the same way, so the benchmark measures what `npm start` runs.
+// With --bench (`npm run build:bench`, which `npm run bench` and `npm test` run), the benchmark's
+// server under test (bench/server-under-test.ts: the same server plus a memory channel) is bundled
+// the same way, so the benchmark measures what `npm start` runs; a plain build leaves it out.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -12,7 +13,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const bundles = [
   { entry: path.join(root, 'dist', 'index.js'), outfile: path.join(root, 'dist', 'server.bundle.mjs') },
-  { entry: path.join(root, 'bench', 'server-under-test.ts'), outfile: path.join(root, 'dist', 'bench-server.bundle.mjs') },
+  ...(process.argv.includes('--bench')
+    ? [{ entry: path.join(root, 'bench', 'server-under-test.ts'), outfile: path.join(root, 'dist', 'bench-server.bundle.mjs') }]
+    : []),
 ];
 
 await Promise.all(bundles.map(({ entry, outfile }) => build({

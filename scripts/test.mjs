@@ -75,7 +75,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 ensureTestPackages();
-run(npm, ['run', '--silent', 'build']);
+run(npm, ['run', '--silent', 'build:bench']);
 run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.test.json']);
 
 fs.rmSync(RESULTS_DIR, { recursive: true, force: true });
