@@ -26,11 +26,19 @@ function releasingResponse() {
   return { res, set, cleared: () => cleared };
 }
 
+/** `test` with the states of a store of its own (cookies `secure` or not), closed after. */
+async function withStates(folder: string, secure: boolean, test: (states: UpstreamStates, store: ReturnType<typeof createSqliteStore>) => Promise<void>): Promise<void> {
+  const store = createSqliteStore(tempDir(folder), { checkpointer: false });
+  try {
+    await test(new UpstreamStates(store.upstreamStates, secure), store);
+  } finally {
+    await store.close();
+  }
+}
+
 describe('upstream states', () => {
   it('[C8] are 256-bit random, stored only as hashes, expire after 10 minutes, and are single-use', async () => {
-    const store = createSqliteStore(tempDir('states-unit'));
-    try {
-      const states = new UpstreamStates(store.upstreamStates, false);
+    await withStates('states-unit', false, async (states, store) => {
       const t0 = 1_900_000_000_000;
       const { res, cookies } = fakeResponse();
       const started = await states.start(click(), res, 'github', 'uid-1', t0);
@@ -50,15 +58,11 @@ describe('upstream states', () => {
       const second = await states.start(click(), fakeResponse().res, 'oidc', 'uid-2', t0);
       assert.notEqual(second.state, started.state);
       assert.notEqual(second.nonce, started.nonce);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('[C9] refuse a callback without the browser\'s binding cookie, or with another\'s, with 403, leaving the state for the right browser', async () => {
-    const store = createSqliteStore(tempDir('states-binding'));
-    try {
-      const states = new UpstreamStates(store.upstreamStates, true);
+    await withStates('states-binding', true, async (states) => {
       const mine = fakeResponse();
       const started = await states.start(click(), mine.res, 'github', 'uid-1');
       assert.equal(mine.cookies[0]!.name, '__Host-upstream_binding', 'the __Host- prefix over https');
@@ -71,15 +75,11 @@ describe('upstream states', () => {
       assert.deepEqual(await states.consume(callback(undefined, undefined), 'github'), { ok: false, status: 400, reason: 'missing' });
       const ok = await states.consume(callback(started.state, `other=1; __Host-upstream_binding=${mine.cookies[0]!.value}`), 'github');
       assert.equal(ok.ok, true);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('let one browser have several sign-ins in flight (two tabs): each tab\'s callback is accepted, in any order, and the cookie keeps the others', async () => {
-    const store = createSqliteStore(tempDir('states-tabs'));
-    try {
-      const states = new UpstreamStates(store.upstreamStates, false);
+    await withStates('states-tabs', false, async (states) => {
       const first = fakeResponse();
       const tab1 = await states.start(click(), first.res, 'github', 'uid-1');
       const second = fakeResponse();
@@ -98,15 +98,11 @@ describe('upstream states', () => {
       const last = releasingResponse();
       states.release(callback(tab2.state, after), last.res, two.ok ? two.binding : '');
       assert.equal(last.cleared(), true, 'nothing left in flight: the cookie is cleared');
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it(`keep at most ${MAX_BINDINGS} sign-ins per browser, the oldest giving way, and ignore what is not a binding value`, async () => {
-    const store = createSqliteStore(tempDir('states-many'));
-    try {
-      const states = new UpstreamStates(store.upstreamStates, false);
+    await withStates('states-many', false, async (states) => {
       let cookie = 'upstream_binding=not-a-binding';
       const started: string[] = [];
       for (let i = 0; i <= MAX_BINDINGS; i += 1) {
@@ -117,8 +113,6 @@ describe('upstream states', () => {
       assert.equal(cookie.split('=')[1]!.split('.').length, MAX_BINDINGS);
       assert.deepEqual(await states.consume(callback(started[0], cookie), 'github'), { ok: false, status: 403, reason: 'binding_mismatch' }, 'the oldest gave way');
       for (const state of started.slice(1)) assert.equal((await states.consume(callback(state, cookie), 'github')).ok, true);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });
